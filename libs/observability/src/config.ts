@@ -1,0 +1,45 @@
+import { z } from 'zod';
+
+/** Thrown when an environment variable is missing or malformed; names the variable. */
+export class ConfigError extends Error {
+  static readonly code = 'E_CONFIG';
+  readonly code = ConfigError.code;
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(`invalid configuration: ${variable}: ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+/**
+ * Validates `env` against a zod object whose keys are environment variable names and
+ * returns the parsed, defaulted values. The first problem throws a {@link ConfigError}
+ * naming the variable and the value received.
+ */
+export function loadConfig<Shape extends z.ZodRawShape>(
+  shape: Shape,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<z.ZodObject<Shape>> {
+  const input: Record<string, unknown> = {};
+  for (const key of Object.keys(shape)) {
+    const value = env[key];
+    // An empty variable means "not set", as shells and manifests commonly write it.
+    input[key] = value === '' ? undefined : value;
+  }
+  const result = z.object(shape).safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const variable = String(issue?.path[0] ?? 'unknown');
+    throw new ConfigError(variable, `${issue?.message ?? 'invalid'} (received ${JSON.stringify(input[variable])})`);
+  }
+  return result.data;
+}
+
+/** Common env value parsers, so every service reads ports and sizes the same way. */
+export const env = {
+  port: (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback),
+  positiveInt: (fallback: number) => z.coerce.number().int().positive().default(fallback),
+  bool: (fallback: boolean) =>
+    z.enum(['true', 'false', '1', '0']).default(fallback ? 'true' : 'false').transform((value) => value === 'true' || value === '1'),
+};

@@ -1,0 +1,5 @@
+export { freePort } from './free-port.ts';
+export { startRedisServer, type RedisServerHandle, type RedisServerOptions } from './redis-server.ts';
+export { startRedisCluster, type RedisClusterHandle } from './redis-cluster.ts';
+export { startProcess, type ProcessHandle, type StartProcessOptions } from './process.ts';
+export { uniqueId } from './unique-id.ts';
