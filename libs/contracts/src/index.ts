@@ -1,1 +1,3 @@
-export {};
+export * from './cedar.ts';
+export * from './errors.ts';
+export * from './health.ts';

@@ -1,1 +1,10 @@
-export {};
+export { HttpError, badRequest, notFound, payloadTooLarge } from './errors.ts';
+export { defineRoute, DEFAULT_BODY_LIMIT, type Route, type RouteInput, type RouteResult, type RouteResponse } from './route.ts';
+export { executeRoute, errorResponse, matchRoute, type ServerContext, type Incoming, type Outgoing } from './execute.ts';
+export { readJsonBody } from './body.ts';
+export { createExpressApp } from './express-adapter.ts';
+export { createH2Handler } from './h2-adapter.ts';
+export { listenDual, type DualServer, type DualServerOptions } from './dual-server.ts';
+export { buildOpenApi, type OpenApiInfo } from './openapi.ts';
+export { probeRoutes } from './probes.ts';
+export { serveRoutes, drainOnSignals, type ServeOptions } from './service.ts';

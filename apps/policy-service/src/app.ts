@@ -1,0 +1,63 @@
+import { Health, collectProcessMetrics, createLogger, defaultRegistry, portcullisMetrics, type Logger } from '@portcullis/observability';
+import { buildOpenApi, probeRoutes, serveRoutes, type DualServer, type Route, type ServerContext } from '@portcullis/http-kit';
+import type { PolicyServiceConfig } from './config.ts';
+import { PolicyInvalidError } from './engine/errors.ts';
+import { Evaluator } from './engine/evaluator.ts';
+import { readPolicyDir, watchPolicyDir } from './engine/loader.ts';
+import { evaluateRoutes } from './routes/evaluate.ts';
+import { policyRoutes } from './routes/policies.ts';
+
+/** A running policy-service. */
+export interface PolicyService {
+  server: DualServer;
+  context: ServerContext;
+  evaluator: Evaluator;
+  log: Logger;
+  /** Stops watching files; the caller drains the server. */
+  stop(): void;
+}
+
+/**
+ * Loads POLICY_DIR, serves the API on one port (HTTP/1.1 + h2c) and reloads the
+ * policies when their files change. A bad file on reload is logged and ignored: the
+ * previous set stays live.
+ */
+export async function startPolicyService(config: PolicyServiceConfig): Promise<PolicyService> {
+  const log = createLogger({ service: 'policy-service', level: config.LOG_LEVEL });
+  collectProcessMetrics(defaultRegistry);
+  const metrics = portcullisMetrics(defaultRegistry);
+  const health = new Health();
+  const evaluator = new Evaluator({ metrics, decisionCacheSize: config.POLICY_DECISION_CACHE_SIZE });
+  health.register({
+    name: 'policies',
+    critical: true,
+    check: () => {
+      const bundle = evaluator.bundle;
+      return bundle ? { status: 'up', detail: { version: bundle.version, policies: bundle.policyIds.length } } : { status: 'down', detail: { reason: 'no policies loaded' } };
+    },
+  });
+
+  const reload = async (reason: string): Promise<void> => {
+    try {
+      const bundle = evaluator.swap(await readPolicyDir(config.POLICY_DIR));
+      log.info({ version: bundle.version, policies: bundle.policyIds.length, entities: bundle.slicer.size, reason }, 'policies loaded');
+    } catch (error) {
+      const details = error instanceof PolicyInvalidError ? error.details : { message: (error as Error).message };
+      log.error({ dir: config.POLICY_DIR, reason, details }, 'could not load policies; keeping the live set');
+    }
+  };
+  await reload('start');
+  const watcher = config.POLICY_WATCH ? watchPolicyDir(config.POLICY_DIR, () => void reload('file change')) : undefined;
+
+  const context: ServerContext = { service: 'policy-service', log, metrics, health };
+  const routes: Route[] = [
+    ...evaluateRoutes(evaluator, { maxBatch: config.POLICY_MAX_BATCH, maxBodyBytes: config.POLICY_MAX_BODY_BYTES }),
+    ...policyRoutes(evaluator, config.POLICY_ADMIN_TOKEN),
+    ...probeRoutes(health, defaultRegistry),
+  ];
+  const openapi = buildOpenApi(routes, { title: 'Portcullis policy-service', version: '0.1.0', description: 'Cedar policy evaluation' });
+  routes.push({ method: 'GET', path: '/openapi.json', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } }, handle: () => ({ json: openapi }) });
+
+  const server = await serveRoutes({ routes, context, port: config.POLICY_PORT, host: config.POLICY_HOST });
+  return { server, context, evaluator, log, stop: () => watcher?.close() };
+}

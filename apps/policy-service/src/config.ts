@@ -1,0 +1,26 @@
+import { fileURLToPath } from 'node:url';
+import { env, loadConfig } from '@portcullis/observability';
+import { z } from 'zod';
+
+const SAMPLE_POLICIES = fileURLToPath(new URL('../policies', import.meta.url));
+
+/** Every setting of the policy-service, from the environment, validated at start. */
+export function readConfig(source: NodeJS.ProcessEnv = process.env) {
+  return loadConfig(
+    {
+      POLICY_PORT: env.port(8181),
+      POLICY_HOST: z.string().min(1).default('127.0.0.1'),
+      POLICY_DIR: z.string().min(1).default(SAMPLE_POLICIES),
+      POLICY_WATCH: env.bool(true),
+      /** Bearer token for `PUT /policies`; unset turns the admin API off (403). */
+      POLICY_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+      POLICY_MAX_BATCH: env.positiveInt(1000),
+      POLICY_MAX_BODY_BYTES: env.positiveInt(1024 * 1024),
+      POLICY_DECISION_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
+      LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    },
+    source,
+  );
+}
+
+export type PolicyServiceConfig = ReturnType<typeof readConfig>;

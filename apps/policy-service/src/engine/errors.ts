@@ -1,0 +1,11 @@
+/** Policies, schema or entities that Cedar refuses; `details` carries Cedar's own messages. */
+export class PolicyInvalidError extends Error {
+  static readonly code = 'E_POLICY_INVALID';
+  readonly code = PolicyInvalidError.code;
+  readonly details: { stage: string; messages: string[] };
+  constructor(stage: string, messages: string[]) {
+    super(`${stage}: ${messages[0] ?? 'invalid'}${messages.length > 1 ? ` (and ${messages.length - 1} more)` : ''}`);
+    this.name = 'PolicyInvalidError';
+    this.details = { stage, messages };
+  }
+}

@@ -1,0 +1,71 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { ERROR_CODES, PoliciesResponse, PutPoliciesRequest } from '@portcullis/contracts';
+import { defineRoute, HttpError, type Route } from '@portcullis/http-kit';
+import type { PolicyBundle } from '../engine/bundle.ts';
+import { PolicyInvalidError } from '../engine/errors.ts';
+import type { Evaluator } from '../engine/evaluator.ts';
+
+const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
+
+/**
+ * Checks `Authorization: Bearer <admin token>` in constant time. With no token
+ * configured the admin API is off: fail closed rather than open.
+ */
+export function adminAuthorizer(adminToken: string | undefined): (headers: IncomingHttpHeaders) => void {
+  const expected = adminToken === undefined ? undefined : digest(adminToken);
+  return (headers) => {
+    if (expected === undefined) throw new HttpError(403, ERROR_CODES.adminDisabled, 'the admin API is off: POLICY_ADMIN_TOKEN is not set');
+    const match = /^Bearer (\S{1,512})$/.exec(headers.authorization ?? '');
+    if (match === null || !timingSafeEqual(digest(match[1]!), expected)) {
+      throw new HttpError(401, ERROR_CODES.unauthorized, 'a valid admin bearer token is required', {
+        headers: { 'www-authenticate': 'Bearer realm="portcullis-admin"' },
+      });
+    }
+  };
+}
+
+const describe = (bundle: PolicyBundle) => ({
+  version: bundle.version,
+  policies: bundle.source.policies,
+  schema: bundle.source.schema,
+  policyIds: bundle.policyIds,
+  entityCount: bundle.slicer.size,
+});
+
+/** `GET /policies` and `PUT /policies`. */
+export function policyRoutes(evaluator: Evaluator, adminToken: string | undefined): Route[] {
+  return [
+    defineRoute({
+      method: 'GET', path: '/policies', summary: 'The live policy set',
+      responses: { 200: { description: 'live policies', schema: PoliciesResponse }, 503: { description: 'none loaded' } },
+      handle: () => {
+        const bundle = evaluator.bundle;
+        if (bundle === undefined) throw new HttpError(503, ERROR_CODES.noPolicies, 'no policies are loaded');
+        return { json: describe(bundle) };
+      },
+    }),
+    defineRoute({
+      method: 'PUT', path: '/policies', summary: 'Replace the policy set atomically (admin)', security: 'bearer',
+      body: PutPoliciesRequest, bodyLimit: 4 * 1024 * 1024, authorize: adminAuthorizer(adminToken),
+      responses: {
+        200: { description: 'swapped in; the new version', schema: PoliciesResponse },
+        401: { description: 'missing or wrong admin token' },
+        403: { description: 'admin API off' },
+        422: { description: 'Cedar refused the policies, schema or entities; the old set stays live' },
+      },
+      handle: ({ body, log }) => {
+        try {
+          const bundle = evaluator.swap(body);
+          log.info({ version: bundle.version, policies: bundle.policyIds.length }, 'policies replaced through the admin API');
+          return { json: describe(bundle) };
+        } catch (error) {
+          if (error instanceof PolicyInvalidError) {
+            throw new HttpError(422, ERROR_CODES.policyInvalid, error.message, { details: error.details });
+          }
+          throw error;
+        }
+      },
+    }),
+  ];
+}

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+
+/** Bounds that keep hostile input from costing more than a few milliseconds to reject. */
+export const LIMITS = {
+  typeName: 256,
+  entityId: 1024,
+  entitiesPerRequest: 1000,
+  parentsPerEntity: 256,
+  policyTextBytes: 1_000_000,
+} as const;
+
+/** `{"type": "Photo", "id": "a.jpg"}`: a Cedar entity reference. */
+export const EntityRef = z.strictObject({
+  type: z.string().min(1).max(LIMITS.typeName).describe('Cedar entity type, e.g. "User" or "Action"'),
+  id: z.string().max(LIMITS.entityId),
+});
+export type EntityRef = z.infer<typeof EntityRef>;
+
+/** Cedar's JSON form of a reference inside entity data: either `{type,id}` or `{"__entity": {type,id}}`. */
+export const EntityRefJson = z.union([EntityRef, z.strictObject({ __entity: EntityRef })]);
+
+/** A Cedar value in JSON (records, sets, entity refs, extension calls); Cedar checks the details. */
+export const CedarValue = z.unknown().describe('a Cedar value in Cedar JSON format');
+
+/** Cedar entity JSON, as in Cedar's entities.json. */
+export const Entity = z.strictObject({
+  uid: EntityRefJson,
+  attrs: z.record(z.string(), CedarValue).default({}),
+  parents: z.array(EntityRefJson).max(LIMITS.parentsPerEntity).default([]),
+  tags: z.record(z.string(), CedarValue).optional(),
+});
+export type Entity = z.infer<typeof Entity>;
+
+/** The body of `POST /evaluate` and one item of `POST /evaluate/batch`. */
+export const EvaluateRequest = z.strictObject({
+  principal: EntityRef,
+  action: EntityRef,
+  resource: EntityRef,
+  context: z.record(z.string(), CedarValue).default({}),
+  entities: z.array(Entity).max(LIMITS.entitiesPerRequest).default([]),
+});
+export type EvaluateRequest = z.infer<typeof EvaluateRequest>;
+
+/** An evaluation error exactly as Cedar reports it (a policy that errored is skipped). */
+export const CedarError = z.object({
+  policyId: z.string(),
+  error: z.object({ message: z.string() }).loose(),
+});
+
+/** The answer of `POST /evaluate`: Cedar's decision, the determining policies and errors. */
+export const EvaluateResponse = z.object({
+  decision: z.enum(['allow', 'deny']),
+  reasons: z.array(z.string()).describe('ids of the policies that determined the decision'),
+  errors: z.array(CedarError),
+  policyVersion: z.string(),
+});
+export type EvaluateResponse = z.infer<typeof EvaluateResponse>;
+
+/** `POST /evaluate/batch`: items are validated one by one so one bad item fails only its slot. */
+export const BatchEvaluateRequest = z.strictObject({
+  requests: z.array(z.unknown()).min(1),
+});
+
+/** The error placed in a batch slot whose item was invalid. */
+export const ItemError = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+
+export const BatchEvaluateResponse = z.object({
+  policyVersion: z.string(),
+  results: z.array(z.union([EvaluateResponse.omit({ policyVersion: true }), ItemError])),
+});
+export type BatchEvaluateResponse = z.infer<typeof BatchEvaluateResponse>;
+
+/** `PUT /policies`. */
+export const PutPoliciesRequest = z.strictObject({
+  policies: z.string().max(LIMITS.policyTextBytes),
+  schema: z.string().max(LIMITS.policyTextBytes).optional(),
+  entities: z.array(Entity).max(100_000).optional(),
+});
+export type PutPoliciesRequest = z.infer<typeof PutPoliciesRequest>;
+
+/** `GET /policies` and the answer of a successful `PUT /policies`. */
+export const PoliciesResponse = z.object({
+  version: z.string(),
+  policies: z.string(),
+  schema: z.string().nullable(),
+  policyIds: z.array(z.string()),
+  entityCount: z.number().int(),
+});
+export type PoliciesResponse = z.infer<typeof PoliciesResponse>;

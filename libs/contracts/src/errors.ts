@@ -1,0 +1,34 @@
+import { z } from 'zod';
+
+/** Every error body of every service: `{"error": {"code": "E_…", "message", "requestId"}}`. */
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.string().regex(/^E_[A-Z0-9_]+$/),
+    message: z.string(),
+    requestId: z.string(),
+    details: z.unknown().optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/**
+ * The stable error codes of the HTTP APIs. Clients may switch on these; messages are
+ * for people and may change.
+ */
+export const ERROR_CODES = {
+  malformedJson: 'E_MALFORMED_JSON',
+  validation: 'E_VALIDATION',
+  payloadTooLarge: 'E_PAYLOAD_TOO_LARGE',
+  unsupportedMediaType: 'E_UNSUPPORTED_MEDIA_TYPE',
+  notFound: 'E_NOT_FOUND',
+  methodNotAllowed: 'E_METHOD_NOT_ALLOWED',
+  unauthorized: 'E_UNAUTHORIZED',
+  adminDisabled: 'E_ADMIN_DISABLED',
+  batchTooLarge: 'E_BATCH_TOO_LARGE',
+  requestRejected: 'E_REQUEST_REJECTED',
+  policyInvalid: 'E_POLICY_INVALID',
+  noPolicies: 'E_NO_POLICIES',
+  draining: 'E_DRAINING',
+  internal: 'E_INTERNAL',
+} as const;
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

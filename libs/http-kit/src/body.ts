@@ -1,0 +1,67 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { ERROR_CODES } from '@portcullis/contracts';
+import { HttpError, payloadTooLarge } from './errors.ts';
+
+/**
+ * Reads and parses a JSON request body of at most `limit` bytes. A declared
+ * `content-length` over the limit is refused before a byte is read; an undeclared one
+ * is counted as it arrives and refused the moment it crosses the limit.
+ */
+export async function readJsonBody(stream: Readable, headers: IncomingHttpHeaders, limit: number): Promise<unknown> {
+  const type = headers['content-type'];
+  if (type !== undefined && !/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
+    throw new HttpError(415, ERROR_CODES.unsupportedMediaType, `expected application/json, got ${type.slice(0, 64)}`);
+  }
+  const declared = Number(headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw payloadTooLarge(limit);
+  const raw = await collect(stream, limit);
+  const size = raw.length;
+  if (size === 0) throw new HttpError(400, ERROR_CODES.malformedJson, 'request body is empty; expected JSON');
+  try {
+    return JSON.parse(raw.toString('utf8')) as unknown;
+  } catch (error) {
+    throw new HttpError(400, ERROR_CODES.malformedJson, `request body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Collects a body with listeners rather than `for await`: leaving an async iterator
+ * early destroys the stream, and for HTTP/1.1 that kills the socket before the 413 can
+ * be written. Pausing instead lets the answer go out, then the connection closes.
+ */
+function collect(stream: Readable, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        stream.pause();
+        reject(payloadTooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(new HttpError(400, ERROR_CODES.malformedJson, 'request body could not be read', { cause: error }));
+    };
+    const onClose = (): void => onError(new Error('connection closed before the body ended'));
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  });
+}

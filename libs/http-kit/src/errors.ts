@@ -1,0 +1,27 @@
+import { ERROR_CODES, type ErrorCode } from '@portcullis/contracts';
+
+/**
+ * An error that becomes an HTTP answer: a status, a stable `E_*` code, a message for
+ * people and optional details (e.g. Cedar's messages). Anything thrown that is not an
+ * HttpError is answered 500 `E_INTERNAL` and logged, never shown to the client.
+ */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: ErrorCode | (string & {});
+  readonly details: unknown;
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, code: ErrorCode | (string & {}), message: string, options: { details?: unknown; cause?: unknown; headers?: Record<string, string> } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'HttpError';
+    this.status = status;
+    this.code = code;
+    this.details = options.details;
+    this.headers = options.headers ?? {};
+  }
+}
+
+export const badRequest = (message: string, details?: unknown): HttpError => new HttpError(400, ERROR_CODES.validation, message, { details });
+export const notFound = (message = 'no such route'): HttpError => new HttpError(404, ERROR_CODES.notFound, message);
+export const payloadTooLarge = (limit: number): HttpError =>
+  new HttpError(413, ERROR_CODES.payloadTooLarge, `request body exceeds ${limit} bytes`);

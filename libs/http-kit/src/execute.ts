@@ -1,0 +1,105 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { ERROR_CODES, type ErrorBody } from '@portcullis/contracts';
+import { requestIdFrom, type Health, type Logger, type PortcullisMetrics } from '@portcullis/observability';
+import { readJsonBody } from './body.ts';
+import { HttpError } from './errors.ts';
+import { DEFAULT_BODY_LIMIT, type Route } from './route.ts';
+
+/** What every adapter shares: who we are, where logs and metrics go, and readiness. */
+export interface ServerContext {
+  service: string;
+  log: Logger;
+  metrics: PortcullisMetrics;
+  health: Health;
+}
+
+/** A response ready to write, whichever protocol carries it. */
+export interface Outgoing {
+  status: number;
+  headers: Record<string, string>;
+  payload: string;
+}
+
+/** The parts of a request the routes need, read the same way from HTTP/1.1 and HTTP/2. */
+export interface Incoming {
+  method: string;
+  headers: IncomingHttpHeaders;
+  body: Readable;
+}
+
+/**
+ * Runs one route for one request: authorization, body limit and JSON parsing, schema
+ * validation, the handler, and the error shape. Every failure becomes a 4xx with a
+ * stable code; only a bug becomes a 500, and its details go to the log, not the client.
+ */
+export async function executeRoute(route: Route, incoming: Incoming, context: ServerContext): Promise<Outgoing> {
+  const started = process.hrtime.bigint();
+  const requestId = requestIdFrom(incoming.headers['x-request-id']);
+  let outgoing: Outgoing;
+  try {
+    route.authorize?.(incoming.headers);
+    let body: unknown = undefined;
+    if (route.body !== undefined) {
+      const raw = await readJsonBody(incoming.body, incoming.headers, route.bodyLimit ?? DEFAULT_BODY_LIMIT);
+      const parsed = route.body.safeParse(raw);
+      if (!parsed.success) {
+        const first = parsed.error.issues[0];
+        const where = first?.path.length ? first.path.join('.') : 'body';
+        throw new HttpError(400, ERROR_CODES.validation, `${where}: ${first?.message ?? 'invalid'}`, {
+          details: parsed.error.issues.slice(0, 10).map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
+        });
+      }
+      body = parsed.data;
+    }
+    const result = await route.handle({ body, headers: incoming.headers, requestId, log: context.log });
+    const headers: Record<string, string> = { 'x-request-id': requestId, ...result.headers };
+    if ('json' in result) {
+      headers['content-type'] = 'application/json; charset=utf-8';
+      outgoing = { status: result.status ?? 200, headers, payload: JSON.stringify(result.json) };
+    } else {
+      headers['content-type'] = result.contentType;
+      outgoing = { status: result.status ?? 200, headers, payload: result.text };
+    }
+  } catch (error) {
+    outgoing = errorResponse(error, requestId, context.log);
+  }
+  context.metrics.httpRequestDuration.observe(
+    { service: context.service, route: route.path, method: route.method, status_code: String(outgoing.status) },
+    Number(process.hrtime.bigint() - started) / 1e9,
+  );
+  return outgoing;
+}
+
+/** Turns anything thrown into the error shape of PRODUCT.md. */
+export function errorResponse(error: unknown, requestId: string, log: Logger): Outgoing {
+  const known = error instanceof HttpError;
+  if (!known) log.error({ err: error, requestId }, 'unhandled error');
+  const status = known ? error.status : 500;
+  const body: ErrorBody = {
+    error: {
+      code: known ? error.code : ERROR_CODES.internal,
+      message: known ? error.message : 'internal error',
+      requestId,
+      ...(known && error.details !== undefined ? { details: error.details } : {}),
+    },
+  };
+  return {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId, ...(known ? error.headers : {}) },
+    payload: JSON.stringify(body),
+  };
+}
+
+/** Finds the route for a method and path, or the error that explains why there is none. */
+export function matchRoute(routes: readonly Route[], method: string, path: string): Route | HttpError {
+  let pathKnown = false;
+  for (const route of routes) {
+    if (route.path !== path) continue;
+    if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return route;
+    pathKnown = true;
+  }
+  return pathKnown
+    ? new HttpError(405, ERROR_CODES.methodNotAllowed, `${method} is not allowed on ${path}`)
+    : new HttpError(404, ERROR_CODES.notFound, `no route for ${method} ${path}`);
+}

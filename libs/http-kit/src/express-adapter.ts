@@ -1,0 +1,37 @@
+import express, { type Express, type Request, type Response } from 'express';
+import { requestIdFrom } from '@portcullis/observability';
+import { errorResponse, executeRoute, matchRoute, type Outgoing, type ServerContext } from './execute.ts';
+import type { Route } from './route.ts';
+
+/**
+ * The HTTP/1.1 side: an express app whose routes are the protocol-neutral ones. Express
+ * does the routing; bodies are read by the shared code so both protocols enforce the
+ * same limits and errors.
+ */
+export function createExpressApp(routes: readonly Route[], context: ServerContext, isDraining: () => boolean): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const write = (res: Response, outgoing: Outgoing): void => {
+    // While draining, ask keep-alive clients to reconnect elsewhere.
+    if (isDraining()) res.setHeader('connection', 'close');
+    res.status(outgoing.status).set(outgoing.headers).end(outgoing.payload);
+  };
+  for (const route of routes) {
+    const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete';
+    app[method](route.path, (req: Request, res: Response) => {
+      void executeRoute(route, { method: req.method, headers: req.headers, body: req }, context).then((outgoing) => {
+        // A refused body may still be arriving; closing stops a hostile sender from
+        // making us read the rest of it.
+        if (outgoing.status === 413) res.setHeader('connection', 'close');
+        write(res, outgoing);
+      });
+    });
+  }
+  app.use((req: Request, res: Response) => {
+    const requestId = requestIdFrom(req.headers['x-request-id']);
+    const found = matchRoute(routes, req.method, req.path);
+    write(res, errorResponse(found, requestId, context.log));
+  });
+  return app;
+}

@@ -1,0 +1,61 @@
+import type { Logger } from '@portcullis/observability';
+import { createExpressApp } from './express-adapter.ts';
+import type { ServerContext } from './execute.ts';
+import { createH2Handler } from './h2-adapter.ts';
+import { listenDual, type DualServer } from './dual-server.ts';
+import type { Route } from './route.ts';
+
+/** Options for {@link serveRoutes}. */
+export interface ServeOptions {
+  routes: readonly Route[];
+  context: ServerContext;
+  port: number;
+  host: string;
+}
+
+/** Serves the routes over HTTP/1.1 (express) and h2c on one port. */
+export async function serveRoutes(options: ServeOptions): Promise<DualServer> {
+  const { routes, context } = options;
+  return listenDual({
+    port: options.port,
+    host: options.host,
+    http1: createExpressApp(routes, context, () => context.health.draining),
+    http2: createH2Handler(routes, context),
+  });
+}
+
+/**
+ * SIGTERM/SIGINT drain, as PRODUCT.md asks: mark not ready, stop accepting, finish
+ * in-flight work, run the service's own cleanup (bus, Redis), exit 0. A second signal,
+ * or a drain that overruns `timeoutMs`, exits at once.
+ */
+export function drainOnSignals(options: { context: ServerContext; server: DualServer; cleanup?: () => Promise<void>; timeoutMs?: number; log: Logger }): void {
+  let draining = false;
+  const drain = (signal: NodeJS.Signals): void => {
+    if (draining) process.exit(1);
+    draining = true;
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    options.log.info({ signal }, 'draining');
+    options.context.health.startDraining();
+    const hardStop = setTimeout(() => {
+      options.log.error({ timeoutMs }, 'drain overran its deadline; exiting');
+      process.exit(1);
+    }, timeoutMs + 2_000);
+    hardStop.unref();
+    void options.server
+      .close(timeoutMs)
+      .then(() => options.cleanup?.())
+      .then(
+        () => {
+          options.log.info('drained; bye');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          options.log.error({ err: error }, 'error while draining');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', drain);
+  process.on('SIGINT', drain);
+}

@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Writable } from 'node:stream';
+import { Health, Registry, createLogger, portcullisMetrics } from '@portcullis/observability';
+import { z } from 'zod';
+import { buildOpenApi, defineRoute, HttpError, probeRoutes, serveRoutes, type DualServer, type ServerContext } from '../src/index.ts';
+import { chunkedPost, h2Connect, h2Request } from './helpers.ts';
+
+const logged: string[] = [];
+const sink = new Writable({ write(chunk: Buffer, _encoding, done) { logged.push(chunk.toString()); done(); } });
+const registry = new Registry();
+const health = new Health();
+const context: ServerContext = { service: 'test', log: createLogger({ service: 'test', destination: sink }), metrics: portcullisMetrics(registry), health };
+
+const Echo = z.strictObject({ name: z.string().max(10) });
+let release: () => void = () => {};
+const routes = [
+  defineRoute({
+    method: 'POST', path: '/echo', summary: 'echo', body: Echo, bodyLimit: 1024,
+    responses: { 200: { description: 'ok', schema: Echo } },
+    handle: ({ body }) => ({ json: { name: body.name } }),
+  }),
+  defineRoute({
+    method: 'GET', path: '/boom', summary: 'a bug', responses: { 500: { description: 'bug' } },
+    handle: () => { throw new Error('secret internals'); },
+  }),
+  defineRoute({
+    method: 'GET', path: '/admin', summary: 'admin', security: 'bearer', responses: { 200: { description: 'ok' } },
+    authorize: (headers) => { if (headers.authorization !== 'Bearer s3cret') throw new HttpError(401, 'E_UNAUTHORIZED', 'admin token required'); },
+    handle: () => ({ json: { ok: true } }),
+  }),
+  defineRoute({
+    method: 'GET', path: '/slow', summary: 'waits for the test', responses: { 200: { description: 'ok' } },
+    handle: () => new Promise((resolve) => { release = () => resolve({ json: { finished: true } }); }),
+  }),
+  ...probeRoutes(health, registry),
+];
+
+describe('one port, two protocols, one set of routes', () => {
+  let server: DualServer;
+  let base: string;
+  before(async () => {
+    server = await serveRoutes({ routes, context, port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${server.port}`;
+  });
+  after(() => server.close(1000));
+
+  test('HTTP/1.1 and h2c give the same answer', async () => {
+    const h1 = await fetch(`${base}/echo`, { method: 'POST', body: JSON.stringify({ name: 'ann' }), headers: { 'content-type': 'application/json' } });
+    assert.equal(h1.status, 200);
+    assert.deepEqual(await h1.json(), { name: 'ann' });
+    const session = h2Connect(server.port);
+    try {
+      const h2 = await h2Request(session, 'POST', '/echo', JSON.stringify({ name: 'ann' }), { 'content-type': 'application/json' });
+      assert.equal(h2.status, 200);
+      assert.deepEqual(JSON.parse(h2.body), { name: 'ann' });
+    } finally {
+      session.close();
+    }
+  });
+
+  const badInputs: [string, string | Buffer, number, string][] = [
+    ['malformed JSON', '{"name": ', 400, 'E_MALFORMED_JSON'],
+    ['empty body', '', 400, 'E_MALFORMED_JSON'],
+    ['wrong type', '{"name": 42}', 400, 'E_VALIDATION'],
+    ['unknown field', '{"name": "a", "admin": true}', 400, 'E_VALIDATION'],
+    ['prototype pollution attempt', '{"name": "a", "__proto__": {"polluted": true}}', 400, 'E_VALIDATION'],
+    ['oversized (declared)', JSON.stringify({ name: 'x'.repeat(5000) }), 413, 'E_PAYLOAD_TOO_LARGE'],
+    ['not JSON at all', Buffer.from([0xff, 0xfe, 0x00, 0x01]), 400, 'E_MALFORMED_JSON'],
+  ];
+  for (const [name, body, status, code] of badInputs) {
+    test(`bad input on both protocols: ${name} -> ${status} ${code}`, async () => {
+      const h1 = await fetch(`${base}/echo`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+      assert.equal(h1.status, status);
+      const h1Body = (await h1.json()) as { error: { code: string; requestId: string } };
+      assert.equal(h1Body.error.code, code);
+      assert.ok(h1Body.error.requestId.length > 0);
+      const session = h2Connect(server.port);
+      try {
+        const h2 = await h2Request(session, 'POST', '/echo', body, { 'content-type': 'application/json' });
+        assert.equal(h2.status, status);
+        assert.equal((JSON.parse(h2.body) as { error: { code: string } }).error.code, code);
+      } finally {
+        session.close();
+      }
+      assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    });
+  }
+
+  test('a chunked body that crosses the limit is refused with 413 while it streams', async () => {
+    const chunks = Array.from({ length: 64 }, () => Buffer.alloc(1024, 0x20));
+    const answer = await chunkedPost(server.port, '/echo', chunks);
+    assert.equal(answer.status, 413);
+    assert.equal((JSON.parse(answer.body) as { error: { code: string } }).error.code, 'E_PAYLOAD_TOO_LARGE');
+  });
+
+  test('wrong media type, unknown route and wrong method have stable codes', async () => {
+    const media = await fetch(`${base}/echo`, { method: 'POST', body: 'name=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal(media.status, 415);
+    assert.equal(((await media.json()) as { error: { code: string } }).error.code, 'E_UNSUPPORTED_MEDIA_TYPE');
+    const missing = await fetch(`${base}/nope`);
+    assert.equal(missing.status, 404);
+    assert.equal(((await missing.json()) as { error: { code: string } }).error.code, 'E_NOT_FOUND');
+    const method = await fetch(`${base}/echo`, { method: 'DELETE' });
+    assert.equal(method.status, 405);
+    assert.equal(((await method.json()) as { error: { code: string } }).error.code, 'E_METHOD_NOT_ALLOWED');
+  });
+
+  test('a handler bug is a 500 E_INTERNAL that hides the message and logs it', async () => {
+    const res = await fetch(`${base}/boom`);
+    assert.equal(res.status, 500);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'E_INTERNAL');
+    assert.doesNotMatch(body.error.message, /secret internals/);
+    assert.ok(logged.some((line) => line.includes('secret internals')));
+  });
+
+  test('authorize refuses before the handler and a request id is echoed only when safe', async () => {
+    const refused = await fetch(`${base}/admin`, { headers: { authorization: 'Bearer wrong', 'x-request-id': 'abc-123' } });
+    assert.equal(refused.status, 401);
+    assert.equal(refused.headers.get('x-request-id'), 'abc-123');
+    const ok = await fetch(`${base}/admin`, { headers: { authorization: 'Bearer s3cret', 'x-request-id': 'bad\u0001id'.replace('\u0001', '%') } });
+    assert.equal(ok.status, 200);
+    assert.notEqual(ok.headers.get('x-request-id'), 'bad%id');
+  });
+
+  test('probes and metrics answer; /metrics counts requests by route', async () => {
+    assert.equal((await fetch(`${base}/alive`)).status, 200);
+    assert.equal((await fetch(`${base}/ready`)).status, 200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /http_request_duration_seconds_count\{service="test",route="\/echo",method="POST",status_code="200"\} \d+/);
+  });
+
+  test('the OpenAPI document is built from the same schemas', () => {
+    const doc = buildOpenApi(routes, { title: 't', version: '1' }) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } }>> };
+    assert.equal(doc.openapi, '3.1.0');
+    assert.ok(doc.paths['/echo']?.post?.requestBody?.content['application/json']?.schema.properties.name);
+  });
+});
+
+test('close() lets an in-flight request finish, then refuses new connections', async () => {
+  const server = await serveRoutes({ routes, context, port: 0, host: '127.0.0.1' });
+  const inFlight = fetch(`http://127.0.0.1:${server.port}/slow`);
+  // Wait until the handler is running, observed through the release hook being set.
+  const original = release;
+  while (release === original) await new Promise((resolve) => setImmediate(resolve));
+  const closed = server.close(5000);
+  release();
+  const res = await inFlight;
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { finished: true });
+  await closed;
+  await assert.rejects(fetch(`http://127.0.0.1:${server.port}/alive`));
+});
