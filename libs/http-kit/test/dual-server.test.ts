@@ -4,7 +4,8 @@ import { Writable } from 'node:stream';
 import { Health, Registry, createLogger, portcullisMetrics } from '@portcullis/observability';
 import { z } from 'zod';
 import { buildOpenApi, defineRoute, HttpError, probeRoutes, serveRoutes, type DualServer, type ServerContext } from '../src/index.ts';
-import { chunkedPost, h2Connect, h2Request } from './helpers.ts';
+import { h2Connect, h2Request } from '@portcullis/testing';
+import { chunkedPost } from './helpers.ts';
 
 const logged: string[] = [];
 const sink = new Writable({ write(chunk: Buffer, _encoding, done) { logged.push(chunk.toString()); done(); } });
