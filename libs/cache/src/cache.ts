@@ -1,0 +1,265 @@
+import type { HealthCheck } from '@portcullis/observability';
+import { checkKey, checkTags, globEscape } from './codec.ts';
+import { CacheClosedError, FactoryError, InvalidKeyError } from './errors.ts';
+import { CacheCore, type Lookup, type Prepared, type WriteOptions } from './core.ts';
+import type { CacheOptions } from './options.ts';
+import { hashKey } from './sketch.ts';
+import { Lifecycle } from './lifecycle.ts';
+import type { CacheStats } from './stats.ts';
+
+/** One entry of {@link Cache.setMany}. */
+export interface SetManyItem<T = unknown> extends WriteOptions {
+  key: string;
+  value: T;
+}
+
+const NS = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * A two-level cache: L1 in process, L2 in Redis. Reads never throw because of Redis:
+ * when it is slow or down they are served from L1 (stale within the grace period) or
+ * miss. Writes validate first and throw typed errors for bad input only.
+ *
+ * A namespace (see {@link namespace}) is a view on the same tiers with its own key space
+ * that can be cleared on its own.
+ */
+export class Cache {
+  readonly #core: CacheCore;
+  readonly #life: Lifecycle;
+  readonly #ns: string;
+
+  /** Prefer {@link createCache}, which also subscribes to invalidations and warms L1. */
+  constructor(options: CacheOptions);
+  constructor(core: CacheCore, life: Lifecycle, ns: string);
+  constructor(arg: CacheOptions | CacheCore, life?: Lifecycle, ns?: string) {
+    this.#core = arg instanceof CacheCore ? arg : new CacheCore(arg);
+    this.#life = life ?? new Lifecycle(this.#core);
+    this.#ns = ns ?? '';
+  }
+
+  /** The cache's name (its metric label). */
+  get name(): string {
+    return this.#core.o.name;
+  }
+
+  /** Subscribes to cross-instance invalidation and warms L1 from the hottest keys in L2. */
+  async start(): Promise<void> {
+    await this.#life.start();
+  }
+
+  /** A view with its own key space on the same tiers; `clear()` there clears only it. */
+  namespace(name: string): Cache {
+    if (typeof name !== 'string' || !NS.test(name)) throw new InvalidKeyError(`namespace must match ${NS}, got ${String(name)}`, { context: { namespace: String(name) } });
+    return new Cache(this.#core, this.#life, `${this.#ns}n:${name}:`);
+  }
+
+  /** The value if cached and fresh (or stale while L2 is unavailable), else undefined. */
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    return (await this.lookup<T>(key)).value;
+  }
+
+  /** Like {@link get}, and says where the value came from (`l1`, `l2`, `stale`, `miss`). */
+  async lookup<T = unknown>(key: string): Promise<Lookup<T>> {
+    this.#open();
+    const { value, source } = await this.#core.probe(this.#full(key));
+    return { value: value as T | undefined, source };
+  }
+
+  /**
+   * The cached value, or the factory's, stored under the call's type. One factory call
+   * per key at a time in this process: concurrent callers share it. When the factory
+   * fails and an expired entry is within grace, that stale value is served instead.
+   * @throws FactoryError when the factory fails with nothing to stand in
+   */
+  async getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: WriteOptions): Promise<T> {
+    return (await this.fetch(key, factory, options)).value as T;
+  }
+
+  /** {@link getOrSet} that also says where the value came from. */
+  async fetch<T>(key: string, factory: () => T | Promise<T>, options?: WriteOptions): Promise<Lookup<T>> {
+    this.#open();
+    const core = this.#core;
+    const full = this.#full(key);
+    const tags = checkTags(options?.tags);
+    core.policy(options);
+    const hash = hashKey(full);
+    const now = Date.now();
+    const hit = core.l1Fresh(full, hash, now);
+    if (hit !== undefined) return { value: hit.value as T, source: 'l1' };
+    const running = core.inflight.get(full);
+    if (running !== undefined) {
+      core.counters.coalesced += 1;
+      return running as Promise<Lookup<T>>;
+    }
+    const task = (async (): Promise<Lookup> => {
+      const probe = await core.probeL2(full, hash, now);
+      if (probe.source !== 'miss') return probe;
+      core.counters.factoryCalls += 1;
+      let value: unknown;
+      try {
+        value = await factory();
+      } catch (error) {
+        if (probe.stale !== undefined) {
+          core.counters.staleServed += 1;
+          core.metrics.stale.inc();
+          return { value: probe.stale.value, source: 'stale' };
+        }
+        throw new FactoryError(`factory for "${key}" failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error, context: { key } });
+      }
+      const prepared = core.prepare(full, value, options, tags);
+      await core.write([prepared]);
+      return { value: prepared.entry.value, source: 'miss' };
+    })();
+    core.inflight.set(full, task);
+    const done = (): void => {
+      core.inflight.delete(full);
+    };
+    task.then(done, done);
+    return task as Promise<Lookup<T>>;
+  }
+
+  /** Stores a value in L2 and, by placement, in L1; other instances drop their copy. */
+  async set(key: string, value: unknown, options?: WriteOptions): Promise<void> {
+    await this.setMany([{ key, value, ...options }]);
+  }
+
+  /** Values of many keys, in order; the L1 misses go to Redis in one round trip. */
+  async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
+    this.#open();
+    const core = this.#core;
+    const fulls = keys.map((key) => this.#full(key));
+    const now = Date.now();
+    const results: (T | undefined)[] = new Array(fulls.length);
+    const missing: number[] = [];
+    const hashes: number[] = [];
+    fulls.forEach((full, i) => {
+      const hash = hashKey(full);
+      hashes[i] = hash;
+      const hit = core.l1Fresh(full, hash, now);
+      if (hit !== undefined) results[i] = hit.value as T;
+      else missing.push(i);
+    });
+    if (missing.length === 0) return results;
+    const replies = await core.batch('getMany', missing.map((i) => ['get', fulls[i] as string]));
+    missing.forEach((index, j) => {
+      const full = fulls[index] as string;
+      if (replies === undefined) {
+        const local = core.l1.peek(full);
+        if (local !== undefined && now < local.graceUntil && core.l2 !== undefined) {
+          core.counters.staleServed += 1;
+          results[index] = local.value as T;
+        } else core.counters.misses += 1;
+        return;
+      }
+      results[index] = core.accept(full, hashes[index] as number, replies[j]).value as T | undefined;
+    });
+    return results;
+  }
+
+  /** Stores many values in one Redis round trip; all are validated before any is written. */
+  async setMany(items: readonly SetManyItem[]): Promise<void> {
+    this.#open();
+    const prepared: Prepared[] = items.map((item) => this.#core.prepare(this.#full(item.key), item.value, item, checkTags(item.tags)));
+    await this.#core.write(prepared);
+    await this.#core.publish({ keys: prepared.map((p) => p.full) });
+  }
+
+  /** Removes a key from both tiers and from every instance's L1. */
+  async delete(key: string): Promise<boolean> {
+    return this.deleteMany([key]);
+  }
+
+  /** Removes keys in one round trip; false when L2 could not be reached (L1 is dropped anyway). */
+  async deleteMany(keys: readonly string[]): Promise<boolean> {
+    this.#open();
+    const fulls = keys.map((key) => this.#full(key));
+    this.#core.dropLocal({ keys: fulls });
+    const replies = await this.#core.batch('delete', fulls.map((full) => ['unlink', full]));
+    await this.#core.publish({ keys: fulls });
+    return replies !== undefined || this.#core.l2 === undefined;
+  }
+
+  /** Removes every entry carrying one of the tags, here and on every instance. */
+  async invalidateTags(tags: readonly string[]): Promise<boolean> {
+    this.#open();
+    const valid = checkTags([...tags]);
+    const core = this.#core;
+    core.dropLocal({ tags: valid });
+    let ok = core.l2 === undefined;
+    const members = await core.batch('tagMembers', valid.map((tag) => ['smembers', core.tagKey(tag)]));
+    if (members !== undefined) {
+      const keys = members.flatMap((reply) => (Array.isArray(reply) ? (reply as string[]) : []));
+      const unlinked = await core.batch('invalidateTags', [...keys, ...valid.map((tag) => core.tagKey(tag))].map((k) => ['unlink', k]));
+      ok = unlinked !== undefined;
+    }
+    await core.publish({ tags: valid });
+    return ok;
+  }
+
+  /** Removes every entry of this namespace (of the whole cache at the root). */
+  async clear(): Promise<boolean> {
+    this.#open();
+    const core = this.#core;
+    const prefix = core.o.prefix + this.#ns;
+    core.dropLocal({ prefixes: [prefix] });
+    let ok = core.l2 === undefined;
+    if (core.l2 !== undefined) {
+      const l2 = core.l2;
+      ok = await core.guard.run('clear', () => l2.deleteMatching(`${globEscape(prefix)}*`), 30_000).then(
+        () => true,
+        (error: unknown) => {
+          core.l2Failed('clear', error);
+          return false;
+        },
+      );
+    }
+    await core.publish({ prefixes: [prefix] });
+    return ok;
+  }
+
+  /** Whether the key is in L1 now, and its frequency estimate (diagnostics). */
+  inspect(key: string): { inL1: boolean; frequency: number } {
+    const full = this.#full(key);
+    return { inL1: this.#core.l1.peek(full) !== undefined, frequency: this.#core.l1.sketch.estimate(hashKey(full)) };
+  }
+
+  /** Counters and the intelligence score. */
+  stats(): CacheStats {
+    return this.#life.stats();
+  }
+
+  /** A check for `Health.register`: down while the breaker is open or Redis is lost. */
+  health(): HealthCheck {
+    return this.#life.health();
+  }
+
+  /** Writes the hottest keys to Redis now (it also happens every `hotFlushMs`). */
+  async flushHotKeys(): Promise<void> {
+    await this.#life.flushHotKeys();
+  }
+
+  /** Loads the hottest recorded keys into L1; returns how many were placed. */
+  async warm(): Promise<number> {
+    return this.#life.warm();
+  }
+
+  /** Stops timers and the subscription; closes the Redis connection if the cache opened it. */
+  async close(): Promise<void> {
+    await this.#life.close();
+  }
+
+  #open(): void {
+    if (this.#life.closed) throw new CacheClosedError(`cache ${this.name} is closed`, { context: { cache: this.name } });
+  }
+
+  #full(key: string): string {
+    return `${this.#core.o.prefix}${this.#ns}k:${checkKey(key, this.#core.o.maxKeyLength)}`;
+  }
+}
+
+/** Creates a cache, subscribes it to invalidations and warms its L1. */
+export async function createCache(options: CacheOptions): Promise<Cache> {
+  const cache = new Cache(options);
+  await cache.start();
+  return cache;
+}

@@ -1,0 +1,120 @@
+import { Cluster, Redis } from 'ioredis';
+import { keySlot } from './slot.ts';
+
+/** One Redis command of a batch: name, its (routing) key, then the other arguments. */
+export type L2Command = [name: string, key: string, ...args: (string | number)[]];
+
+/**
+ * What the cache needs from its second tier. One implementation talks to Redis
+ * (standalone or Cluster); tests wrap it to inject failures and stalls.
+ */
+export interface L2Driver {
+  get(key: string): Promise<string | null>;
+  /**
+   * Sends the commands in one round trip per Redis node (one in all for a standalone
+   * server); the result has each command's reply, or an Error for a command that failed.
+   */
+  pipeline(commands: L2Command[]): Promise<unknown[]>;
+  /** Deletes every key matching a SCAN pattern, on every master; returns how many. */
+  deleteMatching(pattern: string): Promise<number>;
+  /** Round trips sent so far: a pipeline counts one per node it reached. */
+  readonly roundTrips: number;
+  /** Whether the connection is up (for `/ready`). */
+  readonly ready: boolean;
+  close(): Promise<void>;
+}
+
+/** Connects to `url`; a comma-separated host list (`redis://h1:p1,h2:p2`) means a Cluster. */
+export function connect(url: string): Redis | Cluster {
+  // Fail fast rather than queue forever: the guard's timeout and breaker decide the rest.
+  const common = { maxRetriesPerRequest: 1, enableAutoPipelining: false } as const;
+  if (!url.includes(',')) return new Redis(url, common);
+  const nodes = url.replace(/^rediss?:\/\//, '').split(',').map((address) => {
+    const [host = '127.0.0.1', port = '6379'] = address.split(':');
+    return { host, port: Number(port) };
+  });
+  return new Cluster(nodes, { redisOptions: common });
+}
+
+type Client = Redis | Cluster;
+
+/** The Redis implementation of {@link L2Driver}. */
+export class RedisL2 implements L2Driver {
+  readonly client: Client;
+  readonly #owned: boolean;
+  #roundTrips = 0;
+
+  /** @param owned when true, `close()` also closes the client */
+  constructor(client: Client, owned = false) {
+    this.client = client;
+    this.#owned = owned;
+  }
+
+  get roundTrips(): number {
+    return this.#roundTrips;
+  }
+
+  get ready(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  get(key: string): Promise<string | null> {
+    this.#roundTrips += 1;
+    return this.client.get(key);
+  }
+
+  async pipeline(commands: L2Command[]): Promise<unknown[]> {
+    if (commands.length === 0) return [];
+    const groups = this.#group(commands);
+    const results: unknown[] = new Array(commands.length);
+    await Promise.all(
+      groups.map(async (indexes) => {
+        const pipeline = this.client.pipeline(indexes.map((i) => commands[i] as L2Command));
+        this.#roundTrips += 1;
+        const replies = (await pipeline.exec()) ?? [];
+        indexes.forEach((commandIndex, replyIndex) => {
+          const [error, reply] = replies[replyIndex] ?? [new Error('no reply'), null];
+          results[commandIndex] = error ?? reply;
+        });
+      }),
+    );
+    return results;
+  }
+
+  async deleteMatching(pattern: string): Promise<number> {
+    const nodes: Redis[] = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    let deleted = 0;
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) {
+          // One UNLINK per key: keys on one node may still sit in different slots.
+          const replies = (await node.pipeline(keys.map((key) => ['unlink', key])).exec()) ?? [];
+          for (const [, reply] of replies) deleted += Number(reply ?? 0);
+        }
+      } while (cursor !== '0');
+    }
+    return deleted;
+  }
+
+  async close(): Promise<void> {
+    if (this.#owned) await this.client.quit().catch(() => this.client.disconnect());
+  }
+
+  /** Indexes of the commands grouped by owning node (one group for a standalone server). */
+  #group(commands: L2Command[]): number[][] {
+    if (!(this.client instanceof Cluster)) return [commands.map((_command, i) => i)];
+    const byNode = new Map<string, number[]>();
+    const slots = this.client.slots;
+    commands.forEach((command, i) => {
+      const slot = keySlot(command[1]);
+      const node = slots[slot]?.[0] ?? `slot:${slot}`;
+      const group = byNode.get(node);
+      if (group === undefined) byNode.set(node, [i]);
+      else group.push(i);
+    });
+    return [...byNode.values()];
+  }
+}
