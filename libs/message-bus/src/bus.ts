@@ -1,0 +1,156 @@
+import { createLogger, portcullisMetrics, type HealthCheck, type Logger, type PortcullisMetrics } from '@portcullis/observability';
+import { closeClient, connect, type BusScripts, type RedisClient } from './connection.ts';
+import { DeadLetters } from './dead-letters.ts';
+import { createEnvelope, ENVELOPE_FIELD, isValidMessageId } from './envelope.ts';
+import { BusClosedError, PublishError, ShutdownTimeoutError } from './errors.ts';
+import { isValidTopic, PRIORITIES, streamKey, type Priority } from './keys.ts';
+import { resolveBusOptions, resolveSubscribeOptions, type BusOptions, type ResolvedBusOptions, type SubscribeOptions } from './options.ts';
+import { Subscription } from './subscription.ts';
+import type { BatchHandler, Handler, PublishOptions } from './types.ts';
+
+/** One message of {@link MessageBus.publishBatch}. */
+export interface BatchItem<T = unknown> extends PublishOptions {
+  topic: string;
+  payload: T;
+}
+
+/**
+ * The Redis Streams message bus: publish to `pc:{topic}:p:<priority>`, consume through
+ * consumer groups with priorities, retries, a dead-letter stream and reclaim of dead
+ * consumers' messages. One bus per process; it owns one command connection plus one
+ * blocking connection per subscription.
+ */
+export class MessageBus {
+  readonly #options: ResolvedBusOptions;
+  readonly #client: RedisClient & BusScripts;
+  readonly #metrics: PortcullisMetrics;
+  readonly #logger: Logger;
+  readonly #subscriptions = new Set<Subscription<never>>();
+  readonly #blocking = new Set<RedisClient>();
+  #closed = false;
+  /** List, inspect, replay and purge dead-lettered messages. */
+  readonly deadLetters: DeadLetters;
+
+  constructor(options: BusOptions & { logger?: Logger }) {
+    this.#options = resolveBusOptions(options);
+    this.#client = connect(this.#options.redis, 'command');
+    this.#metrics = portcullisMetrics(this.#options.registry);
+    this.#logger = options.logger ?? createLogger({ service: this.#options.source, level: 'warn' });
+    this.deadLetters = new DeadLetters(this.#client, this.#options);
+  }
+
+  /** This instance's consumer name in every group (`<source>-<pid>-<random>`). */
+  get consumerName(): string {
+    return this.#options.consumerName;
+  }
+
+  /**
+   * Publishes one message and resolves with its id once Redis has stored it. The
+   * stream is trimmed in the same XADD (approximate, so trimming stays O(1)).
+   */
+  async publish<T>(topic: string, payload: T, options: PublishOptions = {}): Promise<string> {
+    const [id] = await this.publishBatch([{ topic, payload, ...options }]);
+    return id as string;
+  }
+
+  /** Publishes many messages in one pipelined round trip (one per topic on a cluster). */
+  async publishBatch(items: readonly BatchItem[]): Promise<string[]> {
+    if (this.#closed) throw new BusClosedError('the bus is closed');
+    const prepared = items.map((item) => {
+      const priority: Priority = item.priority ?? 'normal';
+      if (!isValidTopic(item.topic)) throw new RangeError(`topic must match [A-Za-z0-9._:-]{1,200}, received ${JSON.stringify(item.topic)}`);
+      if (!PRIORITIES.includes(priority)) throw new RangeError(`priority must be one of ${PRIORITIES.join(', ')}, received ${String(priority)}`);
+      if (item.id !== undefined && !isValidMessageId(item.id)) throw new RangeError(`id must be 1..200 characters without spaces or braces, received ${JSON.stringify(item.id)}`);
+      const envelope = createEnvelope(item.topic, item.payload, priority, this.#options.source, item.id, item.traceparent);
+      return { key: streamKey(item.topic, priority), envelope };
+    });
+    const trim = 'maxLen' in this.#options.trim
+      ? ['MAXLEN', '~', String(this.#options.trim.maxLen)]
+      : ['MINID', '~', String(Date.now() - this.#options.trim.maxAgeMs)];
+    const command = (key: string, json: string): (string | number)[] => [key, ...trim, '*', ENVELOPE_FIELD, json];
+    try {
+      if (prepared.length === 1 && prepared[0] !== undefined) {
+        // A lone publish rides ioredis auto-pipelining with concurrent ones instead.
+        await this.#client.call('XADD', ...command(prepared[0].key, JSON.stringify(prepared[0].envelope)));
+      } else {
+        // A cluster pipeline must stay on one node: one pipeline per topic (one hash tag).
+        const byTopic = 'nodes' in this.#client ? Map.groupBy(prepared, (item) => item.envelope.type) : new Map([['', prepared]]);
+        await Promise.all([...byTopic.values()].map(async (group) => {
+          const pipeline = this.#client.pipeline();
+          for (const { key, envelope } of group) pipeline.call('XADD', ...command(key, JSON.stringify(envelope)));
+          const results = await pipeline.exec();
+          const failed = results?.find(([error]) => error !== null);
+          if (results === null || failed !== undefined) throw failed?.[0] ?? new Error('pipeline aborted');
+        }));
+      }
+    } catch (error) {
+      throw new PublishError('publish failed', { cause: error, context: { count: items.length } });
+    }
+    for (const { envelope } of prepared) this.#metrics.busPublished.inc({ topic: envelope.type, priority: envelope.priority });
+    return prepared.map(({ envelope }) => envelope.id);
+  }
+
+  /** Consumes `topic` one message per handler call. Resolves once the groups exist. */
+  async subscribe<T = unknown>(topic: string, handler: Handler<T>, options: SubscribeOptions<T>): Promise<Subscription<T>> {
+    return this.#subscribe(topic, (messages) => handler(messages[0] as (typeof messages)[number]), options, 1);
+  }
+
+  /** Consumes `topic` in batches of up to `batchSize` messages of one priority. */
+  async subscribeBatch<T = unknown>(topic: string, handler: BatchHandler<T>, options: SubscribeOptions<T> & { batchSize: number }): Promise<Subscription<T>> {
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1 || options.batchSize > 10_000) {
+      throw new RangeError(`option batchSize must be an integer in 1..10000, received ${String(options.batchSize)}`);
+    }
+    return this.#subscribe(topic, handler, { prefetch: options.batchSize * 2, ...options }, options.batchSize);
+  }
+
+  async #subscribe<T>(topic: string, handler: BatchHandler<T>, options: SubscribeOptions<T>, batchSize: number): Promise<Subscription<T>> {
+    if (this.#closed) throw new BusClosedError('the bus is closed');
+    if (!isValidTopic(topic)) throw new RangeError(`topic must match [A-Za-z0-9._:-]{1,200}, received ${JSON.stringify(topic)}`);
+    const resolved = resolveSubscribeOptions(options);
+    const blocking = connect(this.#options.redis, 'blocking');
+    this.#blocking.add(blocking);
+    const subscription = new Subscription<T>(
+      { client: this.#client, blocking, bus: this.#options, metrics: this.#metrics, logger: this.#logger },
+      topic, handler, resolved, batchSize,
+    );
+    await subscription.start();
+    this.#subscriptions.add(subscription as unknown as Subscription<never>);
+    return subscription;
+  }
+
+  /**
+   * A `/ready` check: `up` while the command connection is ready, `down` otherwise
+   * (the bus keeps reconnecting; publishes fail fast after ioredis's retries).
+   */
+  healthCheck(name = 'message-bus'): HealthCheck {
+    return {
+      name,
+      critical: true,
+      check: () => {
+        const status = this.#client.status;
+        if (this.#closed) return { status: 'down', detail: { connection: 'closed' } };
+        return { status: status === 'ready' ? 'up' : 'down', detail: { connection: status, subscriptions: this.#subscriptions.size } };
+      },
+    };
+  }
+
+  /**
+   * Graceful shutdown: stop reading, let running handlers finish for up to `timeoutMs`,
+   * hand everything else back to the group, close connections. Always resolves within
+   * about `timeoutMs` + 1 s; rejects with {@link ShutdownTimeoutError} only when
+   * handlers were still running at the deadline (their messages were released).
+   */
+  async close(options: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    const deadline = Date.now() + timeoutMs;
+    const stillHeld: string[] = [];
+    await Promise.all([...this.#subscriptions].map(async (subscription) => {
+      await subscription.close(deadline).catch((error: unknown) => this.#logger.warn({ err: error }, 'bus subscription close failed'));
+      if (Date.now() >= deadline) stillHeld.push(subscription.topic);
+    }));
+    await Promise.all([...this.#blocking, this.#client].map((client) => closeClient(client)));
+    if (stillHeld.length > 0) throw new ShutdownTimeoutError(`handlers were still running after ${timeoutMs} ms; their messages were released`, { context: { topics: stillHeld } });
+  }
+}

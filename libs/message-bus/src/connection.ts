@@ -1,0 +1,71 @@
+import { Cluster, Redis } from 'ioredis';
+import { ACK_LUA, DEAD_LETTER_LUA } from './scripts.ts';
+
+/** A standalone or cluster client; the bus uses only commands both support. */
+export type RedisClient = Redis | Cluster;
+
+/** The Lua commands the bus defines on each client (see scripts.ts for their contracts). */
+export interface BusScripts {
+  busAck(stream: string, attempts: string, done: string, group: string, entryId: string, ttlMs: number): Promise<number>;
+  busDeadLetter(stream: string, deadLetter: string, attempts: string, group: string, entryId: string, maxLen: number, ...fields: string[]): Promise<string>;
+}
+
+/** Parses `redis://h:p` or `redis://h1:p1,h2:p2,...` (cluster) into startup nodes. */
+export function parseRedisUrl(url: string): { nodes: { host: string; port: number }[]; cluster: boolean } {
+  const rest = url.replace(/^rediss?:\/\//, '').replace(/\/.*$/, '');
+  const nodes = rest.split(',').map((part) => {
+    const hostPort = part.slice(part.lastIndexOf('@') + 1);
+    const colon = hostPort.lastIndexOf(':');
+    return colon === -1 ? { host: hostPort, port: 6379 } : { host: hostPort.slice(0, colon), port: Number(hostPort.slice(colon + 1)) };
+  });
+  return { nodes, cluster: nodes.length > 1 };
+}
+
+/**
+ * Opens a client for the bus. `blocking` clients carry one XREADGROUP BLOCK at a time,
+ * so they never auto-pipeline and retry their command forever across reconnects: the
+ * read loop, not ioredis, decides when to give up (on close).
+ */
+export function connect(url: string, role: 'command' | 'blocking'): RedisClient & BusScripts {
+  const { nodes, cluster } = parseRedisUrl(url);
+  const common = {
+    enableAutoPipelining: role === 'command',
+    maxRetriesPerRequest: role === 'blocking' ? null : 20,
+    // Reconnect fast at first, then at most once a second while Redis is away.
+    retryStrategy: (times: number) => Math.min(50 * times, 1000),
+    lazyConnect: false,
+    // RESP2 keeps XREADGROUP/XAUTOCLAIM replies in their documented nested-array shape
+    // (ioredis 6 defaults to RESP3, where the stream map arrives flattened).
+    protocol: 2 as const,
+  };
+  const client: RedisClient = cluster
+    ? new Cluster(nodes, { redisOptions: common, enableAutoPipelining: role === 'command', clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000) })
+    : new Redis(url, common);
+  client.defineCommand('busAck', { numberOfKeys: 3, lua: ACK_LUA });
+  client.defineCommand('busDeadLetter', { numberOfKeys: 3, lua: DEAD_LETTER_LUA });
+  // Errors also reach the caller through the failed command; without a listener ioredis
+  // would print every reconnect attempt as an unhandled 'error' event.
+  client.on('error', () => undefined);
+  return client as RedisClient & BusScripts;
+}
+
+/** The Redis error code of a failure (`NOGROUP`, `BUSYGROUP`, ...), if it is one. */
+export function redisErrorCode(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const match = /^([A-Z]+) /.exec(error.message);
+  return match?.[1];
+}
+
+/** Closes a client politely, then forcibly if QUIT does not answer in time. */
+export async function closeClient(client: RedisClient, timeoutMs = 1000): Promise<void> {
+  if (client.status === 'end') return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([client.quit(), new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs); })]);
+  } catch {
+    // Quit fails when the connection is already gone; disconnect below covers it.
+  } finally {
+    clearTimeout(timer);
+    client.disconnect();
+  }
+}

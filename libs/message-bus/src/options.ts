@@ -1,0 +1,122 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { Registry } from '@portcullis/observability';
+import { PRIORITIES, type Priority } from './keys.ts';
+import { DEFAULT_WEIGHTS } from './scheduler.ts';
+
+/** How a stream is kept bounded: by entry count or by entry age (both approximate). */
+export type TrimPolicy = { maxLen: number } | { maxAgeMs: number };
+
+/** Options of {@link MessageBus}. Everything but `redis` has a default. */
+export interface BusOptions {
+  /** `redis://host:port`, or several comma-separated nodes for Redis Cluster. */
+  redis: string;
+  /** Envelope `source`, and the start of consumer names. Default `hostname`. */
+  source?: string;
+  /** Stream bound applied on every XADD. Default `{ maxLen: 100_000 }` per stream. */
+  trim?: TrimPolicy;
+  /** Dead-letter stream bound (entries, approximate). Default 10 000. */
+  deadLetterMaxLen?: number;
+  /** prom-client registry for the PRODUCT.md metrics. Default: observability's. */
+  registry?: Registry;
+  /** Dispatch weights per priority. Default 16:8:4:2:1. */
+  weights?: Partial<Record<Priority, number>>;
+  /** How often pending counts and stream lengths are sampled into gauges (ms). Default 5000. */
+  statsIntervalMs?: number;
+}
+
+/** Options of one subscription. */
+export interface SubscribeOptions<T = unknown> {
+  /** `work`: one group shared by a service's instances; `broadcast`: every instance gets every message. */
+  mode: 'work' | 'broadcast';
+  /** Group name: the service name for `work`; a prefix of the per-instance group for `broadcast`. */
+  group: string;
+  /** Handlers running at once. Default 16. */
+  concurrency?: number;
+  /** Failed attempts before dead-lettering. Default 5. */
+  maxAttempts?: number;
+  /** First retry delay (ms). Default 100. */
+  backoffBaseMs?: number;
+  /** Largest retry delay (ms). Default 10 000; must be under `reclaimIdleMs`. */
+  backoffMaxMs?: number;
+  /** Pending entries idle longer than this are taken from dead consumers (ms). Default 30 000. */
+  reclaimIdleMs?: number;
+  /** How often to look for such entries (ms). Default `reclaimIdleMs / 4`. */
+  reclaimIntervalMs?: number;
+  /** Entries read per stream per XREADGROUP. Default `2 × concurrency`. */
+  prefetch?: number;
+  /** Longest XREADGROUP BLOCK (ms). Default 1000. */
+  blockMs?: number;
+  /** Where a new group starts: `earliest` (retained backlog) or `latest`. Default: work earliest, broadcast latest. */
+  startFrom?: 'earliest' | 'latest';
+  /** How long a processed message id is remembered for deduplication (ms). Default 1 hour. */
+  dedupTtlMs?: number;
+  /** Validates and converts the payload; a throw dead-letters with E_INVALID_PAYLOAD, no retry. */
+  parse?: (payload: unknown) => T;
+}
+
+export type ResolvedBusOptions = Required<Omit<BusOptions, 'registry' | 'weights'>> & { registry: Registry | undefined; weights: Record<Priority, number>; consumerName: string };
+export type ResolvedSubscribeOptions<T> = Required<Omit<SubscribeOptions<T>, 'parse'>> & { parse: ((payload: unknown) => T) | undefined };
+
+function positiveInt(name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1 || value > max) throw new RangeError(`option ${name} must be an integer in 1..${max}, received ${String(value)}`);
+  return value;
+}
+
+const GROUP_RE = /^[A-Za-z0-9._-]{1,100}$/;
+
+/** Validates and defaults the bus options once; a bad value throws a RangeError naming it. */
+export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
+  if (typeof options.redis !== 'string' || !/^rediss?:\/\//.test(options.redis)) {
+    throw new RangeError(`option redis must be a redis:// URL, received ${String(options.redis)}`);
+  }
+  const trim = options.trim ?? { maxLen: 100_000 };
+  if ('maxLen' in trim) positiveInt('trim.maxLen', trim.maxLen, 0);
+  else positiveInt('trim.maxAgeMs', trim.maxAgeMs, 0);
+  const weights = { ...DEFAULT_WEIGHTS, ...options.weights };
+  for (const priority of PRIORITIES) positiveInt(`weights.${priority}`, weights[priority], 1, 1000);
+  const source = options.source ?? hostname();
+  return {
+    redis: options.redis,
+    source,
+    trim,
+    deadLetterMaxLen: positiveInt('deadLetterMaxLen', options.deadLetterMaxLen, 10_000),
+    registry: options.registry,
+    weights,
+    statsIntervalMs: positiveInt('statsIntervalMs', options.statsIntervalMs, 5000),
+    consumerName: `${source}-${process.pid}-${randomUUID().slice(0, 8)}`,
+  };
+}
+
+/** Validates and defaults one subscription's options. */
+export function resolveSubscribeOptions<T>(options: SubscribeOptions<T>): ResolvedSubscribeOptions<T> {
+  if (options.mode !== 'work' && options.mode !== 'broadcast') throw new RangeError(`option mode must be 'work' or 'broadcast', received ${String(options.mode)}`);
+  if (typeof options.group !== 'string' || !GROUP_RE.test(options.group)) throw new RangeError(`option group must match ${GROUP_RE}, received ${String(options.group)}`);
+  const concurrency = positiveInt('concurrency', options.concurrency, 16, 10_000);
+  const reclaimIdleMs = positiveInt('reclaimIdleMs', options.reclaimIdleMs, 30_000);
+  const backoffBaseMs = positiveInt('backoffBaseMs', options.backoffBaseMs, 100);
+  const backoffMaxMs = positiveInt('backoffMaxMs', options.backoffMaxMs, Math.min(10_000, Math.floor(reclaimIdleMs / 3)));
+  // A message waiting out its backoff stays pending under this consumer; the heartbeat
+  // keeps it from looking idle, but a cap well under the reclaim time keeps that cheap.
+  if (backoffMaxMs >= reclaimIdleMs) throw new RangeError(`option backoffMaxMs must be below reclaimIdleMs (${reclaimIdleMs}), received ${backoffMaxMs}`);
+  if (options.startFrom !== undefined && options.startFrom !== 'earliest' && options.startFrom !== 'latest') {
+    throw new RangeError(`option startFrom must be 'earliest' or 'latest', received ${String(options.startFrom)}`);
+  }
+  if (options.parse !== undefined && typeof options.parse !== 'function') throw new RangeError('option parse must be a function');
+  return {
+    mode: options.mode,
+    group: options.group,
+    concurrency,
+    maxAttempts: positiveInt('maxAttempts', options.maxAttempts, 5, 1000),
+    backoffBaseMs,
+    backoffMaxMs,
+    reclaimIdleMs,
+    reclaimIntervalMs: positiveInt('reclaimIntervalMs', options.reclaimIntervalMs, Math.max(1, Math.floor(reclaimIdleMs / 4))),
+    prefetch: positiveInt('prefetch', options.prefetch, concurrency * 2, 10_000),
+    blockMs: positiveInt('blockMs', options.blockMs, 1000, 60_000),
+    startFrom: options.startFrom ?? (options.mode === 'work' ? 'earliest' : 'latest'),
+    dedupTtlMs: positiveInt('dedupTtlMs', options.dedupTtlMs, 3_600_000),
+    parse: options.parse,
+  };
+}

@@ -1,0 +1,209 @@
+import { channel } from 'node:diagnostics_channel';
+import type { Logger, PortcullisMetrics } from '@portcullis/observability';
+import { backoffDelay } from './backoff.ts';
+import type { BusScripts, RedisClient } from './connection.ts';
+import { deliveryKey, type Delivery } from './delivery.ts';
+import { ENVELOPE_FIELD, rawEntry } from './envelope.ts';
+import { InvalidPayloadError, MaxAttemptsError } from './errors.ts';
+import { attemptsKey, deadLetterKey, doneKey } from './keys.ts';
+import type { ResolvedBusOptions, ResolvedSubscribeOptions } from './options.ts';
+import type { BatchHandler, Message, Outcome, ProcessedEvent } from './types.ts';
+
+/** Every stored outcome is published here (tests, tracing and audit hooks listen). */
+export const processedChannel = channel('portcullis:bus:processed');
+
+interface ProcessorContext<T> {
+  client: RedisClient & BusScripts;
+  bus: ResolvedBusOptions;
+  metrics: PortcullisMetrics;
+  logger: Logger;
+  topic: string;
+  group: string;
+  options: ResolvedSubscribeOptions<T>;
+  handler: BatchHandler<T>;
+  /** Puts a delivery whose backoff has elapsed back in front of its priority's queue. */
+  retry: (delivery: Delivery) => void;
+}
+
+/**
+ * Runs handlers and stores their outcome: ack (with the dedup marker), retry after a
+ * backoff, or dead-letter. Tracks every entry this consumer holds so the heartbeat can
+ * keep them owned and `release` can hand them back on shutdown.
+ */
+export class Processor<T> {
+  /** Entries pending under this consumer: buffered, running or waiting to retry. */
+  readonly held = new Map<string, Delivery>();
+  readonly #ctx: ProcessorContext<T>;
+  readonly #retryTimers = new Map<string, NodeJS.Timeout>();
+  readonly #attempts: string;
+  #abandoned = false;
+
+  constructor(ctx: ProcessorContext<T>) {
+    this.#ctx = ctx;
+    this.#attempts = attemptsKey(ctx.topic, ctx.group);
+  }
+
+  /**
+   * Takes new deliveries into the held set. Reclaimed ones get the dead consumer's
+   * attempt counted (so a message that kills every consumer still ends dead-lettered);
+   * ids already processed by this group are acked as duplicates and not returned.
+   */
+  async admit(deliveries: Delivery[], reclaimed: boolean): Promise<Delivery[]> {
+    if (deliveries.length === 0) return [];
+    const { client, topic, group } = this.#ctx;
+    if (reclaimed) {
+      const counts = await Promise.all(deliveries.map((delivery) => client.hincrby(this.#attempts, delivery.entryId, 1)));
+      deliveries.forEach((delivery, index) => { delivery.failures = counts[index] ?? 1; });
+    }
+    const withId = deliveries.filter((delivery) => delivery.envelope !== undefined);
+    const done = withId.length === 0 ? [] : await client.mget(...withId.map((delivery) => doneKey(topic, group, delivery.envelope?.id ?? '')));
+    const duplicates = new Set(withId.filter((_, index) => done[index] !== null));
+    const accepted: Delivery[] = [];
+    for (const delivery of deliveries) {
+      this.held.set(deliveryKey(delivery), delivery);
+      if (duplicates.has(delivery)) void this.#store(delivery, 'duplicate', () => client.xack(delivery.stream, group, delivery.entryId));
+      else if (reclaimed && delivery.failures >= this.#ctx.options.maxAttempts) void this.#deadLetter(delivery, MaxAttemptsError.code, 'consumer died or stalled while holding it');
+      else accepted.push(delivery);
+    }
+    return accepted;
+  }
+
+  /** Runs the handler on one unit (one message, or a batch of one priority). */
+  async run(unit: Delivery[]): Promise<void> {
+    const ready: { delivery: Delivery; message: Message<T> }[] = [];
+    for (const delivery of unit) {
+      const { envelope } = delivery;
+      if (envelope === undefined) {
+        await this.#deadLetter(delivery, delivery.malformed?.code ?? 'E_MALFORMED_ENTRY', delivery.malformed?.message ?? 'malformed entry', 1);
+        continue;
+      }
+      let payload: T;
+      try {
+        payload = this.#ctx.options.parse === undefined ? (envelope.payload as T) : this.#ctx.options.parse(envelope.payload);
+      } catch (error) {
+        await this.#deadLetter(delivery, InvalidPayloadError.code, error instanceof Error ? error.message : String(error), 1);
+        continue;
+      }
+      const message: Message<T> = {
+        id: envelope.id, topic: this.#ctx.topic, priority: delivery.priority, occurredAt: envelope.occurredAt, source: envelope.source,
+        attempt: delivery.failures + 1, payload, entryId: delivery.entryId,
+      };
+      if (envelope.traceparent !== undefined) message.traceparent = envelope.traceparent;
+      if (delivery.failures === 0) this.#ctx.metrics.busDelivery.observe({ topic: this.#ctx.topic }, Math.max(0, Date.now() - Date.parse(envelope.occurredAt)) / 1000);
+      ready.push({ delivery, message });
+    }
+    if (ready.length === 0) return;
+    try {
+      await this.#ctx.handler(ready.map((item) => item.message));
+    } catch (error) {
+      await Promise.all(ready.map((item) => this.#fail(item.delivery, error)));
+      return;
+    }
+    const { client, topic, group, options } = this.#ctx;
+    await Promise.all(
+      ready.map(({ delivery, message }) =>
+        this.#store(delivery, 'success', () => client.busAck(delivery.stream, this.#attempts, doneKey(topic, group, message.id), group, delivery.entryId, options.dedupTtlMs)),
+      ),
+    );
+  }
+
+  async #fail(delivery: Delivery, error: unknown): Promise<void> {
+    if (this.#abandoned) return;
+    const reason = error instanceof Error ? error.message : String(error);
+    let failures: number;
+    try {
+      failures = await this.#ctx.client.hincrby(this.#attempts, delivery.entryId, 1);
+    } catch (storeError) {
+      this.#drop(delivery, storeError);
+      return;
+    }
+    delivery.failures = failures;
+    if (failures >= this.#ctx.options.maxAttempts) {
+      await this.#deadLetter(delivery, MaxAttemptsError.code, reason);
+      return;
+    }
+    this.#count('retry', delivery, reason);
+    const key = deliveryKey(delivery);
+    const delay = backoffDelay(failures, this.#ctx.options.backoffBaseMs, this.#ctx.options.backoffMaxMs);
+    this.#retryTimers.set(key, setTimeout(() => {
+      this.#retryTimers.delete(key);
+      this.#ctx.retry(delivery);
+    }, delay));
+  }
+
+  async #deadLetter(delivery: Delivery, reason: string, error: string, extraAttempts = 0): Promise<void> {
+    const { client, topic, group, bus } = this.#ctx;
+    const envelope = delivery.envelope;
+    const fields = [
+      ENVELOPE_FIELD, envelope === undefined ? rawEntry(delivery.fields) : JSON.stringify(envelope),
+      'reason', reason, 'error', error.slice(0, 2000), 'attempts', String(delivery.failures + extraAttempts),
+      'group', group, 'priority', delivery.priority, 'entryId', delivery.entryId, 'failedAt', new Date().toISOString(),
+    ];
+    const stored = await this.#store(delivery, 'dead_letter', () =>
+      client.busDeadLetter(delivery.stream, deadLetterKey(topic), this.#attempts, group, delivery.entryId, bus.deadLetterMaxLen, ...fields), reason);
+    if (stored) this.#ctx.metrics.busDeadLettered.inc({ topic });
+  }
+
+  /** Runs one storage step; on success the entry is no longer held. */
+  async #store(delivery: Delivery, outcome: Outcome, step: () => Promise<unknown>, reason?: string): Promise<boolean> {
+    if (this.#abandoned) return false;
+    try {
+      await step();
+    } catch (error) {
+      this.#drop(delivery, error);
+      return false;
+    }
+    this.held.delete(deliveryKey(delivery));
+    this.#count(outcome, delivery, reason);
+    return true;
+  }
+
+  /**
+   * Redis refused the outcome (down, restarting). The entry stays pending in Redis, so
+   * forgetting it here is safe: without heartbeats it goes idle and is reclaimed.
+   */
+  #drop(delivery: Delivery, error: unknown): void {
+    this.held.delete(deliveryKey(delivery));
+    this.#ctx.logger.warn({ err: error, topic: this.#ctx.topic, entryId: delivery.entryId }, 'bus could not store an outcome; the entry will be reclaimed');
+  }
+
+  #count(outcome: Outcome, delivery: Delivery, reason?: string): void {
+    const { topic, group } = this.#ctx;
+    this.#ctx.metrics.busProcessed.inc({ topic, group, outcome });
+    if (processedChannel.hasSubscribers) {
+      const event: ProcessedEvent = { topic, group, id: delivery.envelope?.id ?? '', entryId: delivery.entryId, outcome, attempt: delivery.failures + 1 };
+      if (reason !== undefined) event.reason = reason;
+      processedChannel.publish(event);
+    }
+  }
+
+  /** Resets the idle time of every held entry so no other consumer reclaims them. */
+  async heartbeat(): Promise<void> {
+    await this.#claim(['JUSTID']);
+  }
+
+  /** Cancels pending retries; their entries stay held until `release`. */
+  stopRetries(): void {
+    for (const timer of this.#retryTimers.values()) clearTimeout(timer);
+    this.#retryTimers.clear();
+  }
+
+  /**
+   * Hands every held entry back: marks it idle for `reclaimIdleMs` so any live
+   * consumer's next reclaim takes it at once. Outcomes of handlers still running are
+   * then ignored, as those entries now belong to someone else.
+   */
+  async release(groupGoesAway: boolean): Promise<void> {
+    this.#abandoned = true;
+    this.stopRetries();
+    if (!groupGoesAway) await this.#claim(['IDLE', String(this.#ctx.options.reclaimIdleMs), 'JUSTID']).catch(() => undefined);
+    this.held.clear();
+  }
+
+  async #claim(tail: string[]): Promise<void> {
+    const byStream = new Map<string, string[]>();
+    for (const delivery of this.held.values()) byStream.set(delivery.stream, [...(byStream.get(delivery.stream) ?? []), delivery.entryId]);
+    const { client, group, bus } = this.#ctx;
+    await Promise.all([...byStream].map(([stream, ids]) => client.call('XCLAIM', stream, group, bus.consumerName, 0, ...ids, ...tail)));
+  }
+}

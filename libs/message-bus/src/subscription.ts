@@ -1,0 +1,246 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger, PortcullisMetrics } from '@portcullis/observability';
+import { redisErrorCode, type BusScripts, type RedisClient } from './connection.ts';
+import { fromClaimReply, fromReadReply, deliveryKey, type Delivery } from './delivery.ts';
+import { attemptsKey, PRIORITIES, streamKey, streamKeys, type Priority } from './keys.ts';
+import type { ResolvedBusOptions, ResolvedSubscribeOptions } from './options.ts';
+import { Processor } from './processor.ts';
+import { PriorityScheduler } from './scheduler.ts';
+import type { BatchHandler } from './types.ts';
+
+/** What a subscription needs from its bus. */
+export interface SubscriptionContext {
+  client: RedisClient & BusScripts;
+  blocking: RedisClient & BusScripts;
+  bus: ResolvedBusOptions;
+  metrics: PortcullisMetrics;
+  logger: Logger;
+}
+
+/**
+ * One topic consumed by one group: a read loop (XREADGROUP over the five priority
+ * streams), a priority dispatcher with a concurrency limit, and three timers: reclaim
+ * (XAUTOCLAIM of dead consumers' entries), heartbeat (keeps this consumer's own
+ * entries from looking idle) and stats (pending and length gauges).
+ */
+export class Subscription<T = unknown> {
+  readonly topic: string;
+  /** The Redis group: `group` in work mode, `group.<consumer>` in broadcast mode. */
+  readonly group: string;
+  readonly #ctx: SubscriptionContext;
+  readonly #options: ResolvedSubscribeOptions<T>;
+  readonly #processor: Processor<T>;
+  readonly #scheduler: PriorityScheduler;
+  readonly #buffers: Record<Priority, Delivery[]> = { critical: [], high: [], normal: [], low: [], background: [] };
+  readonly #running = new Set<Promise<void>>();
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #stop = new AbortController();
+  readonly #batchSize: number;
+  #space: (() => void) | undefined;
+  #readLoop: Promise<void> = Promise.resolve();
+  #blockingId: number | undefined;
+  #closing = false;
+
+  constructor(ctx: SubscriptionContext, topic: string, handler: BatchHandler<T>, options: ResolvedSubscribeOptions<T>, batchSize: number) {
+    this.#ctx = ctx;
+    this.topic = topic;
+    this.#options = options;
+    this.#batchSize = batchSize;
+    this.group = options.mode === 'work' ? options.group : `${options.group}.${ctx.bus.consumerName.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+    this.#scheduler = new PriorityScheduler(ctx.bus.weights);
+    this.#processor = new Processor<T>({
+      ...ctx, topic, group: this.group, options, handler,
+      retry: (delivery) => {
+        if (this.#closing) return;
+        this.#buffers[delivery.priority].unshift(delivery);
+        this.#pump();
+      },
+    });
+  }
+
+  /** Creates the groups and starts reading. Resolves once the groups exist. */
+  async start(): Promise<void> {
+    await this.#ensureGroups(this.#options.startFrom === 'earliest' ? '0' : '$');
+    await this.#refreshBlockingId();
+    this.#readLoop = this.#read();
+    this.#every(this.#options.reclaimIntervalMs, () => this.#reclaim());
+    this.#every(Math.max(1, Math.floor(this.#options.reclaimIdleMs / 3)), () => this.#processor.heartbeat());
+    this.#every(this.#ctx.bus.statsIntervalMs, () => this.#stats());
+  }
+
+  /** Messages buffered, running or waiting for a retry. */
+  get held(): number {
+    return this.#processor.held.size;
+  }
+
+  async #ensureGroups(from: '0' | '$'): Promise<void> {
+    await Promise.all(
+      streamKeys(this.topic).map(async (key) => {
+        try {
+          await this.#ctx.client.call('XGROUP', 'CREATE', key, this.group, from, 'MKSTREAM');
+        } catch (error) {
+          if (redisErrorCode(error) !== 'BUSYGROUP') throw error;
+        }
+      }),
+    );
+  }
+
+  async #refreshBlockingId(): Promise<void> {
+    if (!('options' in this.#ctx.blocking) || 'nodes' in this.#ctx.blocking) return;
+    try {
+      this.#blockingId = Number(await this.#ctx.blocking.call('CLIENT', 'ID'));
+    } catch {
+      this.#blockingId = undefined;
+    }
+  }
+
+  #every(ms: number, task: () => Promise<void>): void {
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy || this.#closing) return;
+      busy = true;
+      task().catch((error: unknown) => this.#ctx.logger.warn({ err: error, topic: this.topic }, 'bus maintenance failed')).finally(() => { busy = false; });
+    }, ms);
+    timer.unref();
+    this.#timers.push(timer);
+  }
+
+  async #read(): Promise<void> {
+    const { prefetch, blockMs } = this.#options;
+    while (!this.#closing) {
+      const wanted = PRIORITIES.filter((priority) => this.#buffers[priority].length < prefetch);
+      if (wanted.length === 0) {
+        await new Promise<void>((resolve) => { this.#space = resolve; });
+        continue;
+      }
+      let reply: unknown;
+      try {
+        reply = await this.#ctx.blocking.call(
+          'XREADGROUP', 'GROUP', this.group, this.#ctx.bus.consumerName, 'COUNT', prefetch, 'BLOCK', blockMs,
+          'STREAMS', ...wanted.map((priority) => streamKey(this.topic, priority)), ...wanted.map(() => '>'),
+        );
+      } catch (error) {
+        if (this.#closing) break;
+        await this.#recover(error);
+        continue;
+      }
+      if (reply !== null) await this.#accept(fromReadReply(this.topic, reply), false);
+    }
+  }
+
+  /**
+   * NOGROUP means Redis lost the groups (restart without persistence, stream deleted):
+   * recreate them from the start of what the streams now hold and go on reading.
+   * Anything else is a connection problem that ioredis is already reconnecting from.
+   */
+  async #recover(error: unknown): Promise<void> {
+    const code = redisErrorCode(error);
+    this.#ctx.logger.warn({ err: error, topic: this.topic, group: this.group }, code === 'NOGROUP' ? 'bus group lost, recreating' : 'bus read failed');
+    try {
+      if (code === 'NOGROUP') {
+        await this.#ensureGroups('0');
+        await this.#refreshBlockingId();
+        return;
+      }
+    } catch (retryError) {
+      this.#ctx.logger.warn({ err: retryError, topic: this.topic }, 'bus group recreation failed');
+    }
+    await sleep(200, undefined, { signal: this.#stop.signal }).catch(() => undefined);
+  }
+
+  async #accept(deliveries: Delivery[], reclaimed: boolean): Promise<void> {
+    const fresh = deliveries.filter((delivery) => !this.#processor.held.has(deliveryKey(delivery)));
+    const accepted = await this.#processor.admit(fresh, reclaimed);
+    for (const delivery of accepted) this.#buffers[delivery.priority].push(delivery);
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (!this.#closing && this.#running.size < this.#options.concurrency) {
+      const priority = this.#scheduler.next((candidate) => this.#buffers[candidate].length > 0);
+      if (priority === undefined) break;
+      const unit = this.#buffers[priority].splice(0, this.#batchSize);
+      const run: Promise<void> = this.#processor.run(unit).finally(() => {
+        this.#running.delete(run);
+        this.#pump();
+      });
+      this.#running.add(run);
+    }
+    if (this.#space !== undefined && PRIORITIES.some((priority) => this.#buffers[priority].length < this.#options.prefetch)) {
+      const resolve = this.#space;
+      this.#space = undefined;
+      resolve();
+    }
+  }
+
+  async #reclaim(): Promise<void> {
+    const { client } = this.#ctx;
+    for (const priority of PRIORITIES) {
+      const stream = streamKey(this.topic, priority);
+      let cursor = '0-0';
+      do {
+        const room = this.#options.prefetch - this.#buffers[priority].length;
+        if (room <= 0 || this.#closing) break;
+        let reply: unknown;
+        try {
+          reply = await client.call('XAUTOCLAIM', stream, this.group, this.#ctx.bus.consumerName, this.#options.reclaimIdleMs, cursor, 'COUNT', room);
+        } catch (error) {
+          if (redisErrorCode(error) === 'NOGROUP') return this.#ensureGroups('0');
+          throw error;
+        }
+        const claimed = fromClaimReply(this.topic, stream, priority, reply);
+        cursor = claimed.cursor;
+        if (claimed.deliveries.length > 0) await this.#accept(claimed.deliveries, true);
+      } while (cursor !== '0-0');
+    }
+  }
+
+  async #stats(): Promise<void> {
+    const { client, metrics } = this.#ctx;
+    await Promise.all(
+      streamKeys(this.topic).map(async (stream) => {
+        const [length, pending] = await Promise.all([client.call('XLEN', stream), client.call('XPENDING', stream, this.group).catch(() => [0])]);
+        metrics.busStreamLength.set({ stream }, Number(length));
+        metrics.busPending.set({ stream, group: this.group }, Number(Array.isArray(pending) ? pending[0] : 0));
+      }),
+    );
+  }
+
+  /**
+   * Stops reading, lets running handlers finish until `deadline` (epoch ms), then hands
+   * every message still held back to the group (pending, idle long enough that any other
+   * consumer's next reclaim takes it). Never waits past the deadline on Redis or a handler.
+   */
+  async close(deadline: number): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#stop.abort();
+    this.#space?.();
+    this.#processor.stopRetries();
+    if (this.#blockingId !== undefined) {
+      // CLIENT UNBLOCK ends the blocked XREADGROUP as a timeout: no entry is read and lost.
+      await this.#ctx.client.call('CLIENT', 'UNBLOCK', this.#blockingId).catch(() => undefined);
+    }
+    const readDone = await waitUntil(this.#readLoop, Math.min(deadline, Date.now() + 500));
+    if (!readDone) this.#ctx.blocking.disconnect();
+    await waitUntil(Promise.allSettled(this.#running), deadline);
+    await this.#processor.release(this.#options.mode === 'broadcast');
+    if (this.#options.mode === 'broadcast') {
+      // A per-instance group dies with its instance; leaving it would keep its PEL forever.
+      await Promise.all(streamKeys(this.topic).map((key) => this.#ctx.client.call('XGROUP', 'DESTROY', key, this.group).catch(() => undefined)));
+      await this.#ctx.client.del(attemptsKey(this.topic, this.group)).catch(() => undefined);
+    }
+  }
+}
+
+async function waitUntil(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())); });
+  try {
+    return await Promise.race([promise.then(() => true as const, () => true as const), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
