@@ -90,3 +90,14 @@ test('a literal entity in a policy is reached even though the request never name
     [[{ principal: uid('User', 'a'), action: uid('Action', 'read'), resource: uid('File', 'f') }, 'allow']],
   );
 });
+
+test('an entity reached through an attribute is passed when a policy reads its data', () => {
+  const entities = [
+    { uid: uid('File', 'f'), attrs: { owner: { __entity: uid('User', 'o') } }, parents: [] },
+    { uid: uid('User', 'o'), attrs: { department: 'eng' }, parents: [uid('Group', 'staff')] },
+  ];
+  const request = { principal: uid('User', 'p'), action: uid('Action', 'read'), resource: uid('File', 'f') };
+  check('permit(principal, action, resource) when { resource.owner.department == "eng" };', entities, [[request, 'allow']]);
+  check('permit(principal, action, resource) when { resource.owner in Group::"staff" };', entities, [[request, 'allow']]);
+  check('permit(principal, action, resource) when { resource.owner == User::"o" && context has x };', entities, [[request, 'allow']]);
+});

@@ -14,7 +14,7 @@ const health = new Health();
 const context: ServerContext = { service: 'test', log: createLogger({ service: 'test', destination: sink }), metrics: portcullisMetrics(registry), health };
 
 const Echo = z.strictObject({ name: z.string().max(10) });
-let release: () => void = () => {};
+let release: (() => void) | undefined;
 const routes = [
   defineRoute({
     method: 'POST', path: '/echo', summary: 'echo', body: Echo, bodyLimit: 1024,
@@ -143,10 +143,10 @@ test('close() lets an in-flight request finish, then refuses new connections', a
   const server = await serveRoutes({ routes, context, port: 0, host: '127.0.0.1' });
   const inFlight = fetch(`http://127.0.0.1:${server.port}/slow`);
   // Wait until the handler is running, observed through the release hook being set.
-  const original = release;
-  while (release === original) await new Promise((resolve) => setImmediate(resolve));
+  release = undefined;
+  while (release === undefined) await new Promise((resolve) => setImmediate(resolve));
   const closed = server.close(5000);
-  release();
+  (release as () => void)();
   const res = await inFlight;
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { finished: true });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import type { Entity, EntityRef } from '@portcullis/contracts';
-import { collectRefs } from './entity-refs.ts';
+import type { Entity } from '@portcullis/contracts';
+import { profileDereferences } from './dereferences.ts';
 import { EntitySlicer } from './entity-slicer.ts';
 import { PolicyInvalidError } from './errors.ts';
 
@@ -36,14 +36,14 @@ export function compileBundle(source: BundleSource): PolicyBundle {
     throw new PolicyInvalidError('policies', ['templates are not supported; write static policies']);
   }
   const policies: Record<string, string> = {};
-  const literals: EntityRef[] = [];
+  const policyJson: unknown[] = [];
   parts.policies.forEach((text, index) => {
     const json = cedar.policyToJson(text);
     if (json.type === 'failure') throw new PolicyInvalidError('policies', messages(json.errors));
     const id = json.json.annotations?.id ?? `policy${index}`;
     if (id in policies) throw new PolicyInvalidError('policies', [`duplicate policy id "${id}"`]);
     policies[id] = text;
-    collectRefs(json.json, literals);
+    policyJson.push(json.json);
   });
 
   const schema = source.schema?.trim() ? source.schema : null;
@@ -57,7 +57,7 @@ export function compileBundle(source: BundleSource): PolicyBundle {
       throw new PolicyInvalidError('validation', validation.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`));
     }
   }
-  const parsedEntities = cedar.checkParseEntities({ entities, schema });
+  const parsedEntities = cedar.checkParseEntities({ entities: entities as cedar.Entities, schema });
   if (parsedEntities.type === 'failure') throw new PolicyInvalidError('entities', messages(parsedEntities.errors));
 
   const version = createHash('sha256')
@@ -69,6 +69,6 @@ export function compileBundle(source: BundleSource): PolicyBundle {
     source: { policies: source.policies, schema, entities },
     policies,
     policyIds: Object.keys(policies),
-    slicer: new EntitySlicer(entities, literals),
+    slicer: new EntitySlicer(entities, profileDereferences(policyJson)),
   };
 }

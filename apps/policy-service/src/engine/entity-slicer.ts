@@ -1,5 +1,6 @@
 import type { Entity, EntityRef, EvaluateRequest } from '@portcullis/contracts';
 import { asRef, collectRefs, outgoingRefs, refKey } from './entity-refs.ts';
+import type { DereferenceProfile } from './dereferences.ts';
 
 /** A loaded entity with its outgoing references computed once, at load time. */
 interface IndexedEntity {
@@ -8,22 +9,31 @@ interface IndexedEntity {
 }
 
 /**
- * Picks the entities one request can reach. Cedar only reaches an entity through the
- * request (principal, action, resource, context), through an attribute, tag or parent
- * of an entity it already reached, or through a literal in a policy, so the closure of
- * those roots gives the same decision as the whole store. Measured here: 73 entities
+ * Picks the entities one request can reach. Cedar only reads an entity's data through
+ * the request (principal, action, resource, context), through an attribute, tag or
+ * parent of an entity it already reached, or through a literal in a policy, so the
+ * closure of those roots gives the same decision as the whole store. When no policy
+ * reads data of an entity reached through an attribute (see dereferences.ts), only
+ * ancestors are followed: comparing `resource.owner == principal` needs no owner data. Measured here: 73 entities
  * cost ~1.3 ms a call, the 3–6 a request needs ~80 µs (PERF-NOTES: ~15 µs an entity).
  */
 export class EntitySlicer {
   readonly #index = new Map<string, IndexedEntity>();
   readonly #policyRoots: EntityRef[];
+  readonly #followsAttributes: boolean;
 
-  constructor(entities: readonly Entity[], policyLiterals: readonly EntityRef[]) {
+  constructor(entities: readonly Entity[], profile: DereferenceProfile) {
+    this.#followsAttributes = profile.followsAttributes;
     for (const entity of entities) {
       const uid = asRef(entity.uid);
-      if (uid) this.#index.set(refKey(uid), { entity, refs: outgoingRefs(entity) });
+      if (uid) this.#index.set(refKey(uid), { entity, refs: this.#refsOf(entity) });
     }
-    this.#policyRoots = [...policyLiterals];
+    this.#policyRoots = [...profile.literalRoots];
+  }
+
+  #refsOf(entity: Entity): EntityRef[] {
+    if (this.#followsAttributes) return outgoingRefs(entity);
+    return entity.parents.map(asRef).filter((ref) => ref !== undefined);
   }
 
   get size(): number {
@@ -39,12 +49,12 @@ export class EntitySlicer {
       if (uid === undefined) continue;
       const key = refKey(uid);
       if (own.has(key)) duplicates.push(entity);
-      else own.set(key, { entity, refs: outgoingRefs(entity) });
+      else own.set(key, { entity, refs: this.#refsOf(entity) });
     }
     const result: Entity[] = [];
     const seen = new Set<string>();
     const stack: EntityRef[] = [request.principal, request.action, request.resource, ...this.#policyRoots];
-    collectRefs(request.context, stack);
+    if (this.#followsAttributes) collectRefs(request.context, stack);
     while (stack.length > 0) {
       const ref = stack.pop()!;
       const key = refKey(ref);
