@@ -99,5 +99,5 @@ test('an entity reached through an attribute is passed when a policy reads its d
   const request = { principal: uid('User', 'p'), action: uid('Action', 'read'), resource: uid('File', 'f') };
   check('permit(principal, action, resource) when { resource.owner.department == "eng" };', entities, [[request, 'allow']]);
   check('permit(principal, action, resource) when { resource.owner in Group::"staff" };', entities, [[request, 'allow']]);
-  check('permit(principal, action, resource) when { resource.owner == User::"o" && context has x };', entities, [[request, 'allow']]);
+  check('permit(principal, action, resource) when { resource.owner == User::"o" && !(context has x) };', entities, [[request, 'allow']]);
 });
