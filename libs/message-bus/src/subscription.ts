@@ -108,8 +108,9 @@ export class Subscription<T = unknown> {
   async #read(): Promise<void> {
     const { prefetch, blockMs } = this.#options;
     while (!this.#closing) {
-      const wanted = PRIORITIES.filter((priority) => this.#buffers[priority].length < prefetch);
-      if (wanted.length === 0) {
+      // Read all five streams or none: leaving a full priority out of the read would let
+      // the BLOCK wait on the empty ones while that priority's backlog sits unread.
+      if (PRIORITIES.some((priority) => this.#buffers[priority].length >= prefetch)) {
         await new Promise<void>((resolve) => { this.#space = resolve; });
         continue;
       }
@@ -117,7 +118,7 @@ export class Subscription<T = unknown> {
       try {
         reply = await this.#ctx.blocking.call(
           'XREADGROUP', 'GROUP', this.group, this.#ctx.bus.consumerName, 'COUNT', prefetch, 'BLOCK', blockMs,
-          'STREAMS', ...wanted.map((priority) => streamKey(this.topic, priority)), ...wanted.map(() => '>'),
+          'STREAMS', ...streamKeys(this.topic), ...PRIORITIES.map(() => '>'),
         );
       } catch (error) {
         if (this.#closing) break;
@@ -166,7 +167,7 @@ export class Subscription<T = unknown> {
       });
       this.#running.add(run);
     }
-    if (this.#space !== undefined && PRIORITIES.some((priority) => this.#buffers[priority].length < this.#options.prefetch)) {
+    if (this.#space !== undefined && PRIORITIES.every((priority) => this.#buffers[priority].length < this.#options.prefetch)) {
       const resolve = this.#space;
       this.#space = undefined;
       resolve();
