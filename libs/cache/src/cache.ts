@@ -2,6 +2,7 @@ import type { HealthCheck } from '@portcullis/observability';
 import { checkKey, checkTags, globEscape } from './codec.ts';
 import { CacheClosedError, FactoryError, InvalidKeyError } from './errors.ts';
 import { CacheCore, type Lookup, type Prepared, type WriteOptions } from './core.ts';
+import type { InvalidationEvent } from './invalidation.ts';
 import type { CacheOptions } from './options.ts';
 import { hashKey } from './sketch.ts';
 import { Lifecycle } from './lifecycle.ts';
@@ -129,7 +130,7 @@ export class Cache {
     const core = this.#core;
     const fulls = keys.map((key) => this.#full(key));
     const now = Date.now();
-    const results: (T | undefined)[] = new Array(fulls.length);
+    const results = new Array<T | undefined>(fulls.length).fill(undefined);
     const missing: number[] = [];
     const hashes: number[] = [];
     fulls.forEach((full, i) => {
@@ -221,6 +222,15 @@ export class Cache {
   inspect(key: string): { inL1: boolean; frequency: number } {
     const full = this.#full(key);
     return { inL1: this.#core.l1.peek(full) !== undefined, frequency: this.#core.l1.sketch.estimate(hashKey(full)) };
+  }
+
+  /**
+   * Calls `listener` whenever an invalidation from another instance dropped entries
+   * here; returns the function that stops it.
+   */
+  onInvalidation(listener: (event: InvalidationEvent) => void): () => void {
+    this.#core.on('invalidated', listener);
+    return () => this.#core.off('invalidated', listener);
   }
 
   /** Counters and the intelligence score. */

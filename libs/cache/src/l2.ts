@@ -28,12 +28,20 @@ export interface L2Driver {
 export function connect(url: string): Redis | Cluster {
   // Fail fast rather than queue forever: the guard's timeout and breaker decide the rest.
   const common = { maxRetriesPerRequest: 1, enableAutoPipelining: false } as const;
-  if (!url.includes(',')) return new Redis(url, common);
+  // Connection errors surface through the guard as failed calls; without a listener
+  // ioredis would also print every reconnect attempt.
+  if (!url.includes(',')) {
+    const client = new Redis(url, common);
+    client.on('error', () => undefined);
+    return client;
+  }
   const nodes = url.replace(/^rediss?:\/\//, '').split(',').map((address) => {
     const [host = '127.0.0.1', port = '6379'] = address.split(':');
     return { host, port: Number(port) };
   });
-  return new Cluster(nodes, { redisOptions: common });
+  const cluster = new Cluster(nodes, { redisOptions: common });
+  cluster.on('error', () => undefined);
+  return cluster;
 }
 
 type Client = Redis | Cluster;

@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startRedisServer, type RedisServerHandle } from '@portcullis/testing';
+import { Redis } from 'ioredis';
+import { flakyCache, registry } from './support/setup.ts';
+
+let server: RedisServerHandle;
+let admin: Redis;
+before(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.url);
+});
+after(async () => {
+  admin.disconnect();
+  await server.close();
+});
+
+describe('two-level cache on a real redis-server', () => {
+  test('set, get from L1, get from L2 on another instance, delete', async () => {
+    const a = await flakyCache(server.url);
+    const b = await flakyCache(server.url, { name: a.cache.name });
+    try {
+      await a.cache.set('user:1', { roles: ['admin'] });
+      assert.deepEqual(await a.cache.lookup('user:1'), { value: { roles: ['admin'] }, source: 'l1' });
+      assert.deepEqual(await b.cache.lookup('user:1'), { value: { roles: ['admin'] }, source: 'l2' });
+      assert.equal(await a.cache.delete('user:1'), true);
+      assert.deepEqual(await b.cache.lookup('user:1'), { value: undefined, source: 'miss' });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('getOrSet runs one factory call per key for concurrent callers', async () => {
+    const { cache, close } = await flakyCache(server.url, { types: { allow: { ttlMs: 60_000 } } });
+    try {
+      let calls = 0;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const factory = async () => {
+        calls += 1;
+        await gate;
+        return { decision: 'allow' };
+      };
+      const all = Array.from({ length: 50 }, () => cache.getOrSet('decision', factory, { type: 'allow' }));
+      release();
+      const values = await Promise.all(all);
+      assert.equal(calls, 1);
+      assert.ok(values.every((v) => v.decision === 'allow'));
+      assert.equal(cache.stats().coalesced, 49);
+      assert.equal((await cache.fetch('decision', factory, { type: 'allow' })).source, 'l1');
+    } finally {
+      await close();
+    }
+  });
+
+  test('TTLs are chosen by operation type', async () => {
+    const types = { allow: { ttlMs: 300_000 }, deny: { ttlMs: 30_000, graceMs: 5_000 } };
+    const { cache, close } = await flakyCache(server.url, { types });
+    try {
+      await cache.getOrSet('a', () => 1, { type: 'allow' });
+      await cache.getOrSet('d', () => 0, { type: 'deny' });
+      const allowTtl = await admin.pttl(`pc:${cache.name}:k:a`);
+      const denyTtl = await admin.pttl(`pc:${cache.name}:k:d`);
+      assert.ok(allowTtl > 290_000 && allowTtl <= 300_000, String(allowTtl));
+      assert.ok(denyTtl > 30_000 && denyTtl <= 35_000, String(denyTtl));
+      await assert.rejects(cache.getOrSet('t', () => 1, { type: 'tokn' }), { code: 'E_CACHE_UNKNOWN_TYPE' });
+    } finally {
+      await close();
+    }
+  });
+
+  test('getMany and setMany are one round trip for 100 keys', async () => {
+    const { cache, flaky, close } = await flakyCache(server.url, { l1MaxEntries: 10 });
+    const other = await flakyCache(server.url, { name: cache.name });
+    try {
+      const keys = Array.from({ length: 100 }, (_v, i) => `k${i}`);
+      let before = flaky.roundTrips;
+      await cache.setMany(keys.map((key, i) => ({ key, value: i })));
+      assert.equal(flaky.roundTrips - before, 1);
+      before = other.flaky.roundTrips;
+      const values = await other.cache.getMany([...keys, 'absent']);
+      assert.equal(other.flaky.roundTrips - before, 1);
+      assert.deepEqual(values, [...keys.map((_k, i) => i), undefined]);
+    } finally {
+      await close();
+      await other.close();
+    }
+  });
+
+  test('namespaces have their own key space and clear alone', async () => {
+    const { cache, close } = await flakyCache(server.url);
+    try {
+      const decisions = cache.namespace('decisions');
+      const tokens = cache.namespace('tokens');
+      await decisions.set('x', 'd');
+      await tokens.set('x', 't');
+      await cache.set('x', 'root');
+      assert.equal(await decisions.clear(), true);
+      assert.equal(await decisions.get('x'), undefined);
+      assert.equal(await tokens.get('x'), 't');
+      assert.equal(await cache.get('x'), 'root');
+      assert.equal(await admin.exists(`pc:${cache.name}:n:decisions:k:x`), 0);
+    } finally {
+      await close();
+    }
+  });
+
+  test('tag invalidation drops tagged entries from both tiers', async () => {
+    const { cache, close } = await flakyCache(server.url);
+    try {
+      await cache.set('p1', 1, { tags: ['principal:alice'] });
+      await cache.set('p2', 2, { tags: ['principal:alice', 'policy:v1'] });
+      await cache.set('p3', 3, { tags: ['principal:bob'] });
+      assert.equal(await cache.invalidateTags(['principal:alice']), true);
+      assert.deepEqual(await cache.getMany(['p1', 'p2', 'p3']), [undefined, undefined, 3]);
+      assert.equal(await admin.exists(`pc:${cache.name}:k:p2`), 0);
+    } finally {
+      await close();
+    }
+  });
+
+  test('an entry is promoted to L1 after repeated L2 hits; one over 10 KiB never', async () => {
+    const writer = await flakyCache(server.url);
+    const reader = await flakyCache(server.url, { name: writer.cache.name });
+    try {
+      await writer.cache.set('small', 'v');
+      await writer.cache.set('large', 'x'.repeat(12 * 1024));
+      assert.equal((await reader.cache.lookup('small')).source, 'l2');
+      assert.equal(reader.cache.inspect('small').inL1, false, 'one hit is lukewarm');
+      assert.equal((await reader.cache.lookup('small')).source, 'l2');
+      assert.equal(reader.cache.inspect('small').inL1, true);
+      assert.equal((await reader.cache.lookup('small')).source, 'l1');
+      for (let i = 0; i < 5; i += 1) assert.equal((await reader.cache.lookup('large')).source, 'l2');
+      assert.equal(reader.cache.inspect('large').inL1, false);
+      const stats = reader.cache.stats();
+      assert.equal(stats.promotions, 1);
+      assert.ok(stats.rejectedTooLarge >= 1);
+      assert.ok(stats.score > 0 && stats.score <= 100);
+      const metrics = await registry.getSingleMetricAsString('portcullis_cache_promotions_total');
+      assert.match(metrics, new RegExp(`cache="${reader.cache.name}"} 1`));
+    } finally {
+      await writer.close();
+      await reader.close();
+    }
+  });
+
+  test('a new instance warms L1 from the hottest keys recorded in Redis', async () => {
+    const first = await flakyCache(server.url);
+    try {
+      await first.cache.setMany([{ key: 'hot', value: 1 }, { key: 'warm', value: 2 }]);
+      for (let i = 0; i < 5; i += 1) await first.cache.get('hot');
+      await first.cache.flushHotKeys();
+    } finally {
+      await first.close();
+    }
+    const second = await flakyCache(server.url, { name: first.cache.name });
+    try {
+      assert.equal(second.cache.inspect('hot').inL1, true);
+      assert.equal((await second.cache.lookup('hot')).source, 'l1');
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, before, describe, mock, test } from 'node:test';
+import { startRedisServer, type RedisServerHandle } from '@portcullis/testing';
+import type { RedisL2 } from '../src/index.ts';
+import { flakyCache } from './support/setup.ts';
+
+let server: RedisServerHandle;
+before(async () => {
+  server = await startRedisServer();
+});
+after(async () => {
+  await server.close();
+});
+
+describe('when Redis fails or stalls', () => {
+  test('reads are served from L1 and never throw; the breaker opens and /ready says down', async () => {
+    const { cache, flaky, close } = await flakyCache(server.url, { breakerThreshold: 3 });
+    try {
+      await cache.set('k', 'v');
+      flaky.fail();
+      assert.deepEqual(await cache.lookup('k'), { value: 'v', source: 'l1' });
+      for (let i = 0; i < 3; i += 1) assert.deepEqual(await cache.lookup(`absent${i}`), { value: undefined, source: 'miss' });
+      assert.equal(cache.stats().breaker, 'open');
+      assert.equal(cache.health().check().status, 'down');
+      const callsWhileOpen = flaky.calls;
+      assert.equal(await cache.get('absent'), undefined);
+      assert.deepEqual(await cache.getMany(['k', 'absent']), ['v', undefined]);
+      assert.equal(flaky.calls, callsWhileOpen, 'an open breaker sends nothing to L2');
+      await cache.set('k2', 'v2'); // a write while L2 is down lands in L1, does not throw
+      assert.equal(await cache.get('k2'), 'v2');
+      assert.equal(await cache.delete('k2'), false);
+      assert.ok(cache.stats().l2ShortCircuits > 0);
+    } finally {
+      await close();
+    }
+  });
+
+  test('a stalled L2 call times out and the read misses instead of hanging', async () => {
+    const { cache, flaky, close } = await flakyCache(server.url, { l2TimeoutMs: 20 });
+    try {
+      flaky.stall();
+      assert.equal(await cache.get('nothing'), undefined);
+      assert.equal(await cache.getOrSet('computed', () => 42), 42);
+      assert.equal(cache.stats().l2Timeouts, 3, 'get, the read of getOrSet and its write each timed out');
+    } finally {
+      flaky.heal();
+      await close();
+    }
+  });
+
+  test('an expired entry is served stale within grace when L2 fails or the factory fails', async () => {
+    const { cache, flaky, close } = await flakyCache(server.url, { types: { deny: { ttlMs: 1000, graceMs: 60_000 } } });
+    mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    try {
+      await cache.set('d', 'deny', { type: 'deny' });
+      mock.timers.tick(2000);
+      flaky.fail();
+      assert.deepEqual(await cache.lookup('d'), { value: 'deny', source: 'stale' });
+      flaky.heal();
+      const failing = () => Promise.reject(new Error('policy-service down'));
+      assert.deepEqual(await cache.fetch('d', failing, { type: 'deny' }), { value: 'deny', source: 'stale' });
+      mock.timers.tick(60_000);
+      await assert.rejects(cache.fetch('d', failing, { type: 'deny' }), { code: 'E_CACHE_FACTORY' });
+      assert.equal(cache.stats().staleServed, 2);
+    } finally {
+      mock.timers.reset();
+      await close();
+    }
+  });
+
+  test('a real redis-server stop and restart: L1 keeps serving, L2 comes back', async () => {
+    const own = await startRedisServer();
+    const { cache, flaky, close } = await flakyCache(own.url, { breakerThreshold: 1, breakerResetMs: 10, l2TimeoutMs: 200 });
+    try {
+      await cache.set('k', 'v');
+      await own.stop();
+      assert.equal(await cache.get('k'), 'v');
+      assert.equal(await cache.get('other'), undefined);
+      assert.equal(cache.health().check().status, 'down');
+      const reconnected = once((flaky.inner as RedisL2).client, 'ready');
+      await own.restart();
+      await reconnected;
+      await cache.set('after', 1); // the trial call closes the breaker
+      assert.equal(await cache.get('after'), 1);
+      assert.equal(cache.health().check().status, 'up');
+    } finally {
+      await close();
+      await own.close();
+    }
+  });
+});
