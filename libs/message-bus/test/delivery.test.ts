@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startRedisServer, uniqueId, type RedisServerHandle } from '@portcullis/testing';
+import { Redis } from 'ioredis';
+import { PRIORITIES, ShutdownTimeoutError, streamKey, type Priority } from '../src/index.ts';
+import { count, outcomes, testBus } from './helpers.ts';
+
+describe('priorities, ordering, trimming, shutdown', () => {
+  let redis: RedisServerHandle;
+  let raw: Redis;
+  before(async () => {
+    redis = await startRedisServer();
+    raw = new Redis(redis.url);
+  });
+  after(async () => {
+    raw.disconnect();
+    await redis.close();
+  });
+
+  test('a backlog across priorities is served by weight, higher first, background never starved', async () => {
+    const topic = uniqueId('prio');
+    const bus = testBus(redis.url);
+    const seen = outcomes(topic);
+    await bus.publishBatch(PRIORITIES.flatMap((priority) => Array.from({ length: 60 }, (_, n) => ({ topic, priority, payload: { n } }))));
+    const order: Priority[] = [];
+    await bus.subscribe(topic, (message) => { order.push(message.priority); }, { mode: 'work', group: 'g', concurrency: 1, prefetch: 100 });
+    await seen.until((events) => count(events, 'success') === 300);
+    const first = order.slice(0, 31);
+    assert.deepEqual(PRIORITIES.map((priority) => first.filter((p) => p === priority).length), [16, 8, 4, 2, 1]);
+    assert.equal(order[0], 'critical');
+    const last = PRIORITIES.map((priority) => order.lastIndexOf(priority));
+    assert.deepEqual([...last].sort((a, b) => a - b), last, `last positions ${last.join(',')}`);
+    seen.stop();
+    await bus.close();
+  });
+
+  test('one stream, one consumer, concurrency 1: handled in publish order', async () => {
+    const topic = uniqueId('order');
+    const bus = testBus(redis.url);
+    const seen = outcomes(topic);
+    const got: number[] = [];
+    await bus.subscribe<{ n: number }>(topic, (message) => { got.push(message.payload.n); }, { mode: 'work', group: 'g', concurrency: 1 });
+    for (let batch = 0; batch < 5; batch += 1) {
+      await bus.publishBatch(Array.from({ length: 40 }, (_, n) => ({ topic, payload: { n: batch * 40 + n } })));
+    }
+    await seen.until((events) => count(events, 'success') === 200);
+    assert.deepEqual(got, Array.from({ length: 200 }, (_, n) => n));
+    seen.stop();
+    await bus.close();
+  });
+
+  test('streams stay bounded under sustained publishing (approximate MAXLEN)', async () => {
+    const topic = uniqueId('trim');
+    const bus = testBus(redis.url, { trim: { maxLen: 500 } });
+    let longest = 0;
+    for (let batch = 0; batch < 100; batch += 1) {
+      await bus.publishBatch(Array.from({ length: 200 }, (_, n) => ({ topic, payload: { n, pad: 'x'.repeat(200) } })));
+      longest = Math.max(longest, Number(await raw.call('XLEN', streamKey(topic, 'normal'))));
+    }
+    // `~` trims whole radix-tree nodes (100 entries by default), never below maxLen.
+    assert.ok(longest >= 500 && longest <= 700, `longest ${longest}`);
+    await bus.close();
+  });
+
+  test('close() never hangs on a stuck handler and hands its message to another instance', async () => {
+    const topic = uniqueId('close');
+    const options = { mode: 'work' as const, group: 'g', reclaimIdleMs: 60_000, reclaimIntervalMs: 50 };
+    const stuck = testBus(redis.url);
+    const seen = outcomes(topic);
+    let started!: () => void;
+    const handlerStarted = new Promise<void>((resolve) => { started = resolve; });
+    await stuck.subscribe(topic, () => { started(); return new Promise<void>(() => undefined); }, options);
+    await stuck.publish(topic, { n: 1 }, { id: 'held' });
+    await handlerStarted;
+    const began = Date.now();
+    await assert.rejects(stuck.close({ timeoutMs: 200 }), (error: unknown) => error instanceof ShutdownTimeoutError && error.code === 'E_SHUTDOWN_TIMEOUT');
+    assert.ok(Date.now() - began < 5000);
+    // Released with an idle time of reclaimIdleMs: taken at the next reclaim, not in 60 s.
+    const other = testBus(redis.url);
+    await other.subscribe(topic, () => undefined, options);
+    await seen.until((events) => events.some((event) => event.id === 'held' && event.outcome === 'success'));
+    seen.stop();
+    await other.close();
+  });
+});

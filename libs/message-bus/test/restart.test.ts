@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startRedisServer, uniqueId, type RedisServerHandle } from '@portcullis/testing';
+import { Registry, type Logger } from '@portcullis/observability';
+import { MessageBus } from '../src/index.ts';
+import { count, outcomes } from './helpers.ts';
+
+let redis: RedisServerHandle;
+before(async () => { redis = await startRedisServer(); });
+after(async () => { await redis.close(); });
+
+test('Redis restarted under a running consumer: groups recreated, no NOGROUP loop, delivery resumes', async () => {
+  const topic = uniqueId('restart');
+  const warnings: string[] = [];
+  const logger = { warn: (_: unknown, message: string) => { warnings.push(message); } } as unknown as Logger;
+  const bus = new MessageBus({ redis: redis.url, registry: new Registry(), logger });
+  const health = bus.healthCheck();
+  const seen = outcomes(topic);
+  await bus.subscribe(topic, () => undefined, { mode: 'work', group: 'g' });
+  await bus.publishBatch(Array.from({ length: 5 }, (_, n) => ({ topic, payload: { n } })));
+  await seen.until((events) => count(events, 'success') === 5);
+  assert.equal(health.check().status, 'up');
+
+  await redis.restart();
+  await bus.publishBatch(Array.from({ length: 5 }, (_, n) => ({ topic, payload: { n: n + 5 } })));
+  await seen.until((events) => count(events, 'success') === 10);
+  assert.equal(health.check().status, 'up');
+  const recreations = warnings.filter((message) => message === 'bus group lost, recreating').length;
+  assert.ok(recreations >= 1 && recreations <= 3, `group recreated ${recreations} times`);
+  seen.stop();
+  await bus.close();
+  assert.equal(health.check().status, 'down');
+});
