@@ -1,12 +1,12 @@
 import { Cluster, Redis } from 'ioredis';
-import { ACK_LUA, DEAD_LETTER_LUA } from './scripts.ts';
+import { ACK_MANY_LUA, DEAD_LETTER_LUA } from './scripts.ts';
 
 /** A standalone or cluster client; the bus uses only commands both support. */
 export type RedisClient = Redis | Cluster;
 
 /** The Lua commands the bus defines on each client (see scripts.ts for their contracts). */
 export interface BusScripts {
-  busAck(stream: string, attempts: string, done: string, group: string, entryId: string, ttlMs: number): Promise<number>;
+  busAckMany(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   busDeadLetter(stream: string, deadLetter: string, attempts: string, group: string, entryId: string, maxLen: number, ...fields: string[]): Promise<string>;
 }
 
@@ -41,7 +41,7 @@ export function connect(url: string, role: 'command' | 'blocking'): RedisClient 
   const client: RedisClient = cluster
     ? new Cluster(nodes, { redisOptions: common, enableAutoPipelining: role === 'command', clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000) })
     : new Redis(url, common);
-  client.defineCommand('busAck', { numberOfKeys: 3, lua: ACK_LUA });
+  client.defineCommand('busAckMany', { lua: ACK_MANY_LUA });
   client.defineCommand('busDeadLetter', { numberOfKeys: 3, lua: DEAD_LETTER_LUA });
   // Errors also reach the caller through the failed command; without a listener ioredis
   // would print every reconnect attempt as an unhandled 'error' event.

@@ -43,7 +43,7 @@ export interface SubscribeOptions<T = unknown> {
   reclaimIdleMs?: number;
   /** How often to look for such entries (ms). Default `reclaimIdleMs / 4`. */
   reclaimIntervalMs?: number;
-  /** Entries read per stream per XREADGROUP. Default `2 × concurrency`. */
+  /** Entries read per stream per XREADGROUP. Default `max(64, 2 × concurrency)`. */
   prefetch?: number;
   /** Longest XREADGROUP BLOCK (ms). Default 1000. */
   blockMs?: number;
@@ -113,7 +113,7 @@ export function resolveSubscribeOptions<T>(options: SubscribeOptions<T>): Resolv
     backoffMaxMs,
     reclaimIdleMs,
     reclaimIntervalMs: positiveInt('reclaimIntervalMs', options.reclaimIntervalMs, Math.max(1, Math.floor(reclaimIdleMs / 4))),
-    prefetch: positiveInt('prefetch', options.prefetch, concurrency * 2, 10_000),
+    prefetch: positiveInt('prefetch', options.prefetch, Math.max(64, concurrency * 2), 10_000),
     blockMs: positiveInt('blockMs', options.blockMs, 1000, 60_000),
     startFrom: options.startFrom ?? (options.mode === 'work' ? 'earliest' : 'latest'),
     dedupTtlMs: positiveInt('dedupTtlMs', options.dedupTtlMs, 3_600_000),

@@ -36,6 +36,8 @@ export class Processor<T> {
   readonly #ctx: ProcessorContext<T>;
   readonly #retryTimers = new Map<string, NodeJS.Timeout>();
   readonly #attempts: string;
+  readonly #acks = new Map<string, { delivery: Delivery; resolve: () => void; reject: (error: unknown) => void }[]>();
+  #ackScheduled = false;
   #abandoned = false;
 
   constructor(ctx: ProcessorContext<T>) {
@@ -99,12 +101,39 @@ export class Processor<T> {
       await Promise.all(ready.map((item) => this.#fail(item.delivery, error)));
       return;
     }
+    await Promise.all(ready.map(({ delivery }) => this.#store(delivery, 'success', () => this.#ack(delivery))));
+  }
+
+  /**
+   * Queues an ack; everything acked in the same tick goes out as one busAckMany call
+   * per stream, so a busy consumer pays one Lua call per batch, not per message.
+   */
+  #ack(delivery: Delivery): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let queue = this.#acks.get(delivery.stream);
+      if (queue === undefined) {
+        queue = [];
+        this.#acks.set(delivery.stream, queue);
+      }
+      queue.push({ delivery, resolve, reject });
+      if (!this.#ackScheduled) {
+        this.#ackScheduled = true;
+        setImmediate(() => this.#flushAcks());
+      }
+    });
+  }
+
+  #flushAcks(): void {
+    this.#ackScheduled = false;
     const { client, topic, group, options } = this.#ctx;
-    await Promise.all(
-      ready.map(({ delivery, message }) =>
-        this.#store(delivery, 'success', () => client.busAck(delivery.stream, this.#attempts, doneKey(topic, group, message.id), group, delivery.entryId, options.dedupTtlMs)),
-      ),
-    );
+    for (const [stream, queue] of this.#acks) {
+      this.#acks.delete(stream);
+      const keys = [stream, this.#attempts, ...queue.map(({ delivery }) => doneKey(topic, group, delivery.envelope?.id ?? ''))];
+      client.busAckMany(keys.length, ...keys, group, options.dedupTtlMs, ...queue.map(({ delivery }) => delivery.entryId)).then(
+        () => { for (const item of queue) item.resolve(); },
+        (error: unknown) => { for (const item of queue) item.reject(error); },
+      );
+    }
   }
 
   async #fail(delivery: Delivery, error: unknown): Promise<void> {

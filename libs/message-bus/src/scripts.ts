@@ -4,17 +4,20 @@
  */
 
 /**
- * busAck — a message was handled: acknowledge it and remember its id.
- * KEYS[1] priority stream, KEYS[2] attempts hash, KEYS[3] dedup marker
- * ARGV[1] group, ARGV[2] entry id, ARGV[3] marker TTL (ms)
- * Returns the XACK count (0 when the entry was no longer pending, e.g. after a restart).
- * The marker is written in the same script as the ack, so a message is never marked
- * done without being acked, nor acked without being marked.
+ * busAck — messages of one stream were handled: acknowledge them and remember their ids.
+ * KEYS[1] priority stream, KEYS[2] attempts hash, KEYS[3..] dedup markers (one per entry)
+ * ARGV[1] group, ARGV[2] marker TTL (ms), ARGV[3..] entry ids (same order as the markers)
+ * Returns the XACK count. One call acks a whole batch: the consumer coalesces the acks
+ * of everything that finished in the same tick.
  */
-export const ACK_LUA = `
-local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
-redis.call('HDEL', KEYS[2], ARGV[2])
+export const ACK_MANY_LUA = `
+local ids = {}
+for i = 3, #ARGV do
+  ids[#ids + 1] = ARGV[i]
+  redis.call('SET', KEYS[i], '1', 'PX', ARGV[2])
+end
+local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+redis.call('HDEL', KEYS[2], unpack(ids))
 return acked
 `;
 
