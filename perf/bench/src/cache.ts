@@ -13,23 +13,25 @@ const L1_ENTRIES = 10_000;
 const SLICE_MS = 300;
 
 export async function run(args: string[]): Promise<void> {
-  await import('./_cache-resolve.ts');
   const { redisDriver } = await import('bentocache/drivers/redis');
   const rounds = Number(args[0] ?? 5);
   const server = process.env.REDIS_URL === undefined ? await startRedisServer() : undefined;
   const url = process.env.REDIS_URL ?? (server?.url as string);
-  const clients = [new Redis(url), new Redis(url), new Redis(url), new Redis(url)];
-  const [c1, c2, c3, c4] = clients as [Redis, Redis, Redis, Redis];
+  const clients = [new Redis(url), new Redis(url)];
+  const [c1, c2] = clients as [Redis, Redis];
   const name = `bench${process.pid}`;
   const ours = await createCache({ name, redis: c1, l1MaxEntries: L1_ENTRIES, hotKeys: 0 });
   const oursReader = await createCache({ name, redis: c2, l1MaxEntries: L1_ENTRIES, hotKeys: 0 });
-  const bentoOf = (redis: Redis) =>
+  // bentocache brings its own ioredis 5 (its peer range), so it gets connection options
+  // rather than one of our ioredis 6 clients; each instance still has its own connection.
+  const { hostname, port } = new URL(url);
+  const bentoOf = () =>
     new BentoCache({
       default: 'tiered',
-      stores: { tiered: bentostore().useL1Layer(memoryDriver({ maxItems: L1_ENTRIES })).useL2Layer(redisDriver({ connection: redis, prefix: `${name}-bento` })) },
+      stores: { tiered: bentostore().useL1Layer(memoryDriver({ maxItems: L1_ENTRIES })).useL2Layer(redisDriver({ connection: { host: hostname, port: Number(port) }, prefix: `${name}-bento` })) },
     });
-  const bento = bentoOf(c3);
-  const bentoReader = bentoOf(c4);
+  const bento = bentoOf();
+  const bentoReader = bentoOf();
   const lru = new LRUCache<string, object>({ max: L1_ENTRIES });
   const value = { decision: 'allow', reasons: ['policy0'], policyVersion: 'v1' };
 
