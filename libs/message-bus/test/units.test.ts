@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { backoffDelay, decodeEntry, MalformedEntryError, PRIORITIES, PriorityScheduler, type Priority } from '../src/index.ts';
+import { resolveBusOptions, resolveSubscribeOptions } from '../src/options.ts';
+
+describe('pure parts', () => {
+  test('scheduler: 16:8:4:2:1 per 31 picks when all are backlogged; an idle priority takes no share', () => {
+    const scheduler = new PriorityScheduler();
+    const picks: Priority[] = [];
+    for (let index = 0; index < 62; index += 1) picks.push(scheduler.next(() => true) as Priority);
+    assert.deepEqual(PRIORITIES.map((priority) => picks.filter((pick) => pick === priority).length), [32, 16, 8, 4, 2]);
+    assert.equal(scheduler.next(() => false), undefined);
+    assert.equal(scheduler.next((priority) => priority === 'background'), 'background');
+  });
+
+  test('backoff grows exponentially, is capped, and jitter keeps it within [nominal/2, nominal]', () => {
+    assert.deepEqual([1, 2, 3, 4].map((attempt) => backoffDelay(attempt, 100, 10_000, () => 1)), [100, 200, 400, 800]);
+    assert.deepEqual([1, 2, 3].map((attempt) => backoffDelay(attempt, 100, 10_000, () => 0)), [50, 100, 200]);
+    assert.equal(backoffDelay(20, 100, 1000, () => 1), 1000);
+  });
+
+  test('options are validated in one place with a RangeError naming the option', () => {
+    assert.throws(() => resolveBusOptions({ redis: 'http://x' }), /option redis/);
+    assert.throws(() => resolveBusOptions({ redis: 'redis://x', trim: { maxLen: 0 } }), /option trim.maxLen .* received 0/);
+    assert.throws(() => resolveSubscribeOptions({ mode: 'work', group: 'g', maxAttempts: 0 }), /option maxAttempts .* received 0/);
+    assert.throws(() => resolveSubscribeOptions({ mode: 'work', group: 'g{x}' }), /option group/);
+    assert.throws(() => resolveSubscribeOptions({ mode: 'work', group: 'g', reclaimIdleMs: 1000, backoffMaxMs: 1000 }), /backoffMaxMs/);
+    const resolved = resolveSubscribeOptions({ mode: 'broadcast', group: 'g' });
+    assert.equal(resolved.maxAttempts, 5);
+    assert.equal(resolved.startFrom, 'latest');
+  });
+
+  test('decodeEntry refuses hostile entries with a reason instead of throwing anything else', () => {
+    const hostile: (string[] | null)[] = [null, [], ['m'], ['m', 'null'], ['m', '"str"'], ['m', '{"__proto__":{"x":1}}'], ['m', '{'.repeat(5000)]];
+    for (const fields of hostile) assert.throws(() => decodeEntry(fields, 't', '1-0'), MalformedEntryError);
+  });
+});
