@@ -39,7 +39,10 @@ export function connect(url: string, role: 'command' | 'blocking'): RedisClient 
     protocol: 2 as const,
   };
   const client: RedisClient = cluster
-    ? new Cluster(nodes, { redisOptions: common, enableAutoPipelining: role === 'command', clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000) })
+    // No auto-pipelining on a cluster: it cannot route scripts whose key count is an
+    // argument (busAckMany) and would mix slots in one pipeline. Acks are coalesced by
+    // the consumer and batches by publishBatch anyway.
+    ? new Cluster(nodes, { redisOptions: { ...common, enableAutoPipelining: false }, enableAutoPipelining: false, clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000) })
     : new Redis(url, common);
   client.defineCommand('busAckMany', { lua: ACK_MANY_LUA });
   client.defineCommand('busDeadLetter', { numberOfKeys: 3, lua: DEAD_LETTER_LUA });
