@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { Entity, EvaluateRequest } from '@portcullis/contracts';
 import { freePort, startProcess } from '@portcullis/testing';
-import { Client, H2CClient, Pool, type Dispatcher } from 'undici';
+import { H2CClient, Pool, type Dispatcher } from 'undici';
 import { makeRequests, median, percentile, readSampleDomain } from './_policy-workload.ts';
 
 const SAMPLE = fileURLToPath(new URL('../../../apps/policy-service/policies', import.meta.url));
