@@ -101,3 +101,15 @@ test('an entity reached through an attribute is passed when a policy reads its d
   check('permit(principal, action, resource) when { resource.owner in Group::"staff" };', entities, [[request, 'allow']]);
   check('permit(principal, action, resource) when { resource.owner == User::"o" && !(context has x) };', entities, [[request, 'allow']]);
 });
+
+test('role hierarchies: an ancestor that has parents of its own is passed, empty ones may be left out', () => {
+  const entities = [
+    { uid: uid('User', 'u'), attrs: {}, parents: [uid('Role', 'editor')] },
+    { uid: uid('Role', 'editor'), attrs: {}, parents: [uid('Role', 'staff')] },
+    { uid: uid('Role', 'staff'), attrs: {}, parents: [] },
+  ];
+  check('permit(principal in Role::"staff", action, resource);', entities, [
+    [{ principal: uid('User', 'u'), action: uid('Action', 'read'), resource: uid('File', 'f') }, 'allow'],
+    [{ principal: uid('User', 'other'), action: uid('Action', 'read'), resource: uid('File', 'f') }, 'deny'],
+  ]);
+});
