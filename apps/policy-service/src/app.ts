@@ -1,6 +1,8 @@
 import { Health, collectProcessMetrics, createLogger, defaultRegistry, portcullisMetrics, type Logger } from '@portcullis/observability';
 import { buildOpenApi, probeRoutes, serveRoutes, type DualServer, type Route, type ServerContext } from '@portcullis/http-kit';
+import { MessageBus } from '@portcullis/message-bus';
 import type { PolicyServiceConfig } from './config.ts';
+import { announceUpdates } from './announce.ts';
 import { PolicyInvalidError } from './engine/errors.ts';
 import { Evaluator } from './engine/evaluator.ts';
 import { readPolicyDir, watchPolicyDir } from './engine/loader.ts';
@@ -13,8 +15,8 @@ export interface PolicyService {
   context: ServerContext;
   evaluator: Evaluator;
   log: Logger;
-  /** Stops watching files; the caller drains the server. */
-  stop(): void;
+  /** Stops watching files and closes the bus; the caller drains the server first. */
+  stop(): Promise<void>;
 }
 
 /**
@@ -36,6 +38,14 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
       return bundle ? { status: 'up', detail: { version: bundle.version, policies: bundle.policyIds.length } } : { status: 'down', detail: { reason: 'no policies loaded' } };
     },
   });
+
+  // The bus is optional for evaluation: without Redis the service still decides, it only
+  // cannot announce new versions, so the bus is not critical for /ready.
+  const bus = config.REDIS_URL ? new MessageBus({ redis: config.REDIS_URL, source: 'policy-service', logger: log }) : undefined;
+  if (bus) {
+    health.register({ ...bus.healthCheck(), critical: false });
+    announceUpdates(evaluator, bus, log);
+  }
 
   const reload = async (reason: string): Promise<void> => {
     try {
@@ -59,5 +69,11 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
   routes.push({ method: 'GET', path: '/openapi.json', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } }, handle: () => ({ json: openapi }) });
 
   const server = await serveRoutes({ routes, context, port: config.POLICY_PORT, host: config.POLICY_HOST });
-  return { server, context, evaluator, log, stop: () => watcher?.close() };
+  return {
+    server, context, evaluator, log,
+    async stop() {
+      watcher?.close();
+      await bus?.close({ timeoutMs: 2000 });
+    },
+  };
 }

@@ -17,6 +17,8 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       POLICY_MAX_BATCH: env.positiveInt(1000),
       POLICY_MAX_BODY_BYTES: env.positiveInt(1024 * 1024),
       POLICY_DECISION_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
+      /** Where `policy.updated` is published; unset runs without the bus. */
+      REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
       LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     },
     source,

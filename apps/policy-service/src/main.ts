@@ -15,6 +15,6 @@ try {
   throw error;
 }
 const service = await startPolicyService(config);
-drainOnSignals({ context: service.context, server: service.server, log: service.log, cleanup: async () => service.stop() });
+drainOnSignals({ context: service.context, server: service.server, log: service.log, cleanup: () => service.stop() });
 service.log.info({ url: `http://${config.POLICY_HOST}:${service.server.port}` }, 'policy-service listening');
 console.log(`policy-service listening on http://${config.POLICY_HOST}:${service.server.port} (HTTP/1.1 and h2c)`);

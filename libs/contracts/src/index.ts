@@ -1,3 +1,4 @@
 export * from './cedar.ts';
 export * from './errors.ts';
 export * from './health.ts';
+export * from './events.ts';

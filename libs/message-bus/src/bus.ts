@@ -147,8 +147,11 @@ export class MessageBus {
     const deadline = Date.now() + timeoutMs;
     const stillHeld: string[] = [];
     await Promise.all([...this.#subscriptions].map(async (subscription) => {
-      await subscription.close(deadline).catch((error: unknown) => this.#logger.warn({ err: error }, 'bus subscription close failed'));
-      if (Date.now() >= deadline) stillHeld.push(subscription.topic);
+      const finished = await subscription.close(deadline).catch((error: unknown) => {
+        this.#logger.warn({ err: error }, 'bus subscription close failed');
+        return true;
+      });
+      if (!finished) stillHeld.push(subscription.topic);
     }));
     await Promise.all([...this.#blocking, this.#client].map((client) => closeClient(client)));
     if (stillHeld.length > 0) throw new ShutdownTimeoutError(`handlers were still running after ${timeoutMs} ms; their messages were released`, { context: { topics: stillHeld } });

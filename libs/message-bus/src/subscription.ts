@@ -210,10 +210,11 @@ export class Subscription<T = unknown> {
   /**
    * Stops reading, lets running handlers finish until `deadline` (epoch ms), then hands
    * every message still held back to the group (pending, idle long enough that any other
-   * consumer's next reclaim takes it). Never waits past the deadline on Redis or a handler.
+   * consumer's next reclaim takes it). Never waits past the deadline on a handler, nor
+   * more than a second on Redis. Resolves false when handlers were still running.
    */
-  async close(deadline: number): Promise<void> {
-    if (this.#closing) return;
+  async close(deadline: number): Promise<boolean> {
+    if (this.#closing) return true;
     this.#closing = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.#stop.abort();
@@ -221,17 +222,27 @@ export class Subscription<T = unknown> {
     this.#processor.stopRetries();
     if (this.#blockingId !== undefined) {
       // CLIENT UNBLOCK ends the blocked XREADGROUP as a timeout: no entry is read and lost.
-      await this.#ctx.client.call('CLIENT', 'UNBLOCK', this.#blockingId).catch(() => undefined);
+      // Bounded: with Redis away ioredis would queue the command through its retries.
+      await waitUntil(this.#ctx.client.call('CLIENT', 'UNBLOCK', this.#blockingId), Math.min(deadline, Date.now() + 500));
     }
     const readDone = await waitUntil(this.#readLoop, Math.min(deadline, Date.now() + 500));
     if (!readDone) this.#ctx.blocking.disconnect();
-    await waitUntil(Promise.allSettled(this.#running), deadline);
-    await this.#processor.release(this.#options.mode === 'broadcast');
+    const handlersFinished = await waitUntil(Promise.allSettled(this.#running), deadline);
+    // Redis may be the reason we are closing: every call below is bounded by the deadline
+    // (at least a short grace), so close() never waits out ioredis's reconnect retries.
+    const cleanupDeadline = Date.now() + 1000;
+    await waitUntil(this.#processor.release(this.#options.mode === 'broadcast'), cleanupDeadline);
     if (this.#options.mode === 'broadcast') {
       // A per-instance group dies with its instance; leaving it would keep its PEL forever.
-      await Promise.all(streamKeys(this.topic).map((key) => this.#ctx.client.call('XGROUP', 'DESTROY', key, this.group).catch(() => undefined)));
-      await this.#ctx.client.del(attemptsKey(this.topic, this.group)).catch(() => undefined);
+      await waitUntil(
+        Promise.all([
+          ...streamKeys(this.topic).map((key) => this.#ctx.client.call('XGROUP', 'DESTROY', key, this.group)),
+          this.#ctx.client.del(attemptsKey(this.topic, this.group)),
+        ]),
+        cleanupDeadline,
+      );
     }
+    return handlersFinished;
   }
 }
 

@@ -31,3 +31,18 @@ test('Redis restarted under a running consumer: groups recreated, no NOGROUP loo
   await bus.close();
   assert.equal(health.check().status, 'down');
 });
+
+test('regression: close() with Redis gone resolves instead of waiting out reconnect retries', async () => {
+  const redis = await startRedisServer();
+  const bus = new MessageBus({ redis: redis.url, source: 'close-test' });
+  try {
+    await bus.subscribe('gone.topic', async () => undefined, { mode: 'broadcast', group: 'close-test' });
+    await bus.subscribe('gone.work', async () => undefined, { mode: 'work', group: 'close-test' });
+    await redis.stop();
+    // No handler was running, so a clean close resolves (no ShutdownTimeoutError).
+    await bus.close({ timeoutMs: 5000 });
+    assert.equal(bus.healthCheck().check().status, 'down');
+  } finally {
+    await redis.close();
+  }
+});
