@@ -1,5 +1,5 @@
 import { Cluster, Redis } from 'ioredis';
-import { ACK_MANY_LUA, DEAD_LETTER_LUA } from './scripts.ts';
+import { ACK_MANY_LUA, DEAD_LETTER_LUA, PUBLISH_MANY_LUA } from './scripts.ts';
 
 /** A standalone or cluster client; the bus uses only commands both support. */
 export type RedisClient = Redis | Cluster;
@@ -7,6 +7,7 @@ export type RedisClient = Redis | Cluster;
 /** The Lua commands the bus defines on each client (see scripts.ts for their contracts). */
 export interface BusScripts {
   busAckMany(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+  busPublishMany(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   busDeadLetter(stream: string, deadLetter: string, attempts: string, group: string, entryId: string, maxLen: number, ...fields: string[]): Promise<string>;
 }
 
@@ -45,6 +46,7 @@ export function connect(url: string, role: 'command' | 'blocking'): RedisClient 
     ? new Cluster(nodes, { redisOptions: { ...common, enableAutoPipelining: false }, enableAutoPipelining: false, clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000) })
     : new Redis(url, common);
   client.defineCommand('busAckMany', { lua: ACK_MANY_LUA });
+  client.defineCommand('busPublishMany', { lua: PUBLISH_MANY_LUA });
   client.defineCommand('busDeadLetter', { numberOfKeys: 3, lua: DEAD_LETTER_LUA });
   // Errors also reach the caller through the failed command; without a listener ioredis
   // would print every reconnect attempt as an unhandled 'error' event.

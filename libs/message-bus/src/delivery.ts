@@ -7,6 +7,8 @@ export interface Delivery {
   stream: string;
   priority: Priority;
   entryId: string;
+  /** {@link deliveryKey}, computed once: the held map is looked up several times per message. */
+  key: string;
   fields: string[] | null;
   envelope: Envelope | undefined;
   malformed: MalformedEntryError | undefined;
@@ -22,11 +24,14 @@ export function deliveryKey(delivery: Pick<Delivery, 'priority' | 'entryId'>): s
 function toDelivery(topic: string, stream: string, priority: Priority, entry: unknown): Delivery | undefined {
   if (!Array.isArray(entry) || typeof entry[0] !== 'string') return undefined;
   const entryId = entry[0];
-  const fields = Array.isArray(entry[1]) ? (entry[1] as unknown[]).map(String) : null;
+  const raw = entry[1] as unknown;
+  // RESP2 replies are strings already; copy only the odd hand-written reply that is not.
+  const fields = Array.isArray(raw) ? (raw.every((field) => typeof field === 'string') ? (raw as string[]) : raw.map(String)) : null;
+  const key = deliveryKey({ priority, entryId });
   try {
-    return { stream, priority, entryId, fields, envelope: decodeEntry(fields, topic, entryId), malformed: undefined, failures: 0 };
+    return { stream, priority, entryId, key, fields, envelope: decodeEntry(fields, topic, entryId), malformed: undefined, failures: 0 };
   } catch (error) {
-    return { stream, priority, entryId, fields, envelope: undefined, malformed: error as MalformedEntryError, failures: 0 };
+    return { stream, priority, entryId, key, fields, envelope: undefined, malformed: error as MalformedEntryError, failures: 0 };
   }
 }
 

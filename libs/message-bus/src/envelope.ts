@@ -25,8 +25,8 @@ export const ENVELOPE_FIELD = 'm';
 
 const MAX_ID_LENGTH = 200;
 
-export function createEnvelope<T>(topic: string, payload: T, priority: Priority, source: string, id?: string, traceparent?: string): Envelope<T> {
-  const envelope: Envelope<T> = { id: id ?? randomUUID(), type: topic, priority, occurredAt: new Date().toISOString(), source, attempt: 1, payload };
+export function createEnvelope<T>(topic: string, payload: T, priority: Priority, source: string, id?: string, traceparent?: string, occurredAt = new Date().toISOString()): Envelope<T> {
+  const envelope: Envelope<T> = { id: id ?? randomUUID(), type: topic, priority, occurredAt, source, attempt: 1, payload };
   if (traceparent !== undefined) envelope.traceparent = traceparent;
   return envelope;
 }

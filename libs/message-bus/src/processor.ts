@@ -2,7 +2,7 @@ import { channel } from 'node:diagnostics_channel';
 import type { Logger, PortcullisMetrics } from '@portcullis/observability';
 import { backoffDelay } from './backoff.ts';
 import type { BusScripts, RedisClient } from './connection.ts';
-import { deliveryKey, type Delivery } from './delivery.ts';
+import type { Delivery } from './delivery.ts';
 import { ENVELOPE_FIELD, rawEntry } from './envelope.ts';
 import { InvalidPayloadError, MaxAttemptsError } from './errors.ts';
 import { attemptsKey, deadLetterKey, doneKey } from './keys.ts';
@@ -23,7 +23,11 @@ interface ProcessorContext<T> {
   handler: BatchHandler<T>;
   /** Puts a delivery whose backoff has elapsed back in front of its priority's queue. */
   retry: (delivery: Delivery) => void;
+  /** Called after a batch of acks was stored (or refused): the read loop may have room again. */
+  settled: () => void;
 }
+
+type PortcullisCounterChild = ReturnType<PortcullisMetrics['busProcessed']['labels']>;
 
 /**
  * Runs handlers and stores their outcome: ack (with the dedup marker), retry after a
@@ -31,18 +35,34 @@ interface ProcessorContext<T> {
  * keep them owned and `release` can hand them back on shutdown.
  */
 export class Processor<T> {
-  /** Entries pending under this consumer: buffered, running or waiting to retry. */
+  /** Entries pending under this consumer: buffered, running, waiting to retry or for their ack. */
   readonly held = new Map<string, Delivery>();
   readonly #ctx: ProcessorContext<T>;
   readonly #retryTimers = new Map<string, NodeJS.Timeout>();
   readonly #attempts: string;
-  readonly #acks = new Map<string, { delivery: Delivery; resolve: () => void; reject: (error: unknown) => void }[]>();
+  /** Handled entries waiting for the next ack flush, per stream. */
+  readonly #acks = new Map<string, Delivery[]>();
+  /** busAckMany calls in flight; close() waits for them before releasing what is held. */
+  readonly #flushing = new Set<Promise<void>>();
+  // prom-client hashes the label object on every inc/observe: resolve each child once.
+  readonly #processed: Record<Outcome, PortcullisCounterChild>;
+  readonly #delivery: ReturnType<PortcullisMetrics['busDelivery']['labels']>;
   #ackScheduled = false;
   #abandoned = false;
+  /** Handled entries whose ack is queued or in flight. */
+  #unsettled = 0;
 
   constructor(ctx: ProcessorContext<T>) {
     this.#ctx = ctx;
     this.#attempts = attemptsKey(ctx.topic, ctx.group);
+    const child = (outcome: Outcome): PortcullisCounterChild => ctx.metrics.busProcessed.labels({ topic: ctx.topic, group: ctx.group, outcome });
+    this.#processed = { success: child('success'), retry: child('retry'), dead_letter: child('dead_letter'), duplicate: child('duplicate') };
+    this.#delivery = ctx.metrics.busDelivery.labels({ topic: ctx.topic });
+  }
+
+  /** Handled entries whose ack has not been stored yet (they are still held). */
+  get unsettled(): number {
+    return this.#unsettled;
   }
 
   /**
@@ -62,7 +82,7 @@ export class Processor<T> {
     const duplicates = new Set(withId.filter((_, index) => done[index] !== null));
     const accepted: Delivery[] = [];
     for (const delivery of deliveries) {
-      this.held.set(deliveryKey(delivery), delivery);
+      this.held.set(delivery.key, delivery);
       if (duplicates.has(delivery)) void this.#store(delivery, 'duplicate', () => client.xack(delivery.stream, group, delivery.entryId));
       else if (reclaimed && delivery.failures >= this.#ctx.options.maxAttempts) void this.#deadLetter(delivery, MaxAttemptsError.code, 'consumer died or stalled while holding it');
       else accepted.push(delivery);
@@ -91,7 +111,7 @@ export class Processor<T> {
         attempt: delivery.failures + 1, payload, entryId: delivery.entryId,
       };
       if (envelope.traceparent !== undefined) message.traceparent = envelope.traceparent;
-      if (delivery.failures === 0) this.#ctx.metrics.busDelivery.observe({ topic: this.#ctx.topic }, Math.max(0, Date.now() - Date.parse(envelope.occurredAt)) / 1000);
+      if (delivery.failures === 0) this.#delivery.observe(Math.max(0, Date.now() - Date.parse(envelope.occurredAt)) / 1000);
       ready.push({ delivery, message });
     }
     if (ready.length === 0) return;
@@ -101,39 +121,67 @@ export class Processor<T> {
       await Promise.all(ready.map((item) => this.#fail(item.delivery, error)));
       return;
     }
-    await Promise.all(ready.map(({ delivery }) => this.#store(delivery, 'success', () => this.#ack(delivery))));
+    // The handler is done, so its concurrency slot is free now; the ack follows in the
+    // next flush and the entry stays held (and pending in Redis) until it is stored.
+    for (const { delivery } of ready) this.#queueAck(delivery);
   }
 
   /**
    * Queues an ack; everything acked in the same tick goes out as one busAckMany call
    * per stream, so a busy consumer pays one Lua call per batch, not per message.
    */
-  #ack(delivery: Delivery): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let queue = this.#acks.get(delivery.stream);
-      if (queue === undefined) {
-        queue = [];
-        this.#acks.set(delivery.stream, queue);
-      }
-      queue.push({ delivery, resolve, reject });
-      if (!this.#ackScheduled) {
-        this.#ackScheduled = true;
-        setImmediate(() => this.#flushAcks());
-      }
-    });
+  #queueAck(delivery: Delivery): void {
+    // A handler that outlived close() no longer owns its entry: it was handed back.
+    if (this.#abandoned) return;
+    let queue = this.#acks.get(delivery.stream);
+    if (queue === undefined) {
+      queue = [];
+      this.#acks.set(delivery.stream, queue);
+    }
+    queue.push(delivery);
+    this.#unsettled += 1;
+    if (!this.#ackScheduled) {
+      this.#ackScheduled = true;
+      setImmediate(() => this.#flushAcks());
+    }
   }
 
   #flushAcks(): void {
+    if (!this.#ackScheduled) return;
     this.#ackScheduled = false;
     const { client, topic, group, options } = this.#ctx;
     for (const [stream, queue] of this.#acks) {
       this.#acks.delete(stream);
-      const keys = [stream, this.#attempts, ...queue.map(({ delivery }) => doneKey(topic, group, delivery.envelope?.id ?? ''))];
-      client.busAckMany(keys.length, ...keys, group, options.dedupTtlMs, ...queue.map(({ delivery }) => delivery.entryId)).then(
-        () => { for (const item of queue) item.resolve(); },
-        (error: unknown) => { for (const item of queue) item.reject(error); },
-      );
+      const keys = [stream, this.#attempts];
+      const ids: string[] = [];
+      for (const delivery of queue) {
+        keys.push(doneKey(topic, group, delivery.envelope?.id ?? ''));
+        ids.push(delivery.entryId);
+      }
+      const flush: Promise<void> = client.busAckMany(keys.length, ...keys, group, options.dedupTtlMs, ...ids).then(
+        () => this.#acked(queue),
+        (error: unknown) => { for (const delivery of queue) this.#drop(delivery, error); },
+      ).finally(() => {
+        this.#flushing.delete(flush);
+        this.#unsettled -= queue.length;
+        this.#ctx.settled();
+      });
+      this.#flushing.add(flush);
     }
+  }
+
+  #acked(queue: Delivery[]): void {
+    // After release() the entries belong to the group again: their outcome is not ours.
+    if (this.#abandoned) return;
+    for (const delivery of queue) this.held.delete(delivery.key);
+    this.#processed.success.inc(queue.length);
+    if (processedChannel.hasSubscribers) for (const delivery of queue) this.#publish('success', delivery);
+  }
+
+  /** Sends queued acks now and waits for every ack in flight (close uses it). */
+  async drain(): Promise<void> {
+    this.#flushAcks();
+    await Promise.allSettled(this.#flushing);
   }
 
   async #fail(delivery: Delivery, error: unknown): Promise<void> {
@@ -152,7 +200,7 @@ export class Processor<T> {
       return;
     }
     this.#count('retry', delivery, reason);
-    const key = deliveryKey(delivery);
+    const key = delivery.key;
     const delay = backoffDelay(failures, this.#ctx.options.backoffBaseMs, this.#ctx.options.backoffMaxMs);
     this.#retryTimers.set(key, setTimeout(() => {
       this.#retryTimers.delete(key);
@@ -182,7 +230,7 @@ export class Processor<T> {
       this.#drop(delivery, error);
       return false;
     }
-    this.held.delete(deliveryKey(delivery));
+    this.held.delete(delivery.key);
     this.#count(outcome, delivery, reason);
     return true;
   }
@@ -192,18 +240,20 @@ export class Processor<T> {
    * forgetting it here is safe: without heartbeats it goes idle and is reclaimed.
    */
   #drop(delivery: Delivery, error: unknown): void {
-    this.held.delete(deliveryKey(delivery));
+    this.held.delete(delivery.key);
     this.#ctx.logger.warn({ err: error, topic: this.#ctx.topic, entryId: delivery.entryId }, 'bus could not store an outcome; the entry will be reclaimed');
   }
 
   #count(outcome: Outcome, delivery: Delivery, reason?: string): void {
+    this.#processed[outcome].inc();
+    if (processedChannel.hasSubscribers) this.#publish(outcome, delivery, reason);
+  }
+
+  #publish(outcome: Outcome, delivery: Delivery, reason?: string): void {
     const { topic, group } = this.#ctx;
-    this.#ctx.metrics.busProcessed.inc({ topic, group, outcome });
-    if (processedChannel.hasSubscribers) {
-      const event: ProcessedEvent = { topic, group, id: delivery.envelope?.id ?? '', entryId: delivery.entryId, outcome, attempt: delivery.failures + 1 };
-      if (reason !== undefined) event.reason = reason;
-      processedChannel.publish(event);
-    }
+    const event: ProcessedEvent = { topic, group, id: delivery.envelope?.id ?? '', entryId: delivery.entryId, outcome, attempt: delivery.failures + 1 };
+    if (reason !== undefined) event.reason = reason;
+    processedChannel.publish(event);
   }
 
   /** Resets the idle time of every held entry so no other consumer reclaims them. */

@@ -22,6 +22,24 @@ return acked
 `;
 
 /**
+ * busPublishMany — append a batch of messages of one topic, each trimmed like a lone XADD.
+ * KEYS[1..] the topic's priority streams used by the batch
+ * ARGV[1] envelope field, ARGV[2] `MAXLEN` or `MINID`, ARGV[3] its bound (approximate),
+ * ARGV[4..] pairs of (index into KEYS, envelope JSON)
+ * Returns the number of entries added. One script call instead of a pipeline of XADDs:
+ * the client builds one command and one promise per batch, not per message, and Redis
+ * parses one request.
+ */
+export const PUBLISH_MANY_LUA = `
+local added = 0
+for i = 4, #ARGV, 2 do
+  redis.call('XADD', KEYS[tonumber(ARGV[i])], ARGV[2], '~', ARGV[3], '*', ARGV[1], ARGV[i + 1])
+  added = added + 1
+end
+return added
+`;
+
+/**
  * busDeadLetter — move a message to the dead-letter stream.
  * KEYS[1] priority stream, KEYS[2] dead-letter stream, KEYS[3] attempts hash
  * ARGV[1] group, ARGV[2] entry id, ARGV[3] dead-letter MAXLEN (approximate),

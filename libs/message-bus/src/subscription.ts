@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger, PortcullisMetrics } from '@portcullis/observability';
 import { redisErrorCode, type BusScripts, type RedisClient } from './connection.ts';
-import { fromClaimReply, fromReadReply, deliveryKey, type Delivery } from './delivery.ts';
+import { fromClaimReply, fromReadReply, type Delivery } from './delivery.ts';
 import { attemptsKey, PRIORITIES, streamKey, streamKeys, type Priority } from './keys.ts';
 import type { ResolvedBusOptions, ResolvedSubscribeOptions } from './options.ts';
 import { Processor } from './processor.ts';
@@ -55,6 +55,7 @@ export class Subscription<T = unknown> {
         this.#buffers[delivery.priority].unshift(delivery);
         this.#pump();
       },
+      settled: () => this.#pump(),
     });
   }
 
@@ -68,7 +69,7 @@ export class Subscription<T = unknown> {
     this.#every(this.#ctx.bus.statsIntervalMs, () => this.#stats());
   }
 
-  /** Messages buffered, running or waiting for a retry. */
+  /** Messages buffered, running, waiting for a retry or for their ack to be stored. */
   get held(): number {
     return this.#processor.held.size;
   }
@@ -110,7 +111,7 @@ export class Subscription<T = unknown> {
     while (!this.#closing) {
       // Read all five streams or none: leaving a full priority out of the read would let
       // the BLOCK wait on the empty ones while that priority's backlog sits unread.
-      if (PRIORITIES.some((priority) => this.#buffers[priority].length >= prefetch)) {
+      if (!this.#hasRoom()) {
         await new Promise<void>((resolve) => { this.#space = resolve; });
         continue;
       }
@@ -150,7 +151,7 @@ export class Subscription<T = unknown> {
   }
 
   async #accept(deliveries: Delivery[], reclaimed: boolean): Promise<void> {
-    const fresh = deliveries.filter((delivery) => !this.#processor.held.has(deliveryKey(delivery)));
+    const fresh = deliveries.filter((delivery) => !this.#processor.held.has(delivery.key));
     const accepted = await this.#processor.admit(fresh, reclaimed);
     for (const delivery of accepted) this.#buffers[delivery.priority].push(delivery);
     this.#pump();
@@ -167,11 +168,23 @@ export class Subscription<T = unknown> {
       });
       this.#running.add(run);
     }
-    if (this.#space !== undefined && PRIORITIES.every((priority) => this.#buffers[priority].length < this.#options.prefetch)) {
+    if (this.#space !== undefined && this.#hasRoom()) {
       const resolve = this.#space;
       this.#space = undefined;
       resolve();
     }
+  }
+
+  /**
+   * Room to read: every priority buffer below `prefetch`, and no more handled-but-unacked
+   * entries than the buffers could hold (handlers free their slot before the ack is
+   * stored, so this bounds what is held if Redis is slow to take acks).
+   */
+  #hasRoom(): boolean {
+    const { prefetch } = this.#options;
+    if (this.#processor.unsettled >= prefetch * PRIORITIES.length) return false;
+    for (const priority of PRIORITIES) if (this.#buffers[priority].length >= prefetch) return false;
+    return true;
   }
 
   async #reclaim(): Promise<void> {
@@ -231,6 +244,8 @@ export class Subscription<T = unknown> {
     // Redis may be the reason we are closing: every call below is bounded by the deadline
     // (at least a short grace), so close() never waits out ioredis's reconnect retries.
     const cleanupDeadline = Date.now() + 1000;
+    // Handled messages whose ack is in flight: store it rather than hand them back.
+    await waitUntil(this.#processor.drain(), cleanupDeadline);
     await waitUntil(this.#processor.release(this.#options.mode === 'broadcast'), cleanupDeadline);
     if (this.#options.mode === 'broadcast') {
       // A per-instance group dies with its instance; leaving it would keep its PEL forever.
