@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 
 /** Options for {@link startProcess}. */
 export interface StartProcessOptions {
@@ -49,7 +48,12 @@ export async function startProcess(options: StartProcessOptions): Promise<Proces
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
-  const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
+  // A failed spawn (command not installed) emits 'error' and never 'exit'; both settle
+  // this, so a missing binary is reported instead of crashing on an unhandled rejection.
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+    child.once('error', (error) => resolve(`spawn failed: ${error.message}`));
+  });
 
   const waitForLine = (pattern: RegExp, timeoutMs = 20_000): Promise<string> => {
     const found = findLine(buffer, pattern);

@@ -32,3 +32,8 @@ test('startRedisCluster joins three masters covering all slots', async () => {
     await cluster.close();
   }
 });
+
+test('a command that is not installed is reported, not an unhandled crash', async () => {
+  const { startProcess } = await import('../src/index.ts');
+  await assert.rejects(startProcess({ command: 'portcullis-no-such-binary', readyWhen: /never/ }), /spawn failed: .*ENOENT/);
+});
