@@ -23,13 +23,6 @@ export function zipfStream(n: number, s: number, length: number, seed = 42): str
   return keys;
 }
 
-/** The median of a list of figures. */
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
 /** Runs `body` repeatedly for about `ms` milliseconds; returns operations per second. */
 export async function opsPerSecond(ms: number, opsPerCall: number, body: () => Promise<unknown> | unknown): Promise<number> {
   const start = performance.now();

@@ -47,16 +47,3 @@ export function makeRequests(count: number, entities: Entity[], seed = 42): Eval
     };
   });
 }
-
-/** Median of a list of numbers. */
-export const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
-/** The p-th percentile (0..100) of a list of numbers. */
-export const percentile = (values: number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-};

@@ -11,6 +11,7 @@ import { Registry } from '@portcullis/observability';
 import { startRedisServer, uniqueId } from '@portcullis/testing';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { median, percentile } from './_stats.ts';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -21,8 +22,6 @@ const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 3);
 const PAYLOAD = { data: 'x'.repeat(256 - 11) }; // JSON.stringify(PAYLOAD).length === 256
 
 const silent = { warn: () => undefined } as unknown as ConstructorParameters<typeof MessageBus>[0]['logger'];
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
-const percentile = (values: number[], p: number): number => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))] ?? 0;
 
 async function busThroughput(url: string): Promise<number> {
   const topic = uniqueId('bench');

@@ -7,7 +7,8 @@ import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import { median, opsPerSecond, zipfStream } from './_cache-zipf.ts';
+import { opsPerSecond, zipfStream } from './_cache-zipf.ts';
+import { median } from './_stats.ts';
 
 const L1_ENTRIES = 10_000;
 const SLICE_MS = 300;

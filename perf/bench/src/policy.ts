@@ -16,7 +16,8 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { Entity, EvaluateRequest } from '@portcullis/contracts';
 import { freePort, startProcess } from '@portcullis/testing';
 import { H2CClient, Pool, type Dispatcher } from 'undici';
-import { makeRequests, median, percentile, readSampleDomain } from './_policy-workload.ts';
+import { makeRequests, readSampleDomain } from './_policy-workload.ts';
+import { median, percentile } from './_stats.ts';
 
 const SAMPLE = fileURLToPath(new URL('../../../apps/policy-service/policies', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../../apps/policy-service/src/main.ts', import.meta.url));

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const available = (await readdir(here))
-  .filter((file) => file.endsWith('.ts') && !['run.ts', 'index.ts'].includes(file) && !file.startsWith('_'))
+  .filter((file) => file.endsWith('.ts') && file !== 'run.ts' && !file.startsWith('_'))
   .map((file) => file.slice(0, -3));
 const name = process.argv[2];
 if (name === undefined || !available.includes(name)) {
