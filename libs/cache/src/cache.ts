@@ -8,6 +8,15 @@ import { hashKey } from './sketch.ts';
 import { Lifecycle } from './lifecycle.ts';
 import type { CacheStats } from './stats.ts';
 
+/** Options of {@link Cache.fetch} and {@link Cache.getOrSet}. */
+export interface FetchOptions<T = unknown> extends WriteOptions {
+  /**
+   * Picks the operation type from the factory's value (e.g. `allow` vs `deny` decisions
+   * with their own TTLs), when the type is only known once the value is.
+   */
+  typeOf?: (value: T) => string;
+}
+
 /** One entry of {@link Cache.setMany}. */
 export interface SetManyItem<T = unknown> extends WriteOptions {
   key: string;
@@ -72,12 +81,12 @@ export class Cache {
    * fails and an expired entry is within grace, that stale value is served instead.
    * @throws FactoryError when the factory fails with nothing to stand in
    */
-  async getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: WriteOptions): Promise<T> {
+  async getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: FetchOptions<T>): Promise<T> {
     return (await this.fetch(key, factory, options)).value as T;
   }
 
   /** {@link getOrSet} that also says where the value came from. */
-  async fetch<T>(key: string, factory: () => T | Promise<T>, options?: WriteOptions): Promise<Lookup<T>> {
+  async fetch<T>(key: string, factory: () => T | Promise<T>, options?: FetchOptions<T>): Promise<Lookup<T>> {
     this.#open();
     const core = this.#core;
     const full = this.#full(key);
@@ -107,7 +116,8 @@ export class Cache {
         }
         throw new FactoryError(`factory for "${key}" failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error, context: { key } });
       }
-      const prepared = core.prepare(full, value, options, tags);
+      const typed = options?.typeOf ? { ...options, type: options.typeOf(value as T) } : options;
+      const prepared = core.prepare(full, value, typed, tags);
       await core.write([prepared]);
       return { value: prepared.entry.value, source: 'miss' };
     })();

@@ -65,6 +65,13 @@ describe('two-level cache on a real redis-server', () => {
       assert.ok(allowTtl > 290_000 && allowTtl <= 300_000, String(allowTtl));
       assert.ok(denyTtl > 30_000 && denyTtl <= 35_000, String(denyTtl));
       await assert.rejects(cache.getOrSet('t', () => 1, { type: 'tokn' }), { code: 'E_CACHE_UNKNOWN_TYPE' });
+      // The type can follow from the value, as an allow or deny decision does.
+      const typeOf = (value: { decision: string }) => value.decision;
+      await cache.getOrSet('v1', () => ({ decision: 'allow' }), { typeOf });
+      await cache.getOrSet('v2', () => ({ decision: 'deny' }), { typeOf });
+      assert.ok((await admin.pttl(`pc:${cache.name}:k:v1`)) > 290_000);
+      const typedDeny = await admin.pttl(`pc:${cache.name}:k:v2`);
+      assert.ok(typedDeny > 30_000 && typedDeny <= 35_000, String(typedDeny));
     } finally {
       await close();
     }
