@@ -2,3 +2,4 @@ export * from './cedar.ts';
 export * from './errors.ts';
 export * from './health.ts';
 export * from './events.ts';
+export * from './auth.ts';
