@@ -3,20 +3,25 @@ import type { Readable } from 'node:stream';
 import { ERROR_CODES } from '@portcullis/contracts';
 import { HttpError, payloadTooLarge } from './errors.ts';
 
+const FORM = /^application\/x-www-form-urlencoded\b/i;
+
 /**
- * Reads and parses a JSON request body of at most `limit` bytes. A declared
+ * Reads and parses a JSON request body (or, when `acceptsForm`, a URL-encoded form, as
+ * a record of its fields) of at most `limit` bytes. A declared
  * `content-length` over the limit is refused before a byte is read; an undeclared one
  * is counted as it arrives and refused the moment it crosses the limit.
  */
-export async function readJsonBody(stream: Readable, headers: IncomingHttpHeaders, limit: number): Promise<unknown> {
+export async function readJsonBody(stream: Readable, headers: IncomingHttpHeaders, limit: number, acceptsForm = false): Promise<unknown> {
   const type = headers['content-type'];
-  if (type !== undefined && !/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
+  const isForm = acceptsForm && type !== undefined && FORM.test(type);
+  if (type !== undefined && !isForm && !/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
     throw new HttpError(415, ERROR_CODES.unsupportedMediaType, `expected application/json, got ${type.slice(0, 64)}`);
   }
   const declared = Number(headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) throw payloadTooLarge(limit);
   const raw = await collect(stream, limit);
   const size = raw.length;
+  if (isForm) return Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
   if (size === 0) throw new HttpError(400, ERROR_CODES.malformedJson, 'request body is empty; expected JSON');
   try {
     return JSON.parse(raw.toString('utf8')) as unknown;

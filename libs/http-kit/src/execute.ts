@@ -38,10 +38,10 @@ export async function executeRoute(route: Route, incoming: Incoming, context: Se
   const requestId = requestIdFrom(incoming.headers['x-request-id']);
   let outgoing: Outgoing;
   try {
-    route.authorize?.(incoming.headers);
+    const auth = await route.authorize?.(incoming.headers);
     let body: unknown = undefined;
     if (route.body !== undefined) {
-      const raw = await readJsonBody(incoming.body, incoming.headers, route.bodyLimit ?? DEFAULT_BODY_LIMIT);
+      const raw = await readJsonBody(incoming.body, incoming.headers, route.bodyLimit ?? DEFAULT_BODY_LIMIT, route.acceptsForm === true);
       const parsed = route.body.safeParse(raw);
       if (!parsed.success) {
         const first = parsed.error.issues[0];
@@ -52,7 +52,7 @@ export async function executeRoute(route: Route, incoming: Incoming, context: Se
       }
       body = parsed.data;
     }
-    const result = await route.handle({ body, headers: incoming.headers, requestId, log: context.log });
+    const result = await route.handle({ body, auth, headers: incoming.headers, requestId, log: context.log });
     const headers: Record<string, string> = { 'x-request-id': requestId, ...result.headers };
     if ('json' in result) {
       headers['content-type'] = 'application/json; charset=utf-8';

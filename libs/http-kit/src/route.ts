@@ -3,8 +3,10 @@ import type { Logger } from '@portcullis/observability';
 import type { z } from 'zod';
 
 /** What a route handler receives, the same whichever protocol carried the request. */
-export interface RouteInput<Body> {
+export interface RouteInput<Body, Auth = undefined> {
   body: Body;
+  /** What `authorize` returned (e.g. the verified token), checked before the body is read. */
+  auth: Auth;
   headers: IncomingHttpHeaders;
   requestId: string;
   log: Logger;
@@ -25,7 +27,7 @@ export interface RouteResponse {
  * A protocol-neutral JSON endpoint. Express serves it over HTTP/1.1 and the h2 adapter
  * over h2c, so each endpoint is written once; its schemas also document it in OpenAPI.
  */
-export interface Route<Body = unknown> {
+export interface Route<Body = unknown, Auth = unknown> {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: string;
   summary: string;
@@ -34,15 +36,20 @@ export interface Route<Body = unknown> {
   /** Largest accepted body in bytes (default 64 KiB); larger is a 413. */
   bodyLimit?: number;
   responses: Record<number, RouteResponse>;
-  /** Runs before the body is read; throws an HttpError (401/403) to refuse the caller. */
-  authorize?: (headers: IncomingHttpHeaders) => void;
+  /**
+   * Runs before the body is read, so an unauthenticated caller learns nothing about the
+   * body's validation; throws an HttpError (401/403) to refuse. Its result is `input.auth`.
+   */
+  authorize?: (headers: IncomingHttpHeaders) => Auth | Promise<Auth>;
+  /** Also accept `application/x-www-form-urlencoded` bodies (OAuth 2.0 token endpoints). */
+  acceptsForm?: boolean;
   /** Set when the route needs a bearer token, so OpenAPI says so. */
   security?: 'bearer';
-  handle(input: RouteInput<Body>): RouteResult | Promise<RouteResult>;
+  handle(input: RouteInput<Body, Auth>): RouteResult | Promise<RouteResult>;
 }
 
-/** Keeps the generic body type of a route while storing routes in one array. */
-export function defineRoute<Body>(route: Route<Body>): Route {
+/** Keeps the generic types of a route while storing routes in one array. */
+export function defineRoute<Body, Auth = undefined>(route: Route<Body, Auth>): Route {
   return route as unknown as Route;
 }
 

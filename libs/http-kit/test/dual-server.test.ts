@@ -34,6 +34,15 @@ const routes = [
     method: 'GET', path: '/slow', summary: 'waits for the test', responses: { 200: { description: 'ok' } },
     handle: () => new Promise((resolve) => { release = () => resolve({ json: { finished: true } }); }),
   }),
+  defineRoute({
+    method: 'POST', path: '/form', summary: 'form or JSON, for a caller authorize identified', body: Echo, acceptsForm: true,
+    responses: { 200: { description: 'ok' } },
+    authorize: async (headers) => {
+      if (headers['x-user'] === undefined) throw new HttpError(401, 'E_UNAUTHORIZED', 'who are you?');
+      return { user: String(headers['x-user']) };
+    },
+    handle: ({ body, auth }) => ({ json: { name: body.name, by: auth.user } }),
+  }),
   ...probeRoutes(health, registry),
 ];
 
@@ -123,6 +132,18 @@ describe('one port, two protocols, one set of routes', () => {
     const ok = await fetch(`${base}/admin`, { headers: { authorization: 'Bearer s3cret', 'x-request-id': 'bad\u0001id'.replace('\u0001', '%') } });
     assert.equal(ok.status, 200);
     assert.notEqual(ok.headers.get('x-request-id'), 'bad%id');
+  });
+
+  test('a route may take a form body, and authorize runs first and hands its result to the handler', async () => {
+    const form = await fetch(`${base}/form`, { method: 'POST', body: 'name=ann', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-user': 'u1' } });
+    assert.deepEqual(await form.json(), { name: 'ann', by: 'u1' });
+    const json = await fetch(`${base}/form`, { method: 'POST', body: '{"name":"bo"}', headers: { 'content-type': 'application/json', 'x-user': 'u2' } });
+    assert.deepEqual(await json.json(), { name: 'bo', by: 'u2' });
+    // Unauthenticated: refused before the (invalid) body is even read.
+    const anonymous = await fetch(`${base}/form`, { method: 'POST', body: '{"bad', headers: { 'content-type': 'application/json' } });
+    assert.equal(anonymous.status, 401);
+    const hostile = await fetch(`${base}/form`, { method: 'POST', body: 'name=a&__proto__=x', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-user': 'u' } });
+    assert.equal(hostile.status, 400);
   });
 
   test('probes and metrics answer; /metrics counts requests by route', async () => {
