@@ -1,0 +1,214 @@
+import type { EvaluateRequest } from '@portcullis/contracts';
+import { portcullisMetrics, type HealthCheck, type PortcullisMetrics } from '@portcullis/observability';
+import { Batcher, type Batch, type Waiter } from './batcher.ts';
+import { BreakerLayer, type BreakerState } from './breaker.ts';
+import { canonicalJson } from './canonical.ts';
+import { DeadlineExceededError, PolicyClientError, PolicyRejectedError, PolicyUnavailableError } from './errors.ts';
+import { resolveOptions, resolveTimeout, type PolicyClientOptions, type ResolvedOptions } from './options.ts';
+import { withRetries } from './retry.ts';
+import { H2cTransport, type BatchResponse } from './transport.ts';
+
+/** `EvaluateRequest` with the members the policy-service defaults (`context`, `entities`) optional. */
+export type EvaluateInput = Omit<EvaluateRequest, 'context' | 'entities'> & Partial<Pick<EvaluateRequest, 'context' | 'entities'>>;
+
+/** One decision as the policy-service gave it, with the policy version that made it. */
+export interface Decision {
+  decision: 'allow' | 'deny';
+  reasons: string[];
+  errors: unknown[];
+  policyVersion: string;
+}
+
+/** Per-call options of {@link PolicyClient.evaluate}. */
+export interface EvaluateOptions {
+  /** This call's deadline (ms), retries included. Default: the client's `timeoutMs`. */
+  timeoutMs?: number;
+  /** W3C trace context; sent on the batch that carries this call (the first caller's wins). */
+  traceparent?: string;
+}
+
+/** Counters since the client was created, plus what is in flight now. */
+export interface ClientStats {
+  calls: number;
+  /** HTTP/2 requests sent (each attempt of each batch). */
+  roundTrips: number;
+  /** Items carried by those requests. */
+  itemsSent: number;
+  /** Calls that shared an identical item already in their batch. */
+  coalescedDuplicates: number;
+  retries: number;
+  /** Calls rejected with E_DEADLINE_EXCEEDED. */
+  timeouts: number;
+  breakerOpens: number;
+  /** Calls refused fast by the open breaker. */
+  circuitRejections: number;
+  /** Batches on the wire. */
+  inFlightBatches: number;
+  /** Calls not yet settled. */
+  inFlightCalls: number;
+  /** Distinct items gathering for the next batch. */
+  queued: number;
+  /** The HTTP/2 connection: connected, streams pending and running. */
+  connection: { connected: boolean; pending: number; running: number };
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/**
+ * Client of the policy-service's `POST /evaluate/batch`: single `evaluate` calls are
+ * coalesced into batches (batcher.ts), each batch goes through the breaker
+ * (breaker.ts), then the retry layer bounded by the callers' deadline (retry.ts), then one
+ * h2c transport (transport.ts). Every call settles by its deadline, whatever the server does.
+ */
+export class PolicyClient {
+  readonly #options: ResolvedOptions;
+  readonly #metrics: PortcullisMetrics;
+  readonly #transport: H2cTransport;
+  readonly #breaker: BreakerLayer;
+  readonly #batcher: Batcher<Decision>;
+  readonly #counts = { calls: 0, roundTrips: 0, itemsSent: 0, retries: 0, timeouts: 0, circuitRejections: 0, inFlightCalls: 0 };
+  #closed = false;
+
+  constructor(options: PolicyClientOptions) {
+    this.#options = resolveOptions(options);
+    this.#metrics = portcullisMetrics(this.#options.registry);
+    this.#transport = new H2cTransport(this.#options.url, this.#options.maxResponseBytes);
+    this.#breaker = new BreakerLayer({ ...this.#options.breaker, target: this.#options.target, metrics: this.#metrics });
+    this.#batcher = new Batcher<Decision>(this.#options, (batch) => this.#sendBatch(batch));
+  }
+
+  /**
+   * Asks for one decision. Resolves with it, or rejects with E_CIRCUIT_OPEN (fast, nothing
+   * sent), E_DEADLINE_EXCEEDED (at the deadline at the latest), E_POLICY_UNAVAILABLE or
+   * E_POLICY_REJECTED. Never resolves with a decision that was not this request's.
+   */
+  evaluate(request: EvaluateInput, options: EvaluateOptions = {}): Promise<Decision> {
+    if (this.#closed) return Promise.reject(new PolicyUnavailableError('the policy client is closed', { context: { target: this.#options.target } }));
+    const timeoutMs = resolveTimeout(options.timeoutMs, this.#options.timeoutMs);
+    this.#counts.calls++;
+    if (this.#breaker.refusing) {
+      this.#counts.circuitRejections++;
+      this.#breaker.recordRejection();
+      return Promise.reject(this.#breaker.openError());
+    }
+    const json = canonicalJson({ context: {}, entities: [], ...request });
+    const traceparent = options.traceparent !== undefined && TRACEPARENT.test(options.traceparent) ? options.traceparent : undefined;
+    return new Promise<Decision>((resolve, reject) => {
+      this.#counts.inFlightCalls++;
+      const settle = (): boolean => {
+        if (waiter.settled) return false;
+        waiter.settled = true;
+        clearTimeout(timer);
+        this.#counts.inFlightCalls--;
+        return true;
+      };
+      const waiter: Waiter<Decision> = {
+        deadline: performance.now() + timeoutMs,
+        traceparent,
+        settled: false,
+        batch: undefined,
+        resolve: (value) => settle() && resolve(value),
+        reject: (error) => {
+          if (!settle()) return;
+          if (error instanceof DeadlineExceededError) this.#counts.timeouts++;
+          reject(error);
+        },
+      };
+      // The caller's own clock: it fires at the deadline even if the server never answers.
+      const timer = setTimeout(() => {
+        waiter.reject(new DeadlineExceededError(`no decision within ${timeoutMs} ms`, { context: { target: this.#options.target, timeoutMs } }));
+        const batch = waiter.batch;
+        if (batch !== undefined && --batch.live === 0) batch.controller.abort();
+      }, timeoutMs);
+      this.#batcher.add(json, json, waiter);
+    });
+  }
+
+  /** `closed`, `half-open` or `open`. */
+  get breakerState(): BreakerState {
+    return this.#breaker.state;
+  }
+
+  /** Called on every breaker transition (for logs); returns an unsubscribe function. */
+  onBreakerStateChange(listener: (state: BreakerState) => void): () => void {
+    return this.#breaker.onStateChange(listener);
+  }
+
+  /** A critical check for observability's Health: down while the breaker is open. */
+  healthCheck(name: string = this.#options.target): HealthCheck {
+    return {
+      name,
+      critical: true,
+      check: () => {
+        const state = this.#breaker.state;
+        return { status: state === 'open' ? 'down' : state === 'half-open' ? 'degraded' : 'up', detail: { breaker: state, inFlightBatches: this.#batcher.inFlight } };
+      },
+    };
+  }
+
+  stats(): ClientStats {
+    const { calls, roundTrips, itemsSent, retries, timeouts, circuitRejections, inFlightCalls } = this.#counts;
+    return {
+      calls, roundTrips, itemsSent, retries, timeouts, circuitRejections, inFlightCalls,
+      coalescedDuplicates: this.#batcher.coalesced,
+      breakerOpens: this.#breaker.opens,
+      inFlightBatches: this.#batcher.inFlight,
+      queued: this.#batcher.queued,
+      connection: this.#transport.connection,
+    };
+  }
+
+  /** Refuses new calls, sends what is gathered, waits for batches on the wire, then closes the connection. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#batcher.flush();
+    await this.#batcher.drain();
+    this.#batcher.stop();
+    this.#breaker.shutdown();
+    await this.#transport.close();
+  }
+
+  async #sendBatch(batch: Batch<Decision>): Promise<void> {
+    const budget = batch.deadline - performance.now();
+    const attemptTimeoutMs = this.#options.attemptTimeoutMs ?? Math.max(1, Math.ceil(budget / 2));
+    const count = batch.items.length;
+    const attempt = (timeoutMs: number): Promise<BatchResponse> => {
+      this.#counts.roundTrips++;
+      this.#counts.itemsSent += count;
+      this.#metrics.batchRoundTrips.inc({ target: this.#options.target });
+      this.#metrics.batchSize.observe({ target: this.#options.target }, count);
+      return this.#transport.send({ body: batch.body, count, traceparent: batch.traceparent, signal: batch.controller.signal, timeoutMs });
+    };
+    let answer: BatchResponse;
+    try {
+      answer = await this.#breaker.run(() =>
+        withRetries(attempt, {
+          retries: this.#options.retries,
+          backoffBaseMs: this.#options.backoffBaseMs,
+          attemptTimeoutMs,
+          deadline: batch.deadline,
+          signal: batch.controller.signal,
+          onRetry: () => void this.#counts.retries++,
+        }),
+      );
+    } catch (error) {
+      const failure = error instanceof PolicyClientError ? error : new PolicyUnavailableError('policy-service call failed', { cause: error, context: { target: this.#options.target } });
+      for (const item of batch.items) for (const waiter of item.waiters) waiter.reject(failure);
+      return;
+    }
+    batch.items.forEach((item, index) => {
+      const result = answer.results[index];
+      if (result === undefined) return; // length was checked by the transport
+      if ('error' in result) {
+        const rejected = new PolicyRejectedError(`policy-service rejected the request: ${result.error.message}`, { context: { target: this.#options.target, itemCode: result.error.code, itemMessage: result.error.message } });
+        for (const waiter of item.waiters) waiter.reject(rejected);
+        return;
+      }
+      for (const waiter of item.waiters) {
+        // A copy per caller: one caller mutating its answer must not change another's.
+        waiter.resolve({ decision: result.decision, reasons: [...result.reasons], errors: [...result.errors], policyVersion: answer.policyVersion });
+      }
+    });
+  }
+}

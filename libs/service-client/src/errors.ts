@@ -1,0 +1,53 @@
+/**
+ * Every error a {@link PolicyClient} rejects with, each with a stable `code`. Callers
+ * branch on `code` (or `instanceof`), never on message text. The auth-service maps
+ * `E_POLICY_UNAVAILABLE`, `E_CIRCUIT_OPEN` and `E_DEADLINE_EXCEEDED` to "no decision"
+ * (stale cache or 503) and `E_POLICY_REJECTED` to a bad request of its own.
+ */
+export class PolicyClientError extends Error {
+  static readonly code: string = 'E_POLICY_CLIENT';
+  readonly code: string;
+  /** What the error is about: target, status, attempt, item code. */
+  readonly context: Record<string, unknown>;
+
+  constructor(message: string, options: { cause?: unknown; context?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = (new.target as typeof PolicyClientError).code;
+    this.context = options.context ?? {};
+  }
+}
+
+/**
+ * The policy-service could not give an answer: connect failure, reset, GOAWAY, 5xx, or
+ * an answer that is not a valid batch response (non-JSON, wrong result count, too big),
+ * after the retries the deadline allowed. `context.retryable` tells the retry layer
+ * whether another attempt may help.
+ */
+export class PolicyUnavailableError extends PolicyClientError {
+  static override readonly code = 'E_POLICY_UNAVAILABLE';
+}
+
+/** The breaker is open (or its one half-open probe is in flight): failed fast, nothing was sent. */
+export class CircuitOpenError extends PolicyClientError {
+  static override readonly code = 'E_CIRCUIT_OPEN';
+}
+
+/** The call's deadline (`timeoutMs`) passed before an answer arrived. */
+export class DeadlineExceededError extends PolicyClientError {
+  static override readonly code = 'E_DEADLINE_EXCEEDED';
+}
+
+/**
+ * The policy-service refused the request itself: a 4xx for the whole batch, or an
+ * `{error: {code, message}}` in this item's slot (`context.itemCode`, `context.itemMessage`).
+ * Never retried and never counted against the breaker: sending it again cannot help.
+ */
+export class PolicyRejectedError extends PolicyClientError {
+  static override readonly code = 'E_POLICY_REJECTED';
+}
+
+/** True when another attempt may succeed (reset, GOAWAY, 502/503/504/429, attempt timeout). */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof PolicyClientError && error.context['retryable'] === true;
+}

@@ -1,0 +1,107 @@
+import type { Registry } from '@portcullis/observability';
+
+/** Breaker thresholds of {@link PolicyClientOptions}. */
+export interface BreakerOptions {
+  /** Consecutive failed batch calls that open the breaker. Default 3. */
+  consecutiveFailures?: number;
+  /** Failure percentage over the rolling window that opens it. Default 50. */
+  errorThresholdPercentage?: number;
+  /** Length of the rolling window (ms). Default 10 000. */
+  rollingWindowMs?: number;
+  /** Calls in the window before the percentage rule applies. Default 10. */
+  volumeThreshold?: number;
+  /** How long the breaker stays open before one probe call (ms). Default 15 000. */
+  resetTimeoutMs?: number;
+}
+
+/** Options of {@link PolicyClient}. Everything but `url` has a default. */
+export interface PolicyClientOptions {
+  /** The policy-service origin, `http://host:port` (h2c, prior knowledge). */
+  url: string;
+  /** `target` label of the metrics. Default `policy-service`. */
+  target?: string;
+  /** Default per-call deadline (ms), retries included. Default 50. */
+  timeoutMs?: number;
+  /**
+   * Longest single HTTP attempt (ms), always capped by the time left before the deadline.
+   * Default: half the batch's deadline budget, so one stalled attempt leaves room for a retry.
+   */
+  attemptTimeoutMs?: number;
+  /** Distinct items per batch call. Default 50. */
+  maxBatch?: number;
+  /** Largest batch body (bytes); a single larger item is still sent, alone. Default 262 144. */
+  maxBatchBytes?: number;
+  /** Longest a request waits for a batch to fill while another batch is in flight (ms). Default 10. */
+  maxWaitMs?: number;
+  /** `false` sends every call as its own one-item batch (benchmark baseline). Default true. */
+  batching?: boolean;
+  /** Extra attempts after a retryable failure, deadline permitting. Default 2. */
+  retries?: number;
+  /** First backoff delay (ms); doubles per retry, with jitter. Default 2. */
+  backoffBaseMs?: number;
+  /** Largest response body accepted (bytes); a larger one is E_POLICY_UNAVAILABLE. Default 8 MiB. */
+  maxResponseBytes?: number;
+  breaker?: BreakerOptions;
+  /** prom-client registry for the metrics. Default: observability's default registry. */
+  registry?: Registry;
+}
+
+export type ResolvedOptions = Required<Omit<PolicyClientOptions, 'registry' | 'breaker' | 'attemptTimeoutMs'>> & {
+  attemptTimeoutMs: number | undefined;
+  breaker: Required<BreakerOptions>;
+  registry: Registry | undefined;
+};
+
+function int(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`option ${name} must be an integer in ${min}..${max}, received ${String(value)}`);
+  }
+  return value;
+}
+
+/** Validates one per-call `timeoutMs` the same way as the constructor's. */
+export function resolveTimeout(value: number | undefined, fallback: number): number {
+  return int('timeoutMs', value, fallback, 1, 600_000);
+}
+
+/** Validates and defaults the options once; a bad value throws a RangeError naming it. */
+export function resolveOptions(options: PolicyClientOptions): ResolvedOptions {
+  let url: URL;
+  try {
+    url = new URL(options.url);
+  } catch {
+    throw new RangeError(`option url must be an http:// URL, received ${String(options.url)}`);
+  }
+  // h2c is cleartext by definition; https would need ALPN, which this client does not do.
+  if (url.protocol !== 'http:') throw new RangeError(`option url must be an http:// URL, received ${String(options.url)}`);
+  const target = options.target ?? 'policy-service';
+  if (typeof target !== 'string' || target.length === 0 || target.length > 100) throw new RangeError(`option target must be a non-empty string, received ${String(target)}`);
+  if (options.batching !== undefined && typeof options.batching !== 'boolean') throw new RangeError(`option batching must be a boolean, received ${String(options.batching)}`);
+  const breaker = options.breaker ?? {};
+  const errorThresholdPercentage = breaker.errorThresholdPercentage ?? 50;
+  if (typeof errorThresholdPercentage !== 'number' || !(errorThresholdPercentage > 0 && errorThresholdPercentage <= 100)) {
+    throw new RangeError(`option breaker.errorThresholdPercentage must be in (0, 100], received ${String(errorThresholdPercentage)}`);
+  }
+  return {
+    url: url.origin,
+    target,
+    timeoutMs: resolveTimeout(options.timeoutMs, 50),
+    attemptTimeoutMs: options.attemptTimeoutMs === undefined ? undefined : int('attemptTimeoutMs', options.attemptTimeoutMs, 0, 1, 600_000),
+    maxBatch: int('maxBatch', options.maxBatch, 50, 1, 10_000),
+    maxBatchBytes: int('maxBatchBytes', options.maxBatchBytes, 262_144, 64, 64 * 1024 * 1024),
+    maxWaitMs: int('maxWaitMs', options.maxWaitMs, 10, 0, 60_000),
+    batching: options.batching ?? true,
+    retries: int('retries', options.retries, 2, 0, 10),
+    backoffBaseMs: int('backoffBaseMs', options.backoffBaseMs, 2, 0, 60_000),
+    maxResponseBytes: int('maxResponseBytes', options.maxResponseBytes, 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    breaker: {
+      consecutiveFailures: int('breaker.consecutiveFailures', breaker.consecutiveFailures, 3, 1, 1000),
+      errorThresholdPercentage,
+      rollingWindowMs: int('breaker.rollingWindowMs', breaker.rollingWindowMs, 10_000, 10, 3_600_000),
+      volumeThreshold: int('breaker.volumeThreshold', breaker.volumeThreshold, 10, 0, 1_000_000),
+      resetTimeoutMs: int('breaker.resetTimeoutMs', breaker.resetTimeoutMs, 15_000, 1, 3_600_000),
+    },
+    registry: options.registry,
+  };
+}

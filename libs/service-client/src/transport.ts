@@ -1,0 +1,140 @@
+import { H2CClient } from 'undici';
+import { BatchEvaluateResponse } from '@portcullis/contracts';
+import { DeadlineExceededError, PolicyRejectedError, PolicyUnavailableError } from './errors.ts';
+
+/** One `/evaluate/batch` round trip as the layers above see it. */
+export interface BatchAttempt {
+  /** The serialized `{"requests": [...]}` body. */
+  body: string;
+  /** Items in the body: the answer must carry exactly this many results. */
+  count: number;
+  traceparent: string | undefined;
+  /** Aborts the attempt when every caller of the batch has given up or the client closes. */
+  signal: AbortSignal;
+  /** This attempt's own time limit (ms); its expiry is a retryable failure. */
+  timeoutMs: number;
+}
+
+export type BatchResponse = BatchEvaluateResponse;
+
+// Statuses that say "not now" rather than "never": another attempt may succeed.
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+const ERROR_BODY_LIMIT = 16 * 1024;
+
+/**
+ * The one transport: a single undici H2CClient (one TCP connection, HTTP/2 streams
+ * multiplexed on it) to the policy-service. It sends one attempt and classifies every
+ * outcome into a typed error; it knows nothing of batching, retries or the breaker.
+ */
+export class H2cTransport {
+  readonly #client: H2CClient;
+  readonly #origin: string;
+  readonly #maxResponseBytes: number;
+
+  constructor(origin: string, maxResponseBytes: number) {
+    this.#origin = origin;
+    this.#maxResponseBytes = maxResponseBytes;
+    // Timeouts are the deadline layer's job; undici's own (seconds) only catch leaks.
+    this.#client = new H2CClient(origin, { maxConcurrentStreams: 100, pipelining: 100, connectTimeout: 5_000 });
+  }
+
+  /** Connection statistics of the underlying client (connected, pending and running streams). */
+  get connection(): { connected: boolean; pending: number; running: number } {
+    const stats = (this.#client as unknown as { stats?: { connected?: number | boolean; pending?: number; running?: number } }).stats;
+    return { connected: Boolean(stats?.connected), pending: stats?.pending ?? 0, running: stats?.running ?? 0 };
+  }
+
+  /** Sends one attempt; resolves with the validated answer or rejects with a PolicyClientError. */
+  async send(attempt: BatchAttempt): Promise<BatchResponse> {
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, attempt.timeoutMs);
+    const onAbort = (): void => controller.abort();
+    attempt.signal.addEventListener('abort', onAbort, { once: true });
+    if (attempt.signal.aborted) controller.abort();
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+    if (attempt.traceparent !== undefined) headers['traceparent'] = attempt.traceparent;
+    try {
+      const { statusCode, body } = await this.#client.request({ path: '/evaluate/batch', method: 'POST', headers, body: attempt.body, signal: controller.signal });
+      if (statusCode !== 200) {
+        const text = await readLimited(body, ERROR_BODY_LIMIT).catch(() => '');
+        throw statusError(statusCode, text, this.#origin);
+      }
+      const text = await readLimited(body, this.#maxResponseBytes);
+      return parseAnswer(text, attempt.count, this.#origin);
+    } catch (error) {
+      if (timedOut) throw new DeadlineExceededError(`policy-service attempt exceeded ${attempt.timeoutMs} ms`, { cause: error, context: { retryable: true, attemptTimeoutMs: attempt.timeoutMs } });
+      if (attempt.signal.aborted) throw new DeadlineExceededError('every caller of this batch gave up', { cause: error, context: { retryable: false } });
+      if (error instanceof PolicyUnavailableError || error instanceof PolicyRejectedError) throw error;
+      if (error instanceof ResponseTooLarge) throw new PolicyUnavailableError(error.message, { context: { retryable: false, origin: this.#origin } });
+      // Reset, GOAWAY, refused connection, stream errors: the service may answer the next one.
+      const code = (error as { code?: unknown }).code;
+      throw new PolicyUnavailableError(`policy-service request failed: ${(error as Error).message}`, { cause: error, context: { retryable: true, origin: this.#origin, errorCode: code } });
+    } finally {
+      clearTimeout(timer);
+      attempt.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#client.close().catch(() => this.#client.destroy());
+  }
+}
+
+class ResponseTooLarge extends Error {}
+
+/** Reads a body as text, giving up (and destroying the stream) past `limit` bytes. */
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(error?: Error): unknown }, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw new ResponseTooLarge(`response larger than ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+function statusError(status: number, text: string, origin: string): Error {
+  let code: string | undefined;
+  let message: string | undefined;
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+    if (typeof parsed.error?.code === 'string') code = parsed.error.code;
+    if (typeof parsed.error?.message === 'string') message = parsed.error.message.slice(0, 500);
+  } catch {
+    // Not our error format (a proxy's HTML page, say): the status says enough.
+  }
+  const context = { status, origin, serverCode: code, serverMessage: message, retryable: RETRYABLE_STATUS.has(status) };
+  if (status >= 400 && status < 500 && !RETRYABLE_STATUS.has(status)) {
+    return new PolicyRejectedError(`policy-service rejected the batch with ${status}${message ? `: ${message}` : ''}`, { context: { ...context, itemCode: code, itemMessage: message } });
+  }
+  return new PolicyUnavailableError(`policy-service answered ${status}`, { context });
+}
+
+/**
+ * Validates the answer fully before any caller sees it: a hostile or broken server
+ * must produce E_POLICY_UNAVAILABLE for the whole batch, never a decision in the wrong slot.
+ */
+function parseAnswer(text: string, count: number, origin: string): BatchResponse {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new PolicyUnavailableError('policy-service answer is not JSON', { cause: error, context: { retryable: false, origin } });
+  }
+  const parsed = BatchEvaluateResponse.safeParse(json);
+  if (!parsed.success) {
+    throw new PolicyUnavailableError('policy-service answer is not a batch response', { cause: parsed.error, context: { retryable: false, origin } });
+  }
+  if (parsed.data.results.length !== count) {
+    throw new PolicyUnavailableError(`policy-service answered ${parsed.data.results.length} results for ${count} requests`, { context: { retryable: false, origin } });
+  }
+  return parsed.data;
+}

@@ -1,0 +1,104 @@
+import { EventEmitter, once } from 'node:events';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+
+/** One request the fake server received. */
+export interface Received {
+  headers: http2.IncomingHttpHeaders;
+  body: any;
+}
+
+/** What the server does with request number `n` (0-based since the last `reset`). */
+export type Behaviour = (stream: http2.ServerHttp2Stream, received: Received, n: number) => void;
+
+/** The policy-service's answer: allow `view`, deny the rest; the reason names the principal so routing can be checked. */
+export function decide(item: any): any {
+  if (item?.resource?.type === 'Bad') return { error: { code: 'E_VALIDATION', message: `bad resource ${item.resource.id}` } };
+  return { decision: item?.action?.id === 'view' ? 'allow' : 'deny', reasons: [`p-${item?.principal?.id}`], errors: [] };
+}
+
+export const behaviours = {
+  answer: ((stream, received) => reply(stream, 200, { policyVersion: 'v1', results: received.body.requests.map(decide) })) as Behaviour,
+  status: (status: number, body: unknown = { error: { code: 'E_SOMETHING', message: 'no' } }): Behaviour => (stream) => reply(stream, status, body),
+  raw: (status: number, text: string): Behaviour => (stream) => {
+    stream.respond({ ':status': status, 'content-type': 'application/json' });
+    stream.end(text);
+  },
+  /** Never answers: the client must give up on its own. */
+  hang: (() => undefined) as Behaviour,
+  /** GOAWAY with last stream id 0 (this stream was never processed), then drop the session. */
+  goaway: ((stream) => {
+    stream.session?.goaway(http2.constants.NGHTTP2_NO_ERROR, 0);
+    stream.session?.destroy();
+  }) as Behaviour,
+  /** Drop the connection mid-request, as a crash would. */
+  reset: ((stream) => stream.session?.destroy()) as Behaviour,
+};
+
+function reply(stream: http2.ServerHttp2Stream, status: number, body: unknown): void {
+  if (stream.destroyed) return;
+  stream.respond({ ':status': status, 'content-type': 'application/json' });
+  stream.end(JSON.stringify(body));
+}
+
+/** A real h2c server on port 0 implementing `/evaluate/batch` with scriptable behaviour. */
+export class FakePolicyServer extends EventEmitter {
+  readonly received: Received[] = [];
+  url = '';
+  #server = http2.createServer();
+  #sessions = new Set<http2.ServerHttp2Session>();
+  #behaviour: Behaviour = behaviours.answer;
+  #open = 0;
+
+  async start(): Promise<this> {
+    this.#server.on('session', (session) => {
+      this.#sessions.add(session);
+      session.on('close', () => this.#sessions.delete(session));
+      session.on('error', () => undefined);
+    });
+    this.#server.on('stream', (stream, headers) => {
+      this.#open++;
+      stream.on('error', () => undefined);
+      stream.on('close', () => {
+        if (--this.#open === 0) this.emit('idle');
+      });
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        const received: Received = { headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+        const n = this.received.push(received) - 1;
+        this.emit('request', received);
+        this.#behaviour(stream, received, n);
+      });
+    });
+    this.#server.listen(0, '127.0.0.1');
+    await once(this.#server, 'listening');
+    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  /** Sets the behaviour and forgets what was received. */
+  reset(behaviour: Behaviour = behaviours.answer): void {
+    this.#behaviour = behaviour;
+    this.received.length = 0;
+  }
+
+  /** Behaviours for the first requests, then `rest`. */
+  script(first: Behaviour[], rest: Behaviour = behaviours.answer): void {
+    this.reset((stream, received, n) => (first[n] ?? rest)(stream, received, n));
+  }
+
+  /** Resolves once no stream is open (every request answered or abandoned by the client). */
+  async idle(): Promise<void> {
+    if (this.#open > 0) await once(this, 'idle');
+  }
+
+  get itemsReceived(): number {
+    return this.received.reduce((sum, r) => sum + r.body.requests.length, 0);
+  }
+
+  async close(): Promise<void> {
+    for (const session of this.#sessions) session.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
