@@ -84,7 +84,12 @@ export class PolicyClient {
    */
   evaluate(request: EvaluateInput, options: EvaluateOptions = {}): Promise<Decision> {
     if (this.#closed) return Promise.reject(new PolicyUnavailableError('the policy client is closed', { context: { target: this.#options.target } }));
-    const timeoutMs = resolveTimeout(options.timeoutMs, this.#options.timeoutMs);
+    let timeoutMs: number;
+    try {
+      timeoutMs = resolveTimeout(options.timeoutMs, this.#options.timeoutMs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.#counts.calls++;
     if (this.#breaker.refusing) {
       this.#counts.circuitRejections++;

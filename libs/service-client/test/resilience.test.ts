@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { Registry } from '@portcullis/observability';
+import { PolicyClient, type BreakerState, type PolicyClientOptions } from '../src/index.ts';
+import { FakePolicyServer, behaviours } from './fake-policy-server.ts';
+
+const server = new FakePolicyServer();
+const clients: PolicyClient[] = [];
+
+before(async () => {
+  await server.start();
+});
+beforeEach(() => server.reset());
+after(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await server.close();
+});
+
+function client(options: Partial<PolicyClientOptions> = {}): { client: PolicyClient; registry: Registry } {
+  const registry = new Registry();
+  const c = new PolicyClient({ url: server.url, registry, timeoutMs: 2000, ...options });
+  clients.push(c);
+  return { client: c, registry };
+}
+
+const req = (principal: string, resourceType = 'Photo') => ({
+  principal: { type: 'User', id: principal },
+  action: { type: 'Action', id: 'view' },
+  resource: { type: resourceType, id: 'a.jpg' },
+});
+
+function nextState(c: PolicyClient, wanted: BreakerState): Promise<void> {
+  return new Promise((resolve) => {
+    const off = c.onBreakerStateChange((state) => {
+      if (state === wanted) {
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
+describe('deadlines', () => {
+  test('a server that never answers gives E_DEADLINE_EXCEEDED, and no retry outlives the deadline', async () => {
+    server.reset(behaviours.hang);
+    const { client: c } = client({ timeoutMs: 60, retries: 5, backoffBaseMs: 1 });
+    await assert.rejects(c.evaluate(req('slow')), { code: 'E_DEADLINE_EXCEEDED' });
+    assert.equal(c.stats().timeouts, 1);
+    // close() waits for every batch on the wire: once it resolves no attempt can still start.
+    await c.close();
+    await server.idle();
+    const attempts = server.received.length;
+    assert.ok(attempts >= 1 && attempts <= 6, `attempts: ${attempts}`);
+    assert.equal(c.stats().inFlightBatches, 0);
+    assert.equal(c.stats().inFlightCalls, 0);
+  });
+
+  test('a per-call timeout overrides the default and is validated', async () => {
+    server.reset(behaviours.hang);
+    const { client: c } = client();
+    await assert.rejects(c.evaluate(req('slow'), { timeoutMs: 20 }), { code: 'E_DEADLINE_EXCEEDED' });
+    await assert.rejects(c.evaluate(req('x'), { timeoutMs: 0 }), /option timeoutMs .* received 0/);
+  });
+});
+
+describe('retries', () => {
+  test('503s are retried until an answer comes', async () => {
+    server.script([behaviours.status(503), behaviours.status(503)]);
+    const { client: c } = client();
+    const answer = await c.evaluate(req('alice'));
+    assert.equal(answer.decision, 'allow');
+    assert.equal(server.received.length, 3);
+    assert.equal(c.stats().retries, 2);
+  });
+
+  test('a reset connection is retried on a new one', async () => {
+    server.script([behaviours.reset]);
+    const { client: c } = client();
+    assert.equal((await c.evaluate(req('alice'))).reasons[0], 'p-alice');
+    assert.ok(c.stats().retries >= 1);
+  });
+
+  test('GOAWAY is retried', async () => {
+    server.script([behaviours.goaway]);
+    const { client: c } = client();
+    assert.equal((await c.evaluate(req('alice'))).reasons[0], 'p-alice');
+  });
+
+  test('503 on every attempt ends in E_POLICY_UNAVAILABLE after the retries', async () => {
+    server.reset(behaviours.status(503));
+    const { client: c } = client({ retries: 2 });
+    await assert.rejects(c.evaluate(req('alice')), (error: any) => error.code === 'E_POLICY_UNAVAILABLE' && error.context.status === 503);
+    assert.equal(server.received.length, 3);
+  });
+
+  test('a 4xx is not retried', async () => {
+    server.reset(behaviours.status(400, { error: { code: 'E_BAD_REQUEST', message: 'nope' } }));
+    const { client: c } = client();
+    await assert.rejects(c.evaluate(req('alice')), (error: any) => error.code === 'E_POLICY_REJECTED' && error.context.itemCode === 'E_BAD_REQUEST');
+    assert.equal(server.received.length, 1);
+    assert.equal(c.breakerState, 'closed');
+  });
+
+  test('an item error rejects only its caller, is not retried, and the rest of the batch is answered', async () => {
+    const { client: c } = client();
+    const [bad, good] = await Promise.allSettled([c.evaluate(req('x', 'Bad')), c.evaluate(req('y'))]);
+    assert.equal(bad.status, 'rejected');
+    assert.equal((bad as PromiseRejectedResult).reason.code, 'E_POLICY_REJECTED');
+    assert.equal((bad as PromiseRejectedResult).reason.context.itemCode, 'E_VALIDATION');
+    assert.equal(good.status === 'fulfilled' && good.value.reasons[0], 'p-y');
+    assert.equal(server.received.length, 1);
+  });
+});
+
+describe('hostile answers become E_POLICY_UNAVAILABLE, never a wrong decision', () => {
+  const cases = {
+    'non-JSON': behaviours.raw(200, '<html>oops</html>'),
+    'too few results': behaviours.status(200, { policyVersion: 'v1', results: [{ decision: 'allow', reasons: [], errors: [] }] }),
+    'not a batch answer': behaviours.status(200, { policyVersion: 'v1', results: [{ decision: 'maybe' }, { decision: 'allow' }] }),
+    'a huge body': behaviours.raw(200, `{"policyVersion":"v1","results":[],"pad":"${'x'.repeat(2 * 1024 * 1024)}"}`),
+  };
+  for (const [name, behaviour] of Object.entries(cases)) {
+    test(name, async () => {
+      server.reset(behaviour);
+      const { client: c } = client({ maxResponseBytes: 64 * 1024 });
+      const results = await Promise.allSettled([c.evaluate(req('a')), c.evaluate(req('b'))]);
+      for (const r of results) {
+        assert.equal(r.status, 'rejected');
+        assert.equal((r as PromiseRejectedResult).reason.code, 'E_POLICY_UNAVAILABLE');
+      }
+      assert.equal(server.received.length, 1, 'a malformed answer is not retried');
+    });
+  }
+});
+
+describe('circuit breaker', () => {
+  test('opens after 3 consecutive failures, fails fast, probes once after the reset timeout, closes on success', async () => {
+    server.reset(behaviours.status(503));
+    const { client: c, registry } = client({ retries: 0, breaker: { resetTimeoutMs: 100 } });
+    const opened = nextState(c, 'open');
+    for (let i = 0; i < 3; i++) await assert.rejects(c.evaluate(req(`u${i}`)), { code: 'E_POLICY_UNAVAILABLE' });
+    await opened;
+    assert.equal(c.breakerState, 'open');
+    assert.equal(c.healthCheck().check().status, 'down');
+    assert.equal(c.healthCheck('policy').name, 'policy');
+    assert.equal(c.healthCheck().critical, true);
+    assert.match(await registry.metrics(), /portcullis_circuit_state\{target="policy-service"\} 2/);
+
+    const halfOpen = nextState(c, 'half-open');
+    await assert.rejects(c.evaluate(req('fast')), { code: 'E_CIRCUIT_OPEN' });
+    assert.equal(server.received.length, 3, 'nothing reached the server while open');
+
+    server.reset(behaviours.answer);
+    await halfOpen;
+    assert.equal(c.breakerState, 'half-open');
+    assert.match(await registry.metrics(), /portcullis_circuit_state\{target="policy-service"\} 1/);
+    const closed = nextState(c, 'closed');
+    assert.equal((await c.evaluate(req('probe'))).decision, 'allow');
+    await closed;
+    assert.equal(c.breakerState, 'closed');
+    assert.equal(c.healthCheck().check().status, 'up');
+    const text = await registry.metrics();
+    assert.match(text, /portcullis_circuit_state\{target="policy-service"\} 0/);
+    for (const event of ['open', 'half_open', 'close', 'failure', 'reject', 'success']) {
+      assert.match(text, new RegExp(`portcullis_circuit_events_total\\{target="policy-service",event="${event}"\\} [1-9]`));
+    }
+    const stats = c.stats();
+    assert.equal(stats.breakerOpens, 1);
+    assert.equal(stats.circuitRejections, 1);
+  });
+
+  test('a failed probe opens it again', async () => {
+    server.reset(behaviours.status(503));
+    const { client: c } = client({ retries: 0, breaker: { consecutiveFailures: 1, resetTimeoutMs: 50 } });
+    await assert.rejects(c.evaluate(req('a')), { code: 'E_POLICY_UNAVAILABLE' });
+    await nextState(c, 'half-open');
+    const reopened = nextState(c, 'open');
+    await assert.rejects(c.evaluate(req('probe')), { code: 'E_POLICY_UNAVAILABLE' });
+    await reopened;
+    assert.equal(c.breakerState, 'open');
+    assert.equal(server.received.length, 2);
+  });
+
+  test('opens on the error rate over the window, consecutive failures or not', async () => {
+    const fail = behaviours.status(503);
+    const ok = behaviours.answer;
+    server.script([fail, ok, fail, ok, fail, fail]);
+    const { client: c } = client({ retries: 0, breaker: { consecutiveFailures: 100, volumeThreshold: 4, errorThresholdPercentage: 50 } });
+    for (let i = 0; i < 6 && c.breakerState === 'closed'; i++) await c.evaluate(req(`u${i}`)).catch(() => undefined);
+    assert.equal(c.breakerState, 'open');
+  });
+
+  test('4xx and item errors do not open it', async () => {
+    server.reset(behaviours.status(422));
+    const { client: c } = client({ retries: 0 });
+    for (let i = 0; i < 5; i++) await assert.rejects(c.evaluate(req(`u${i}`)), { code: 'E_POLICY_REJECTED' });
+    assert.equal(c.breakerState, 'closed');
+  });
+});
+
+describe('lifecycle', () => {
+  test('close() finishes in-flight calls, then refuses new ones', async () => {
+    const { client: c } = client();
+    const pending = c.evaluate(req('late'));
+    await c.close();
+    assert.equal((await pending).decision, 'allow');
+    await assert.rejects(c.evaluate(req('after')), { code: 'E_POLICY_UNAVAILABLE' });
+  });
+
+  test('bad options throw a RangeError naming the option and value', () => {
+    assert.throws(() => new PolicyClient({ url: 'https://x' }), /option url .*https:\/\/x/);
+    assert.throws(() => new PolicyClient({ url: server.url, maxBatch: 0 }), /option maxBatch .* received 0/);
+    assert.throws(() => new PolicyClient({ url: server.url, breaker: { errorThresholdPercentage: 150 } }), /breaker.errorThresholdPercentage .* received 150/);
+  });
+});
