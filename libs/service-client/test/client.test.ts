@@ -54,6 +54,7 @@ describe('batching', () => {
     assert.equal(server.received.length, 1);
     assert.equal(server.received[0]!.body.requests.length, 1);
     assert.equal(c.stats().roundTrips, 1);
+    assert.equal(c.stats().connection.connected, true);
     const text = await registry.metrics();
     assert.match(text, /portcullis_batch_round_trips_total\{target="policy-service"\} 1/);
     assert.match(text, /portcullis_batch_size_count\{target="policy-service"\} 1/);

@@ -136,19 +136,20 @@ describe('hostile answers become E_POLICY_UNAVAILABLE, never a wrong decision', 
 describe('circuit breaker', () => {
   test('opens after 3 consecutive failures, fails fast, probes once after the reset timeout, closes on success', async () => {
     server.reset(behaviours.status(503));
-    const { client: c, registry } = client({ retries: 0, breaker: { resetTimeoutMs: 100 } });
+    const { client: c, registry } = client({ retries: 0, breaker: { resetTimeoutMs: 200 } });
     const opened = nextState(c, 'open');
     for (let i = 0; i < 3; i++) await assert.rejects(c.evaluate(req(`u${i}`)), { code: 'E_POLICY_UNAVAILABLE' });
     await opened;
+    const halfOpen = nextState(c, 'half-open');
+    // Checked first, synchronously after the open event, so the reset timer cannot have run yet.
+    const fast = c.evaluate(req('fast'));
     assert.equal(c.breakerState, 'open');
     assert.equal(c.healthCheck().check().status, 'down');
+    await assert.rejects(fast, { code: 'E_CIRCUIT_OPEN' });
+    assert.equal(server.received.length, 3, 'nothing reached the server while open');
     assert.equal(c.healthCheck('policy').name, 'policy');
     assert.equal(c.healthCheck().critical, true);
     assert.match(await registry.metrics(), /portcullis_circuit_state\{target="policy-service"\} 2/);
-
-    const halfOpen = nextState(c, 'half-open');
-    await assert.rejects(c.evaluate(req('fast')), { code: 'E_CIRCUIT_OPEN' });
-    assert.equal(server.received.length, 3, 'nothing reached the server while open');
 
     server.reset(behaviours.answer);
     await halfOpen;
