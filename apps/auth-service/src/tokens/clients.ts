@@ -1,0 +1,130 @@
+import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { ClientAuthError } from './errors.ts';
+
+/** scrypt cost parameters; the defaults are Node's (N=2^14, r=8, p=1): ~16 MiB and tens of ms. */
+export interface ScryptParams {
+  N: number;
+  r: number;
+  p: number;
+}
+
+const DEFAULT_PARAMS: ScryptParams = { N: 16_384, r: 8, p: 1 };
+const KEY_LENGTH = 32;
+const MAX_SECRET = 1024;
+const MAX_CLIENT_ID = 256;
+const HASH_FORMAT = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9_-]{16,})\$([A-Za-z0-9_-]{40,})$/;
+
+function derive(secret: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
+  const options: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r };
+  return new Promise((resolve, reject) => {
+    scrypt(secret, salt, KEY_LENGTH, options, (error, key) => (error ? reject(error) : resolve(key)));
+  });
+}
+
+/**
+ * Hashes a client secret for storage: `scrypt$N$r$p$salt$hash` (base64url), with a fresh
+ * 16-byte salt. Safe to keep in configuration; the secret cannot be read back from it.
+ */
+export async function hashClientSecret(secret: string, params: ScryptParams = DEFAULT_PARAMS): Promise<string> {
+  if (typeof secret !== 'string' || secret.length < 16 || secret.length > MAX_SECRET) {
+    throw new RangeError(`clientSecret must be 16 to ${MAX_SECRET} characters, received ${String(secret?.length)}`);
+  }
+  const salt = randomBytes(16);
+  const hash = await derive(secret, salt, params);
+  return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+}
+
+interface StoredHash {
+  params: ScryptParams;
+  salt: Buffer;
+  hash: Buffer;
+}
+
+function parseHash(encoded: string, clientId: string): StoredHash {
+  const m = HASH_FORMAT.exec(encoded);
+  if (m === null) throw new RangeError(`secretHash of client ${JSON.stringify(clientId)} is not an scrypt$N$r$p$salt$hash string`);
+  const [, n, r, p, salt, hash] = m as unknown as [string, string, string, string, string, string];
+  const params = { N: Number(n), r: Number(r), p: Number(p) };
+  if (params.N < 2 || (params.N & (params.N - 1)) !== 0 || params.r < 1 || params.p < 1) {
+    throw new RangeError(`secretHash of client ${JSON.stringify(clientId)} has invalid scrypt parameters`);
+  }
+  return { params, salt: Buffer.from(salt, 'base64url'), hash: Buffer.from(hash, 'base64url') };
+}
+
+/** A registered client as the issuer sees it once authenticated. */
+export interface ClientRecord {
+  clientId: string;
+  roles: string[];
+  groups: string[];
+}
+
+/** A client whose secret is already hashed (from configuration). */
+export interface ClientRegistration {
+  clientId: string;
+  secretHash: string;
+  roles?: readonly string[];
+  groups?: readonly string[];
+}
+
+/**
+ * Registered OAuth clients. Only scrypt hashes of the secrets are held; authentication derives
+ * the presented secret with the client's own salt and compares in constant time. An unknown
+ * client id costs the same derivation against a dummy hash, so timing does not tell which ids exist.
+ */
+export class ClientRegistry {
+  readonly #clients = new Map<string, { record: ClientRecord; stored: StoredHash }>();
+  readonly #params: ScryptParams;
+  #dummy: Promise<StoredHash> | undefined;
+
+  /** `params` apply to secrets hashed by {@link register} (tests lower the cost). */
+  constructor(options: { params?: ScryptParams } = {}) {
+    this.#params = options.params ?? DEFAULT_PARAMS;
+  }
+
+  /** Adds a client whose secret is already hashed with {@link hashClientSecret}. */
+  add(registration: ClientRegistration): void {
+    const { clientId } = registration;
+    if (typeof clientId !== 'string' || clientId === '' || clientId.length > MAX_CLIENT_ID) {
+      throw new RangeError(`clientId must be 1 to ${MAX_CLIENT_ID} characters, received ${JSON.stringify(clientId)}`);
+    }
+    const stored = parseHash(registration.secretHash, clientId);
+    const record = { clientId, roles: [...(registration.roles ?? [])], groups: [...(registration.groups ?? [])] };
+    this.#clients.set(clientId, { record, stored });
+  }
+
+  /** Hashes `clientSecret` and adds the client; the plain secret is not kept. */
+  async register(client: { clientId: string; clientSecret: string; roles?: readonly string[]; groups?: readonly string[] }): Promise<void> {
+    const secretHash = await hashClientSecret(client.clientSecret, this.#params);
+    const registration: ClientRegistration = { clientId: client.clientId, secretHash };
+    if (client.roles !== undefined) registration.roles = client.roles;
+    if (client.groups !== undefined) registration.groups = client.groups;
+    this.add(registration);
+  }
+
+  /** Whether a client id is registered. */
+  has(clientId: string): boolean {
+    return this.#clients.has(clientId);
+  }
+
+  /** The client's record when the secret matches; a `ClientAuthError` otherwise, whatever was wrong. */
+  async authenticate(clientId: unknown, clientSecret: unknown): Promise<ClientRecord> {
+    const id = typeof clientId === 'string' ? clientId : '';
+    const secret = typeof clientSecret === 'string' && clientSecret.length <= MAX_SECRET ? clientSecret : '';
+    const entry = this.#clients.get(id);
+    const stored = entry?.stored ?? (await this.#dummyHash());
+    let presented: Buffer;
+    try {
+      presented = await derive(secret, stored.salt, stored.params);
+    } catch {
+      throw new ClientAuthError();
+    }
+    const match = presented.length === stored.hash.length && timingSafeEqual(presented, stored.hash);
+    if (entry === undefined || !match || secret === '') throw new ClientAuthError();
+    return { clientId: entry.record.clientId, roles: [...entry.record.roles], groups: [...entry.record.groups] };
+  }
+
+  #dummyHash(): Promise<StoredHash> {
+    this.#dummy ??= hashClientSecret(randomBytes(24).toString('base64url'), this.#params).then((h) => parseHash(h, 'dummy'));
+    return this.#dummy;
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Every error the token layer throws. Each class has a static stable `code` the routes map
+ * to an answer (401 `invalid_token`, 401 `invalid_client`), a `cause` when there is one, and
+ * context (the kid, the claim, the option). Messages and context NEVER carry the token or a
+ * secret: a log line must be safe to ship anywhere.
+ */
+export class TokenError extends Error {
+  static readonly code: string = 'E_TOKEN';
+  readonly code: string;
+  readonly context: Record<string, unknown>;
+
+  constructor(message: string, options: { cause?: unknown; context?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = (new.target as typeof TokenError).code;
+    this.context = options.context ?? {};
+  }
+}
+
+/** Not a compact JWS: wrong shape, bad base64url, header or payload not a JSON object. */
+export class TokenMalformedError extends TokenError {
+  static override readonly code = 'E_TOKEN_MALFORMED';
+}
+
+/** Longer than `maxTokenBytes`; refused before any parsing. */
+export class TokenTooLargeError extends TokenError {
+  static override readonly code = 'E_TOKEN_TOO_LARGE';
+}
+
+/** `alg` not pinned (including `none`), or the key's type does not fit the algorithm. */
+export class TokenAlgorithmError extends TokenError {
+  static override readonly code = 'E_TOKEN_ALGORITHM';
+}
+
+/** Signature missing (stripped) or not matching (tampered header or claims). */
+export class TokenSignatureError extends TokenError {
+  static override readonly code = 'E_TOKEN_SIGNATURE';
+}
+
+/** `exp` passed, beyond the clock tolerance. */
+export class TokenExpiredError extends TokenError {
+  static override readonly code = 'E_TOKEN_EXPIRED';
+}
+
+/** `nbf` still in the future, beyond the clock tolerance. */
+export class TokenNotYetValidError extends TokenError {
+  static override readonly code = 'E_TOKEN_NOT_YET_VALID';
+}
+
+/** Wrong `iss`/`aud`, missing `sub` or `exp`, or ill-formed `roles`/`groups`/`jti`. */
+export class TokenClaimsError extends TokenError {
+  static override readonly code = 'E_TOKEN_CLAIMS';
+}
+
+/**
+ * No key for the token's `kid` (after at most one JWKS refetch), or no key could be had at
+ * all (`context.reason === 'jwks_unavailable'`): a key-source failure refuses, never accepts.
+ */
+export class TokenUnknownKeyError extends TokenError {
+  static override readonly code = 'E_TOKEN_UNKNOWN_KEY';
+}
+
+/** A header naming where to get keys (`jku`, `x5u`, `jwk`, `x5c`) or `crit` extensions. */
+export class TokenForbiddenHeaderError extends TokenError {
+  static override readonly code = 'E_TOKEN_FORBIDDEN_HEADER';
+}
+
+/** The token's `jti` is on the revocation list. */
+export class TokenRevokedError extends TokenError {
+  static override readonly code = 'E_TOKEN_REVOKED';
+}
+
+/** Client credentials that do not authenticate (RFC 6749 §5.2 `invalid_client`). */
+export class ClientAuthError extends Error {
+  static readonly code = 'E_INVALID_CLIENT';
+  readonly code = ClientAuthError.code;
+  constructor(message = 'client authentication failed') {
+    super(message);
+    this.name = 'ClientAuthError';
+  }
+}

@@ -1,0 +1,12 @@
+/**
+ * The token layer of the auth-service: bearer-token verification, client-credentials issuance
+ * and the revocation list. Routes map `TokenError` to 401 `invalid_token` and `ClientAuthError`
+ * to 401 `invalid_client`; neither ever carries a token or a secret.
+ */
+export { createVerifier, type TokenVerifier, type VerifiedToken } from './verifier.ts';
+export type { RevocationCheck, VerifierOptions } from './verifier-options.ts';
+export { createTokenIssuer, type JwkSet, type SigningKey, type TokenIssuer, type TokenIssuerOptions, type TokenResponse } from './issuer.ts';
+export { ClientRegistry, hashClientSecret, type ClientRecord, type ClientRegistration, type ScryptParams } from './clients.ts';
+export { RevocationList, type RevocationListOptions } from './revocation.ts';
+export { SUPPORTED_ALGORITHMS, type Algorithm } from './keys.ts';
+export * from './errors.ts';
