@@ -33,7 +33,7 @@ describe('verifier: valid tokens', () => {
     const token = jwt.sign(claims(), SECRET, { algorithm: 'HS256' });
     const v = await hsVerifier().verifier.verify(token);
     assert.deepEqual({ sub: v.sub, roles: v.roles, groups: v.groups, jti: v.jti, exp: v.exp }, {
-      sub: 'alice', roles: ['reader'], groups: ['staff'], jti: 'jti-1', exp: Math.floor(Date.UTC(2027, 0, 15, 8, 0, 0) / 1000) * 0 + (claims()['exp'] as number),
+      sub: 'alice', roles: ['reader'], groups: ['staff'], jti: 'jti-1', exp: claims()['exp'],
     });
     assert.equal(v.claims['iss'], ISS);
   });
