@@ -39,6 +39,8 @@ export const TokenResponse = z.object({
 export const RevokeRequest = z.strictObject({
   token: z.string().min(1).max(16_384),
   token_type_hint: z.enum(['access_token', 'refresh_token']).optional(),
+  client_id: z.string().min(1).max(256).optional(),
+  client_secret: z.string().min(1).max(512).optional(),
 });
 
 /** `token.revoked`: every auth-service instance refuses the token from now on. */

@@ -1,0 +1,84 @@
+import { createCache, RedisPubSubInvalidation } from '@portcullis/cache';
+import { buildOpenApi, probeRoutes, serveRoutes, type DualServer, type Route, type ServerContext } from '@portcullis/http-kit';
+import { MessageBus } from '@portcullis/message-bus';
+import { Health, collectProcessMetrics, createLogger, defaultRegistry, portcullisMetrics, type Logger } from '@portcullis/observability';
+import { PolicyClient } from '@portcullis/service-client';
+import { Redis } from 'ioredis';
+import { DecisionAudit } from './audit.ts';
+import type { AuthServiceConfig } from './config.ts';
+import { DecisionService } from './decisions.ts';
+import { subscribeToEvents } from './events.ts';
+import { buildTokenLayer } from './keys.ts';
+import { authenticateRoute } from './routes/authenticate.ts';
+import { tokenRoutes } from './routes/token.ts';
+import { RevocationList } from './tokens/index.ts';
+
+/** A running auth-service. */
+export interface AuthService {
+  server: DualServer;
+  context: ServerContext;
+  log: Logger;
+  /** Flushes the audit buffer and closes the bus, cache and client; the caller drains the server first. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Wires the main path: bearer token → decision cache (L1, then Redis) → batched h2c call
+ * to the policy-service, with the bus keeping every instance's cache and revocations in
+ * step. Without REDIS_URL it runs with L1 only and no bus (development only).
+ */
+export async function startAuthService(config: AuthServiceConfig): Promise<AuthService> {
+  const log = createLogger({ service: 'auth-service', level: config.LOG_LEVEL });
+  collectProcessMetrics(defaultRegistry);
+  const metrics = portcullisMetrics(defaultRegistry);
+  const health = new Health();
+
+  const redis = config.REDIS_URL !== undefined ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 }) : undefined;
+  redis?.on('error', () => undefined); // reported through /health, not as unhandled events
+  const cache = await createCache({
+    name: 'decisions',
+    ...(redis ? { redis, invalidation: new RedisPubSubInvalidation({ redis }) } : { l1Only: true }),
+    l1MaxEntries: config.DECISION_L1_ENTRIES,
+    types: {
+      allow: { ttlMs: config.DECISION_ALLOW_TTL_MS, graceMs: config.DECISION_GRACE_MS },
+      deny: { ttlMs: config.DECISION_DENY_TTL_MS, graceMs: config.DECISION_GRACE_MS },
+    },
+    logger: log,
+  });
+  if (redis) health.register(cache.health());
+  const client = new PolicyClient({
+    url: config.POLICY_URL, timeoutMs: config.AUTH_POLICY_TIMEOUT_MS, batching: config.AUTH_BATCHING,
+    maxBatch: config.AUTH_BATCH_MAX, maxWaitMs: config.AUTH_BATCH_WAIT_MS,
+  });
+  health.register(client.healthCheck('policy-service'));
+  const decisions = new DecisionService(cache, client);
+  const revocations = new RevocationList();
+  const { issuer, verifier, clients } = await buildTokenLayer(config, revocations);
+
+  const bus = config.REDIS_URL !== undefined ? new MessageBus({ redis: config.REDIS_URL, source: 'auth-service', logger: log }) : undefined;
+  if (bus) {
+    health.register(bus.healthCheck());
+    await subscribeToEvents({ bus, cache, decisions, revocations, log });
+  }
+  const audit = new DecisionAudit({ bus, log });
+
+  const context: ServerContext = { service: 'auth-service', log, metrics, health };
+  const routes: Route[] = [
+    authenticateRoute({ tokens: { authenticate: (token) => verifier.verify(token) }, decisions, audit, bodyLimit: config.AUTH_MAX_BODY_BYTES }),
+    ...tokenRoutes({ issuer, clients, verifier, revocations, cache, bus, bodyLimit: config.AUTH_MAX_BODY_BYTES }),
+    ...probeRoutes(health, defaultRegistry),
+  ];
+  const openapi = buildOpenApi(routes, { title: 'Portcullis auth-service', version: '0.1.0', description: 'JWT authentication and cached authorization decisions' });
+  routes.push({ method: 'GET', path: '/openapi.json', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } }, handle: () => ({ json: openapi }) });
+  const server = await serveRoutes({ routes, context, port: config.AUTH_PORT, host: config.AUTH_HOST });
+  return {
+    server, context, log,
+    async stop() {
+      await audit.flush();
+      await bus?.close({ timeoutMs: 2000 }).catch((error: unknown) => log.warn({ err: error }, 'bus close'));
+      await client.close();
+      await cache.close();
+      redis?.disconnect();
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import { env, loadConfig } from '@portcullis/observability';
+import { z } from 'zod';
+
+const url = (what: string) => z.string().regex(/^https?:\/\//, `must be an http(s) URL for ${what}`);
+
+/** Every setting of the auth-service, from the environment, validated at start. */
+export function readConfig(source: NodeJS.ProcessEnv = process.env) {
+  const config = loadConfig(
+    {
+      AUTH_PORT: env.port(8080),
+      AUTH_HOST: z.string().min(1).default('127.0.0.1'),
+      POLICY_URL: url('the policy-service').default('http://127.0.0.1:8181'),
+      /** L2 cache and bus; unset runs with L1 only and no bus (development). */
+      REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+      JWT_ALGORITHM: z.enum(['HS256', 'RS256', 'ES256']).default('HS256'),
+      JWT_ISSUER: z.string().min(1).default('portcullis'),
+      JWT_AUDIENCE: z.string().min(1).default('portcullis'),
+      /** HS256 signing and verification secret (at least 32 characters). */
+      JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+      /** PEM private key file for RS256/ES256 issuing; its public key verifies and is published as JWKS. */
+      JWT_PRIVATE_KEY_FILE: z.string().min(1).optional(),
+      JWT_KEY_ID: z.string().min(1).max(128).default('portcullis-1'),
+      /** Verify tokens of an external issuer instead (JWKS over HTTPS). */
+      JWT_JWKS_URL: url('JWKS').optional(),
+      JWT_CLOCK_TOLERANCE_SEC: z.coerce.number().int().min(0).max(300).default(5),
+      TOKEN_TTL_SEC: env.positiveInt(900),
+      /** JSON file of clients: `{client_id, client_secret, roles?}` or an array of them. */
+      AUTH_CLIENTS_FILE: z.string().min(1).optional(),
+      AUTH_MAX_BODY_BYTES: env.positiveInt(16 * 1024),
+      AUTH_POLICY_TIMEOUT_MS: env.positiveInt(50),
+      AUTH_BATCHING: env.bool(true),
+      AUTH_BATCH_MAX: env.positiveInt(50),
+      AUTH_BATCH_WAIT_MS: env.positiveInt(10),
+      DECISION_ALLOW_TTL_MS: env.positiveInt(300_000),
+      DECISION_DENY_TTL_MS: env.positiveInt(30_000),
+      DECISION_GRACE_MS: z.coerce.number().int().min(0).default(60_000),
+      DECISION_L1_ENTRIES: env.positiveInt(100_000),
+      LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    },
+    source,
+  );
+  return config;
+}
+
+export type AuthServiceConfig = ReturnType<typeof readConfig>;

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import type { AuthenticateRequest, EvaluateRequest } from '@portcullis/contracts';
+import type { Cache, Source } from '@portcullis/cache';
+
+/** Who is asking, as the verified token says. */
+export interface Principal {
+  sub: string;
+  roles: string[];
+  groups: string[];
+}
+
+/** A decision as the auth-service caches and answers it. */
+export interface CachedDecision {
+  decision: 'allow' | 'deny';
+  reasons: string[];
+  policyVersion: string;
+}
+
+/** What asks the policy-service: the batching client in production. */
+export interface PolicyEvaluator {
+  evaluate(request: EvaluateRequest, options?: { traceparent?: string }): Promise<CachedDecision & { errors?: unknown[] }>;
+}
+
+/**
+ * Decides with the two-level cache in front of the policy-service. Keys carry the live
+ * policy version, so a `policy.updated` makes every older decision unreachable at once;
+ * they also carry the principal's roles (they come from the token) and a hash of the
+ * context. A failing policy-service is answered from a decision within its grace period
+ * (`cache: "stale"`); with none, the error propagates and the route fails closed (503).
+ */
+export class DecisionService {
+  readonly #cache: Cache;
+  readonly #policy: PolicyEvaluator;
+  #version: string | undefined;
+
+  constructor(cache: Cache, policy: PolicyEvaluator) {
+    this.#cache = cache;
+    this.#policy = policy;
+  }
+
+  /** The policy version decisions are keyed by; learnt from answers and `policy.updated`. */
+  get version(): string | undefined {
+    return this.#version;
+  }
+
+  /** Moves to a new version; returns true when it changed (older keys are now dead). */
+  setVersion(version: string): boolean {
+    if (version === this.#version) return false;
+    this.#version = version;
+    return true;
+  }
+
+  async decide(principal: Principal, body: AuthenticateRequest, traceparent?: string): Promise<CachedDecision & { cache: Source }> {
+    const request: EvaluateRequest = {
+      principal: { type: 'User', id: principal.sub },
+      action: { type: 'Action', id: body.action },
+      resource: body.resource,
+      context: body.context,
+      entities: [{
+        uid: { type: 'User', id: principal.sub },
+        attrs: {},
+        parents: [...principal.roles.map((id) => ({ type: 'Role', id })), ...principal.groups.map((id) => ({ type: 'Group', id }))],
+      }],
+    };
+    const ask = async (): Promise<CachedDecision> => {
+      const answer = await this.#policy.evaluate(request, traceparent === undefined ? undefined : { traceparent });
+      // The policy-service's answer names the live version: follow it, so an instance
+      // that missed a policy.updated event still moves on.
+      this.#version = answer.policyVersion;
+      return { decision: answer.decision, reasons: answer.reasons, policyVersion: answer.policyVersion };
+    };
+    const version = this.#version;
+    // Before the first answer there is no version to key by: ask, then store under the
+    // version the answer names.
+    if (version === undefined) {
+      const answer = await ask();
+      await this.#cache.set(decisionKey(answer.policyVersion, principal, body), answer, { type: answer.decision, tags: [principalTag(principal.sub)] });
+      return { ...answer, cache: 'miss' };
+    }
+    const { value, source } = await this.#cache.fetch(decisionKey(version, principal, body), ask, {
+      typeOf: (decision: CachedDecision) => decision.decision,
+      tags: [principalTag(principal.sub)],
+    });
+    return { ...(value as CachedDecision), cache: source };
+  }
+}
+
+/** The tag of every decision cached for a principal (dropped when its token is revoked). */
+export const principalTag = (sub: string): string => `sub:${createHash('sha256').update(sub).digest('base64url').slice(0, 22)}`;
+
+function decisionKey(version: string, principal: Principal, body: AuthenticateRequest): string {
+  const identity = JSON.stringify([principal.sub, [...principal.roles].sort(), [...principal.groups].sort(), body.action, body.resource.type, body.resource.id, body.context]);
+  return `d:${version}:${createHash('sha256').update(identity).digest('base64url')}`;
+}

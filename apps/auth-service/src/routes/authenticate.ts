@@ -1,0 +1,73 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { AuthenticateRequest, AuthenticateResponse, ERROR_CODES } from '@portcullis/contracts';
+import { defineRoute, HttpError, type Route } from '@portcullis/http-kit';
+import type { DecisionService, Principal } from '../decisions.ts';
+import type { DecisionAudit } from '../audit.ts';
+
+/** What the route needs from the token layer. */
+export interface BearerAuthenticator {
+  /** Verifies the bearer token (signature, claims, revocation) or throws an error with a `code`. */
+  authenticate(token: string): Promise<Principal & { jti?: string }>;
+}
+
+const INVALID_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token"' };
+const MAX_AUTH_HEADER = 16_384;
+
+/** Extracts and verifies `Authorization: Bearer <jwt>`; 401 with a stable code otherwise. */
+export function bearerAuthorizer(tokens: BearerAuthenticator) {
+  return async (headers: IncomingHttpHeaders): Promise<Principal> => {
+    const header = headers.authorization;
+    if (header === undefined || header.length > MAX_AUTH_HEADER || !/^Bearer [A-Za-z0-9._~+/=-]+$/.test(header)) {
+      throw new HttpError(401, ERROR_CODES.unauthorized, 'a bearer token is required', { headers: INVALID_TOKEN });
+    }
+    try {
+      return await tokens.authenticate(header.slice(7));
+    } catch (error) {
+      const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : ERROR_CODES.unauthorized;
+      // The message is the verifier's, which never repeats the token.
+      throw new HttpError(401, code, error instanceof Error ? error.message : 'invalid token', { headers: INVALID_TOKEN });
+    }
+  };
+}
+
+/** The policy client's codes for "no decision can be had right now". */
+const UNAVAILABLE = new Set(['E_POLICY_UNAVAILABLE', 'E_CIRCUIT_OPEN', 'E_DEADLINE_EXCEEDED']);
+
+/** `POST /authenticate`. */
+export function authenticateRoute(options: { tokens: BearerAuthenticator; decisions: DecisionService; audit: DecisionAudit; bodyLimit: number }): Route {
+  return defineRoute({
+    method: 'POST', path: '/authenticate', summary: 'May the token\'s principal do this action on this resource?', security: 'bearer',
+    body: AuthenticateRequest, bodyLimit: options.bodyLimit, authorize: bearerAuthorizer(options.tokens),
+    responses: {
+      200: { description: 'the decision (allowed true or false)', schema: AuthenticateResponse },
+      400: { description: 'malformed body, or a request the policies reject' },
+      401: { description: 'missing or invalid token' },
+      413: { description: 'body too large' },
+      503: { description: 'no decision can be had (fail closed)' },
+    },
+    handle: async ({ body, auth, headers, requestId, log }) => {
+      const traceparent = typeof headers.traceparent === 'string' ? headers.traceparent : undefined;
+      let result;
+      try {
+        result = await options.decisions.decide(auth, body, traceparent);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        if (code === 'E_POLICY_REJECTED') throw new HttpError(400, ERROR_CODES.requestRejected, (error as Error).message);
+        // Fail closed: whatever went wrong, no decision means no access (503, never allow).
+        if (typeof code !== 'string' || !UNAVAILABLE.has(code)) log.error({ err: error, requestId }, 'unexpected error while deciding');
+        throw new HttpError(503, 'E_DECISION_UNAVAILABLE', 'no authorization decision can be made right now', { headers: { 'retry-after': '1' }, cause: error });
+      }
+      options.audit.record({
+        principal: auth.sub, action: body.action, resource: `${body.resource.type}::${body.resource.id}`,
+        decision: result.decision, policyVersion: result.policyVersion, cache: result.cache, requestId,
+      });
+      return {
+        json: {
+          allowed: result.decision === 'allow', decision: result.decision,
+          principal: { type: 'User', id: auth.sub, roles: auth.roles },
+          reasons: result.reasons, policyVersion: result.policyVersion, cache: result.cache, requestId,
+        },
+      };
+    },
+  });
+}
