@@ -77,11 +77,17 @@ export class DecisionService {
       await this.#cache.set(decisionKey(answer.policyVersion, principal, body), answer, { type: answer.decision, tags: [principalTag(principal.sub)] });
       return { ...answer, cache: 'miss' };
     }
-    const { value, source } = await this.#cache.fetch(decisionKey(version, principal, body), ask, {
-      typeOf: (decision: CachedDecision) => decision.decision,
-      tags: [principalTag(principal.sub)],
-    });
-    return { ...(value as CachedDecision), cache: source };
+    try {
+      const { value, source } = await this.#cache.fetch(decisionKey(version, principal, body), ask, {
+        typeOf: (decision: CachedDecision) => decision.decision,
+        tags: [principalTag(principal.sub)],
+      });
+      return { ...(value as CachedDecision), cache: source };
+    } catch (error) {
+      // The cache wraps a failed factory; the route needs the policy client's own error.
+      if ((error as { code?: unknown }).code === 'E_CACHE_FACTORY' && (error as Error).cause !== undefined) throw (error as Error).cause;
+      throw error;
+    }
   }
 }
 

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ADMIN, DELETE_PHOTO, EDIT_DOC, authenticate, startStack, type Stack } from './stack.ts';
+
+describe('auth-service end to end (real processes, real Redis)', () => {
+  let stack: Stack;
+  let token: string;
+  before(async () => {
+    stack = await startStack(2);
+    token = await stack.token();
+  });
+  after(() => stack.close());
+
+  test('allow and deny, then the repeat is served from L1', async () => {
+    const [a] = stack.auth;
+    const allow = await authenticate(a!.url, token, EDIT_DOC);
+    assert.equal(allow.status, 200);
+    assert.equal(allow.body.allowed, true);
+    assert.deepEqual(allow.body.reasons, ['editor-documents']);
+    assert.equal(allow.body.principal.id, 'e2e-client');
+    const deny = await authenticate(a!.url, token, DELETE_PHOTO);
+    assert.equal(deny.body.allowed, false);
+    assert.equal(deny.body.decision, 'deny');
+    const again = await authenticate(a!.url, token, EDIT_DOC);
+    assert.equal(again.body.cache, 'l1');
+    assert.equal(again.body.allowed, true);
+  });
+
+  test('missing, malformed and forged tokens get 401 with WWW-Authenticate; bad bodies a 4xx code', async () => {
+    const url = stack.auth[0]!.url;
+    const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
+    const claims = Buffer.from(JSON.stringify({ sub: 'admin', iss: 'portcullis', aud: 'portcullis', exp: 4102444800 })).toString('base64url');
+    for (const bad of [undefined, 'garbage', `${header}.${claims}.`, token.slice(0, -4) + 'AAAA', `${token}.${'x'.repeat(9000)}`]) {
+      const res = await authenticate(url, bad, EDIT_DOC);
+      assert.equal(res.status, 401, String(bad).slice(0, 40));
+      assert.match(res.headers.get('www-authenticate') ?? '', /Bearer error="invalid_token"/);
+      assert.match(res.body.error.code, /^E_/);
+    }
+    const bodies: [unknown, number, string][] = [
+      ['{"action":', 400, 'E_MALFORMED_JSON'],
+      [{ action: 'edit' }, 400, 'E_VALIDATION'],
+      [{ ...EDIT_DOC, admin: true }, 400, 'E_VALIDATION'],
+      [{ ...EDIT_DOC, context: { pad: 'x'.repeat(20_000) } }, 413, 'E_PAYLOAD_TOO_LARGE'],
+      [{ action: 'fly', resource: { type: 'Document', id: 'doc-3' } }, 400, 'E_REQUEST_REJECTED'],
+    ];
+    for (const [body, status, code] of bodies) {
+      const res = await authenticate(url, token, body);
+      assert.equal(res.status, status, JSON.stringify(body).slice(0, 60));
+      assert.equal(res.body.error.code, code);
+    }
+  });
+
+  test('a policy update flips cached decisions on every instance', async () => {
+    for (const { url } of stack.auth) assert.equal((await authenticate(url, token, EDIT_DOC)).body.allowed, true);
+    const current = (await (await fetch(`${stack.policyUrl}/policies`)).json()) as { schema: string };
+    const put = await fetch(`${stack.policyUrl}/policies`, {
+      method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
+      body: JSON.stringify({ policies: '@id("read-only") permit(principal, action == Action::"view", resource);', schema: current.schema }),
+    });
+    assert.equal(put.status, 200);
+    const { version } = (await put.json()) as { version: string };
+    // Each instance logs when it applies policy.updated: wait for that event, not a clock.
+    await Promise.all(stack.auth.map(({ process }) => process.waitForLine(new RegExp(`"version":"${version}".*policy version changed`), 1000)));
+    for (const { url } of stack.auth) {
+      const after = await authenticate(url, token, EDIT_DOC);
+      assert.equal(after.body.allowed, false);
+      assert.equal(after.body.policyVersion, version);
+    }
+  });
+
+  test('a revoked token is refused on every instance', async () => {
+    const victim = await stack.token(1);
+    assert.equal((await authenticate(stack.auth[1]!.url, victim, EDIT_DOC)).status, 200);
+    const res = await fetch(`${stack.auth[0]!.url}/revoke`, {
+      method: 'POST', body: new URLSearchParams({ token: victim, client_id: 'e2e-client', client_secret: 'e2e-secret-0123456789' }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal((await authenticate(stack.auth[0]!.url, victim, EDIT_DOC)).status, 401);
+    await stack.auth[1]!.process.waitForLine(/token revoked/, 1000);
+    const refused = await authenticate(stack.auth[1]!.url, victim, EDIT_DOC);
+    assert.equal(refused.status, 401);
+    assert.equal(refused.body.error.code, 'E_TOKEN_REVOKED');
+    assert.equal((await authenticate(stack.auth[1]!.url, token, EDIT_DOC)).status, 200, 'other tokens still work');
+  });
+});

@@ -1,0 +1,77 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, startProcess, startRedisServer, type ProcessHandle, type RedisServerHandle } from '@portcullis/testing';
+
+const AUTH_MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+const POLICY_MAIN = fileURLToPath(new URL('../../../policy-service/src/main.ts', import.meta.url));
+export const ADMIN = 'e2e-admin-token-0123456789';
+export const CLIENT = { client_id: 'e2e-client', client_secret: 'e2e-secret-0123456789', roles: ['editor'] };
+const SECRET = 'e2e-jwt-secret-0123456789abcdef0123456789';
+
+/** The whole stack as real processes: Redis, one policy-service, N auth-services. */
+export interface Stack {
+  redis: RedisServerHandle;
+  policy: ProcessHandle;
+  policyUrl: string;
+  auth: { process: ProcessHandle; url: string }[];
+  startPolicy(): Promise<void>;
+  token(instance?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startStack(instances = 1, extraEnv: Record<string, string> = {}): Promise<Stack> {
+  const dir = await mkdtemp(join(tmpdir(), 'auth-e2e-'));
+  const clients = join(dir, 'clients.json');
+  await writeFile(clients, JSON.stringify(CLIENT));
+  const redis = await startRedisServer();
+  const policyPort = await freePort();
+  const policyUrl = `http://127.0.0.1:${policyPort}`;
+  const stack: Stack = {
+    redis, policyUrl, auth: [], policy: undefined as unknown as ProcessHandle,
+    async startPolicy() {
+      stack.policy = await startProcess({
+        command: process.execPath, args: [POLICY_MAIN],
+        env: { POLICY_PORT: String(policyPort), POLICY_ADMIN_TOKEN: ADMIN, REDIS_URL: redis.url, POLICY_WATCH: 'false', LOG_LEVEL: 'warn' },
+        readyWhen: /policy-service listening/,
+      });
+    },
+    async token(instance = 0) {
+      const res = await fetch(`${stack.auth[instance]!.url}/token`, {
+        method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }),
+      });
+      return ((await res.json()) as { access_token: string }).access_token;
+    },
+    async close() {
+      await Promise.all(stack.auth.map((a) => a.process.stop('SIGKILL')));
+      await stack.policy?.stop('SIGKILL');
+      await redis.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  await stack.startPolicy();
+  for (let i = 0; i < instances; i += 1) {
+    const port = await freePort();
+    const process_ = await startProcess({
+      command: process.execPath, args: [AUTH_MAIN],
+      env: { AUTH_PORT: String(port), POLICY_URL: policyUrl, REDIS_URL: redis.url, JWT_SECRET: SECRET, AUTH_CLIENTS_FILE: clients, ...extraEnv },
+      readyWhen: /auth-service listening/,
+    });
+    stack.auth.push({ process: process_, url: `http://127.0.0.1:${port}` });
+  }
+  return stack;
+}
+
+/** POST /authenticate with a bearer token. */
+export async function authenticate(url: string, token: string | undefined, body: unknown): Promise<{ status: number; body: Record<string, any>; headers: Headers }> {
+  const res = await fetch(`${url}/authenticate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, any>, headers: res.headers };
+}
+
+export const EDIT_DOC = { action: 'edit', resource: { type: 'Document', id: 'doc-3' } };
+export const DELETE_PHOTO = { action: 'delete', resource: { type: 'Photo', id: 'photo-3.jpg' } };
