@@ -48,8 +48,9 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   if (redis) health.register(cache.health());
   const client = new PolicyClient({
     url: config.POLICY_URL, timeoutMs: config.AUTH_POLICY_TIMEOUT_MS, batching: config.AUTH_BATCHING,
-    maxBatch: config.AUTH_BATCH_MAX, maxWaitMs: config.AUTH_BATCH_WAIT_MS,
+    maxBatch: config.AUTH_BATCH_MAX, maxWaitMs: config.AUTH_BATCH_WAIT_MS, breaker: { resetTimeoutMs: config.AUTH_BREAKER_RESET_MS },
   });
+  client.onBreakerStateChange((state) => log.warn({ state }, `policy-service circuit ${state}`));
   health.register(client.healthCheck('policy-service'));
   const decisions = new DecisionService(cache, client);
   const revocations = new RevocationList();

@@ -17,8 +17,11 @@ export interface ProcessHandle {
   readonly child: ChildProcess;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
-  /** Resolves with the first output line matching `pattern` (already written or future). */
-  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /**
+   * Resolves with the first output line matching `pattern`: already written or future,
+   * or with `{ fromNow: true }` only lines written after this call.
+   */
+  waitForLine(pattern: RegExp, timeoutMs?: number, options?: { fromNow?: boolean }): Promise<string>;
   /** Sends `signal` and resolves with the exit code (or signal name) once it has exited. */
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
@@ -35,11 +38,11 @@ export async function startProcess(options: StartProcessOptions): Promise<Proces
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let buffer = '';
-  const waiters = new Set<{ pattern: RegExp; resolve: (line: string) => void }>();
+  const waiters = new Set<{ pattern: RegExp; from: number; resolve: (line: string) => void }>();
   const onData = (chunk: Buffer): void => {
     buffer += chunk.toString('utf8');
     for (const waiter of waiters) {
-      const line = findLine(buffer, waiter.pattern);
+      const line = findLine(buffer.slice(waiter.from), waiter.pattern);
       if (line !== undefined) {
         waiters.delete(waiter);
         waiter.resolve(line);
@@ -55,11 +58,12 @@ export async function startProcess(options: StartProcessOptions): Promise<Proces
     child.once('error', (error) => resolve(`spawn failed: ${error.message}`));
   });
 
-  const waitForLine = (pattern: RegExp, timeoutMs = 20_000): Promise<string> => {
-    const found = findLine(buffer, pattern);
+  const waitForLine = (pattern: RegExp, timeoutMs = 20_000, wait: { fromNow?: boolean } = {}): Promise<string> => {
+    const from = wait.fromNow === true ? buffer.length : 0;
+    const found = findLine(buffer.slice(from), pattern);
     if (found !== undefined) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
-      const waiter = { pattern, resolve: (line: string) => { clearTimeout(timer); resolve(line); } };
+      const waiter = { pattern, from, resolve: (line: string) => { clearTimeout(timer); resolve(line); } };
       const timer = setTimeout(() => {
         waiters.delete(waiter);
         reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern} from ${options.command}\n${buffer}`));

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { DELETE_PHOTO, EDIT_DOC, authenticate, startStack, type Stack } from './stack.ts';
+
+describe('auth-service when its dependencies fail', () => {
+  let stack: Stack;
+  let token: string;
+  before(async () => {
+    // A short breaker reset keeps the recovery test quick; the default is 15 s.
+    stack = await startStack(1, { AUTH_BREAKER_RESET_MS: '300' });
+    token = await stack.token();
+  });
+  after(() => stack.close());
+
+  test('policy-service killed under load: fast 503s, never allow, no request past its deadline; recovery after restart', async () => {
+    const url = stack.auth[0]!.url;
+    assert.equal((await authenticate(url, token, EDIT_DOC)).status, 200);
+    await stack.policy.stop('SIGKILL');
+    // New decisions (varying context, so nothing is cached) while the policy-service is down.
+    const started = performance.now();
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, n) => authenticate(url, token, { ...DELETE_PHOTO, context: { riskScore: n } })));
+    const elapsedMs = performance.now() - started;
+    for (const answer of answers) {
+      assert.equal(answer.status, 503);
+      assert.equal(answer.body.error.code, 'E_DECISION_UNAVAILABLE');
+      assert.notEqual(answer.body.allowed, true);
+    }
+    // Every one of them failed within the client's deadline plus retries, not after a hang.
+    assert.ok(elapsedMs < 5000, `40 failing requests took ${elapsedMs} ms`);
+    const ready = await fetch(`${url}/ready`);
+    assert.equal(ready.status, 503);
+    assert.match(stack.auth[0]!.process.output(), /policy-service circuit open/);
+    const halfOpen = stack.auth[0]!.process.waitForLine(/policy-service circuit half-open/, 10_000, { fromNow: true });
+    await stack.startPolicy();
+    // After its reset timeout the breaker lets one probe through: wait for that event.
+    await halfOpen;
+    const probe = await authenticate(url, token, { ...DELETE_PHOTO, context: { riskScore: 1000 } });
+    const recovered = probe.status === 200;
+    assert.ok(recovered, 'decisions resume once the policy-service is back');
+  });
+
+  test('Redis killed: cached decisions come from L1 and new ones straight from the policy-service', async () => {
+    const url = stack.auth[0]!.url;
+    assert.equal((await authenticate(url, token, EDIT_DOC)).status, 200);
+    assert.equal((await authenticate(url, token, EDIT_DOC)).body.cache, 'l1');
+    await stack.redis.stop('SIGKILL');
+    const cached = await authenticate(url, token, EDIT_DOC);
+    assert.equal(cached.status, 200);
+    assert.equal(cached.body.cache, 'l1');
+    const fresh = await authenticate(url, token, { ...EDIT_DOC, context: { riskScore: 7 } });
+    assert.equal(fresh.status, 200);
+    assert.equal(fresh.body.allowed, true);
+  });
+});
