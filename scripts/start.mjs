@@ -15,6 +15,7 @@ ensureModernNode(fileURLToPath(import.meta.url), process.argv.slice(2));
 
 const dataDir = join(root, '.data');
 const policyPort = Number(process.env.POLICY_PORT ?? 8181);
+const authPort = Number(process.env.AUTH_PORT ?? 8080);
 const children = [];
 let stopping = false;
 
@@ -96,13 +97,21 @@ try {
   const devClient = { client_id: 'dev-client', client_secret: randomBytes(24).toString('base64url') };
   writeFileSync(join(dataDir, 'admin-token'), `${adminToken}\n`, { mode: 0o600 });
   writeFileSync(join(dataDir, 'dev-client.json'), `${JSON.stringify(devClient, null, 2)}\n`, { mode: 0o600 });
+  // The auth-service's client registry: the dev client is an editor of the sample domain.
+  const clientsFile = join(dataDir, 'clients.json');
+  writeFileSync(clientsFile, `${JSON.stringify([{ ...devClient, roles: ['editor'] }], null, 2)}\n`, { mode: 0o600 });
 
   await launch('policy', process.execPath, [join(root, 'apps/policy-service/src/main.ts')], {
     POLICY_PORT: String(policyPort), POLICY_ADMIN_TOKEN: adminToken, REDIS_URL: redisUrl,
   }, /policy-service listening/);
+  await launch('auth', process.execPath, [join(root, 'apps/auth-service/src/main.ts')], {
+    AUTH_PORT: String(authPort), POLICY_URL: `http://127.0.0.1:${policyPort}`, REDIS_URL: redisUrl,
+    JWT_SECRET: randomBytes(32).toString('base64url'), AUTH_CLIENTS_FILE: clientsFile,
+  }, /auth-service listening/);
 
   console.log(`
 Portcullis is up.
+  auth-service    http://127.0.0.1:${authPort}   (POST /token, /authenticate, /revoke; /health /ready /metrics /openapi.json)
   policy-service  http://127.0.0.1:${policyPort}   (HTTP/1.1 and h2c; /health /ready /metrics /openapi.json)
   redis           ${redisUrl}
   admin token     ${adminToken}   (also in .data/admin-token)
