@@ -3,6 +3,7 @@ import { buildOpenApi, probeRoutes, serveRoutes, type DualServer, type Route, ty
 import { MessageBus } from '@portcullis/message-bus';
 import type { PolicyServiceConfig } from './config.ts';
 import { announceUpdates } from './announce.ts';
+import { DecisionAuditLog } from './audit.ts';
 import { PolicyInvalidError } from './engine/errors.ts';
 import { Evaluator } from './engine/evaluator.ts';
 import { readPolicyDir, watchPolicyDir } from './engine/loader.ts';
@@ -42,9 +43,11 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
   // The bus is optional for evaluation: without Redis the service still decides, it only
   // cannot announce new versions, so the bus is not critical for /ready.
   const bus = config.REDIS_URL ? new MessageBus({ redis: config.REDIS_URL, source: 'policy-service', logger: log }) : undefined;
+  const audit = new DecisionAuditLog(log);
   if (bus) {
     health.register({ ...bus.healthCheck(), critical: false });
     announceUpdates(evaluator, bus, log);
+    await audit.subscribe(bus);
   }
 
   const reload = async (reason: string): Promise<void> => {
@@ -62,7 +65,7 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
   const context: ServerContext = { service: 'policy-service', log, metrics, health };
   const routes: Route[] = [
     ...evaluateRoutes(evaluator, { maxBatch: config.POLICY_MAX_BATCH, maxBodyBytes: config.POLICY_MAX_BODY_BYTES }),
-    ...policyRoutes(evaluator, config.POLICY_ADMIN_TOKEN),
+    ...policyRoutes(evaluator, config.POLICY_ADMIN_TOKEN, audit),
     ...probeRoutes(health, defaultRegistry),
   ];
   const openapi = buildOpenApi(routes, { title: 'Portcullis policy-service', version: '0.1.0', description: 'Cedar policy evaluation' });

@@ -26,6 +26,15 @@ describe('auth-service end to end (real processes, real Redis)', () => {
     assert.equal(again.body.allowed, true);
   });
 
+  test('decisions reach the policy-service\'s audit log and per-principal statistics over the bus', async () => {
+    await stack.policy.waitForLine(/"principal":"e2e-client".*"msg":"auth decision"/, 5000);
+    const res = await fetch(`${stack.policyUrl}/audit/principals`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    const { principals } = (await res.json()) as { principals: { principal: string; allow: number; deny: number }[] };
+    const mine = principals.find((p) => p.principal === 'e2e-client');
+    assert.ok(mine !== undefined && mine.allow + mine.deny >= 1, JSON.stringify(principals));
+    assert.equal((await fetch(`${stack.policyUrl}/audit/principals`)).status, 401);
+  });
+
   test('missing, malformed and forged tokens get 401 with WWW-Authenticate; bad bodies a 4xx code', async () => {
     const url = stack.auth[0]!.url;
     const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');

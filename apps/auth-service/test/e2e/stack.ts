@@ -33,7 +33,7 @@ export async function startStack(instances = 1, extraEnv: Record<string, string>
     async startPolicy() {
       stack.policy = await startProcess({
         command: process.execPath, args: [POLICY_MAIN],
-        env: { POLICY_PORT: String(policyPort), POLICY_ADMIN_TOKEN: ADMIN, REDIS_URL: redis.url, POLICY_WATCH: 'false', LOG_LEVEL: 'warn' },
+        env: { POLICY_PORT: String(policyPort), POLICY_ADMIN_TOKEN: ADMIN, REDIS_URL: redis.url, POLICY_WATCH: 'false', LOG_LEVEL: 'info' },
         readyWhen: /policy-service listening/,
       });
     },

@@ -5,6 +5,7 @@ import { defineRoute, HttpError, type Route } from '@portcullis/http-kit';
 import type { PolicyBundle } from '../engine/bundle.ts';
 import { PolicyInvalidError } from '../engine/errors.ts';
 import type { Evaluator } from '../engine/evaluator.ts';
+import type { DecisionAuditLog } from '../audit.ts';
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
@@ -33,9 +34,15 @@ const describe = (bundle: PolicyBundle) => ({
   entityCount: bundle.slicer.size,
 });
 
-/** `GET /policies` and `PUT /policies`. */
-export function policyRoutes(evaluator: Evaluator, adminToken: string | undefined): Route[] {
+/** `GET /policies`, `PUT /policies` and `GET /audit/principals`. */
+export function policyRoutes(evaluator: Evaluator, adminToken: string | undefined, audit: DecisionAuditLog): Route[] {
+  const admin = adminAuthorizer(adminToken);
   return [
+    defineRoute({
+      method: 'GET', path: '/audit/principals', summary: 'Decisions per principal, from auth.decision events (admin)', security: 'bearer',
+      authorize: admin, responses: { 200: { description: 'busiest principals first' }, 401: { description: 'missing or wrong admin token' } },
+      handle: () => ({ json: { principals: audit.top() } }),
+    }),
     defineRoute({
       method: 'GET', path: '/policies', summary: 'The live policy set',
       responses: { 200: { description: 'live policies', schema: PoliciesResponse }, 503: { description: 'none loaded' } },
@@ -47,7 +54,7 @@ export function policyRoutes(evaluator: Evaluator, adminToken: string | undefine
     }),
     defineRoute({
       method: 'PUT', path: '/policies', summary: 'Replace the policy set atomically (admin)', security: 'bearer',
-      body: PutPoliciesRequest, bodyLimit: 4 * 1024 * 1024, authorize: adminAuthorizer(adminToken),
+      body: PutPoliciesRequest, bodyLimit: 4 * 1024 * 1024, authorize: admin,
       responses: {
         200: { description: 'swapped in; the new version', schema: PoliciesResponse },
         401: { description: 'missing or wrong admin token' },

@@ -1,0 +1,48 @@
+import { AuthDecisionEvent, TOPICS } from '@portcullis/contracts';
+import type { MessageBus } from '@portcullis/message-bus';
+import type { Logger } from '@portcullis/observability';
+import { LRUCache } from 'lru-cache';
+
+/** Decisions seen for one principal. */
+export interface PrincipalStats {
+  allow: number;
+  deny: number;
+  lastSeen: string;
+}
+
+/**
+ * Consumes `auth.decision` in one work-sharing group shared by the policy-service's
+ * instances (each event is handled once): an audit log line per decision and
+ * per-principal counts, bounded to the most recently active principals.
+ */
+export class DecisionAuditLog {
+  readonly #stats: LRUCache<string, PrincipalStats>;
+  readonly #log: Logger;
+
+  constructor(log: Logger, maxPrincipals = 10_000) {
+    this.#log = log.child({ audit: true });
+    this.#stats = new LRUCache({ max: maxPrincipals });
+  }
+
+  async subscribe(bus: MessageBus): Promise<void> {
+    await bus.subscribeBatch<AuthDecisionEvent>(TOPICS.authDecision.topic, (messages) => {
+      for (const message of messages) this.record(message.payload, message.occurredAt);
+    }, { mode: 'work', group: 'policy-service', batchSize: 100, parse: (payload) => AuthDecisionEvent.parse(payload) });
+  }
+
+  record(event: AuthDecisionEvent, at: string): void {
+    this.#log.info({ ...event, at }, 'auth decision');
+    const stats = this.#stats.get(event.principal) ?? { allow: 0, deny: 0, lastSeen: at };
+    stats[event.decision] += 1;
+    stats.lastSeen = at;
+    this.#stats.set(event.principal, stats);
+  }
+
+  /** The principals with the most decisions, busiest first. */
+  top(limit = 100): ({ principal: string } & PrincipalStats)[] {
+    return [...this.#stats.entries()]
+      .map(([principal, stats]) => ({ principal, ...stats }))
+      .sort((a, b) => b.allow + b.deny - (a.allow + a.deny))
+      .slice(0, limit);
+  }
+}
