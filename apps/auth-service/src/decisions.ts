@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { AuthenticateRequest, EvaluateRequest } from '@portcullis/contracts';
 import type { Cache, Source } from '@portcullis/cache';
 
@@ -32,6 +32,7 @@ export class DecisionService {
   readonly #cache: Cache;
   readonly #policy: PolicyEvaluator;
   #version: string | undefined;
+  readonly #placeholder = `pending-${randomUUID()}`;
 
   constructor(cache: Cache, policy: PolicyEvaluator) {
     this.#cache = cache;
@@ -69,14 +70,10 @@ export class DecisionService {
       this.#version = answer.policyVersion;
       return { decision: answer.decision, reasons: answer.reasons, policyVersion: answer.policyVersion };
     };
-    const version = this.#version;
-    // Before the first answer there is no version to key by: ask, then store under the
-    // version the answer names.
-    if (version === undefined) {
-      const answer = await ask();
-      await this.#cache.set(decisionKey(answer.policyVersion, principal, body), answer, { type: answer.decision, tags: [principalTag(principal.sub)] });
-      return { ...answer, cache: 'miss' };
-    }
+    // Before the first answer there is no version to key by. A per-process placeholder
+    // still lets the cache coalesce a start-up burst of identical requests into one call
+    // each, and can never match an entry written by another process or an older policy.
+    const version = this.#version ?? this.#placeholder;
     try {
       const { value, source } = await this.#cache.fetch(decisionKey(version, principal, body), ask, {
         typeOf: (decision: CachedDecision) => decision.decision,

@@ -60,6 +60,7 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
     }
   };
   await reload('start');
+  evaluator.warmUp();
   const watcher = config.POLICY_WATCH ? watchPolicyDir(config.POLICY_DIR, () => void reload('file change')) : undefined;
 
   const context: ServerContext = { service: 'policy-service', log, metrics, health };

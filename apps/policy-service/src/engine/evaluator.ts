@@ -78,6 +78,28 @@ export class Evaluator extends EventEmitter<{ updated: [PolicyBundle] }> {
     return bundle;
   }
 
+  /**
+   * Runs the live policies a few hundred times on the loaded entities before traffic
+   * arrives. Cedar's first calls are slow (WASM tier-up: 1–25 ms each were seen), and a
+   * cold batch of 50 could outlive a client's 50 ms deadline and open its breaker.
+   * Decisions are discarded; nothing is cached or counted.
+   */
+  warmUp(iterations = 300): void {
+    const live = this.#live;
+    if (live === undefined) return;
+    const entities = live.bundle.source.entities;
+    const uid = (index: number) => {
+      const entity = entities[index % Math.max(1, entities.length)];
+      return (entity?.uid as { type: string; id: string } | undefined) ?? { type: 'Warmup', id: String(index) };
+    };
+    for (let i = 0; i < iterations; i += 1) {
+      cedar.statefulIsAuthorized({
+        principal: uid(i), action: { type: 'Action', id: 'warmup' }, resource: uid(i * 7 + 3), context: {},
+        entities: entities.slice(0, 4) as cedar.Entities, preparsedPolicySetId: live.slot,
+      });
+    }
+  }
+
   /** Evaluates one request against the live bundle (which the caller checked exists). */
   evaluate(request: EvaluateRequest): Decision | Rejection {
     const live = this.#live;
