@@ -74,12 +74,18 @@ export class DecisionService {
     // still lets the cache coalesce a start-up burst of identical requests into one call
     // each, and can never match an entry written by another process or an older policy.
     const version = this.#version ?? this.#placeholder;
+    const tags = [principalTag(principal.sub)];
     try {
       const { value, source } = await this.#cache.fetch(decisionKey(version, principal, body), ask, {
         typeOf: (decision: CachedDecision) => decision.decision,
-        tags: [principalTag(principal.sub)],
+        tags,
       });
-      return { ...(value as CachedDecision), cache: source };
+      const decision = value as CachedDecision;
+      if (version === this.#placeholder && source === 'miss') {
+        // Keep it under the version it belongs to, where the next request will look.
+        await this.#cache.set(decisionKey(decision.policyVersion, principal, body), decision, { type: decision.decision, tags });
+      }
+      return { ...decision, cache: source };
     } catch (error) {
       // The cache wraps a failed factory; the route needs the policy client's own error.
       if ((error as { code?: unknown }).code === 'E_CACHE_FACTORY' && (error as Error).cause !== undefined) throw (error as Error).cause;
