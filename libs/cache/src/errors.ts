@@ -1,19 +1,12 @@
+import { PortcullisError } from '@portcullis/contracts';
+
 /**
  * Every error the cache throws. Each class has a static stable `code`, carries the
  * underlying `cause` when there is one, and context (the key, the option) so a log line
  * says what failed without a stack trace.
  */
-export class CacheError extends Error {
-  static readonly code: string = 'E_CACHE';
-  readonly code: string;
-  readonly context: Record<string, unknown>;
-
-  constructor(message: string, options: { cause?: unknown; context?: Record<string, unknown> } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-    this.code = (new.target as typeof CacheError).code;
-    this.context = options.context ?? {};
-  }
+export class CacheError extends PortcullisError {
+  static override readonly code: string = 'E_CACHE';
 }
 
 /** A key that is not a non-empty, well-formed string within the length limit. */

@@ -32,3 +32,22 @@ export const ERROR_CODES = {
   internal: 'E_INTERNAL',
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+/**
+ * The base of every library's typed errors (cache, bus, service client, tokens): a
+ * stable `code` read from the subclass's static `code`, the underlying `cause`, and
+ * `context` (key, topic, option) so a log line says what failed. Callers branch on
+ * `code` or `instanceof`, never on message text.
+ */
+export class PortcullisError extends Error {
+  static readonly code: string = 'E_PORTCULLIS';
+  readonly code: string;
+  readonly context: Record<string, unknown>;
+
+  constructor(message: string, options: { cause?: unknown; context?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = (new.target as typeof PortcullisError).code;
+    this.context = options.context ?? {};
+  }
+}

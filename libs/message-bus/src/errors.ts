@@ -1,19 +1,11 @@
+import { PortcullisError } from '@portcullis/contracts';
+
 /**
  * Every error the bus throws or records, with a stable `code`. Callers branch on `code`
  * (or `instanceof`), never on message text. Dead-letter entries carry the same codes.
  */
-export class BusError extends Error {
-  static readonly code: string = 'E_BUS';
-  readonly code: string;
-  /** What the error is about: topic, stream, entry id, option. */
-  readonly context: Record<string, unknown>;
-
-  constructor(message: string, options: { cause?: unknown; context?: Record<string, unknown> } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-    this.code = (new.target as typeof BusError).code;
-    this.context = options.context ?? {};
-  }
+export class BusError extends PortcullisError {
+  static override readonly code: string = 'E_BUS';
 }
 
 /** `publish` or `subscribe` after `close()` began. */

@@ -1,21 +1,13 @@
+import { PortcullisError } from '@portcullis/contracts';
+
 /**
  * Every error a {@link PolicyClient} rejects with, each with a stable `code`. Callers
  * branch on `code` (or `instanceof`), never on message text. The auth-service maps
  * `E_POLICY_UNAVAILABLE`, `E_CIRCUIT_OPEN` and `E_DEADLINE_EXCEEDED` to "no decision"
  * (stale cache or 503) and `E_POLICY_REJECTED` to a bad request of its own.
  */
-export class PolicyClientError extends Error {
-  static readonly code: string = 'E_POLICY_CLIENT';
-  readonly code: string;
-  /** What the error is about: target, status, attempt, item code. */
-  readonly context: Record<string, unknown>;
-
-  constructor(message: string, options: { cause?: unknown; context?: Record<string, unknown> } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-    this.code = (new.target as typeof PolicyClientError).code;
-    this.context = options.context ?? {};
-  }
+export class PolicyClientError extends PortcullisError {
+  static override readonly code: string = 'E_POLICY_CLIENT';
 }
 
 /**

@@ -1,20 +1,13 @@
+import { PortcullisError } from '@portcullis/contracts';
+
 /**
  * Every error the token layer throws. Each class has a static stable `code` the routes map
  * to an answer (401 `invalid_token`, 401 `invalid_client`), a `cause` when there is one, and
  * context (the kid, the claim, the option). Messages and context NEVER carry the token or a
  * secret: a log line must be safe to ship anywhere.
  */
-export class TokenError extends Error {
-  static readonly code: string = 'E_TOKEN';
-  readonly code: string;
-  readonly context: Record<string, unknown>;
-
-  constructor(message: string, options: { cause?: unknown; context?: Record<string, unknown> } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-    this.code = (new.target as typeof TokenError).code;
-    this.context = options.context ?? {};
-  }
+export class TokenError extends PortcullisError {
+  static override readonly code: string = 'E_TOKEN';
 }
 
 /** Not a compact JWS: wrong shape, bad base64url, header or payload not a JSON object. */
