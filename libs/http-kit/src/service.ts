@@ -1,4 +1,4 @@
-import type { Logger } from '@portcullis/observability';
+import { ConfigError, type Logger } from '@portcullis/observability';
 import { createExpressApp } from './express-adapter.ts';
 import type { ServerContext } from './execute.ts';
 import { createH2Handler } from './h2-adapter.ts';
@@ -58,4 +58,42 @@ export function drainOnSignals(options: { context: ServerContext; server: DualSe
   };
   process.on('SIGTERM', drain);
   process.on('SIGINT', drain);
+}
+
+/** What a service's entry point starts: a drained server, its context, its cleanup. */
+export interface RunningService {
+  server: DualServer;
+  context: ServerContext;
+  log: Logger;
+  stop(): Promise<void>;
+}
+
+/**
+ * A service's `main`: reads and validates its configuration, starts it, drains on
+ * SIGTERM/SIGINT, and prints `<name> listening on <url>` (what `npm start` and the
+ * tests wait for). A bad configuration value or option exits 2 with a message that
+ * names it, not a stack trace.
+ */
+export async function runService<Config extends object>(options: {
+  name: string;
+  readConfig: () => Config;
+  start: (config: Config) => Promise<RunningService>;
+  host: (config: Config) => string;
+}): Promise<void> {
+  let service: RunningService;
+  let config: Config;
+  try {
+    config = options.readConfig();
+    service = await options.start(config);
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof RangeError) {
+      console.error(`${options.name}: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  drainOnSignals({ context: service.context, server: service.server, log: service.log, cleanup: () => service.stop() });
+  const url = `http://${options.host(config)}:${service.server.port}`;
+  service.log.info({ url }, `${options.name} listening`);
+  console.log(`${options.name} listening on ${url}`);
 }
