@@ -8,13 +8,13 @@ import type { Route } from './route.ts';
  * does the routing; bodies are read by the shared code so both protocols enforce the
  * same limits and errors.
  */
-export function createExpressApp(routes: readonly Route[], context: ServerContext, isDraining: () => boolean): Express {
+export function createExpressApp(routes: readonly Route[], context: ServerContext): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Draining (closing keep-alive connections once their response is out) is the
+  // listener's job, see dual-server.ts, so it covers every route the same way.
   const write = (res: Response, outgoing: Outgoing): void => {
-    // While draining, ask keep-alive clients to reconnect elsewhere.
-    if (isDraining()) res.setHeader('connection', 'close');
     res.status(outgoing.status).set(outgoing.headers).end(outgoing.payload);
   };
   for (const route of routes) {

@@ -19,7 +19,7 @@ export async function serveRoutes(options: ServeOptions): Promise<DualServer> {
   return listenDual({
     port: options.port,
     host: options.host,
-    http1: createExpressApp(routes, context, () => context.health.draining),
+    http1: createExpressApp(routes, context),
     http2: createH2Handler(routes, context),
   });
 }
