@@ -1,19 +1,12 @@
+import type { Envelope } from './envelope.ts';
 import type { Priority } from './keys.ts';
 
-/** A message as a handler sees it: the envelope plus where it came from. */
-export interface Message<T = unknown> {
-  id: string;
-  topic: string;
-  priority: Priority;
-  occurredAt: string;
-  source: string;
-  /** 1 on first delivery, n on the n-th attempt (after n−1 failures or a dead consumer). */
-  attempt: number;
-  traceparent?: string;
-  payload: T;
-  /** The Redis stream entry id (`1700000000000-0`). */
-  entryId: string;
-}
+/**
+ * A message as a handler sees it: the envelope (its `type` named `topic` here, and
+ * `attempt` counting this delivery: n after n−1 failures or a dead consumer) plus the
+ * Redis stream entry id it came from (`1700000000000-0`).
+ */
+export type Message<T = unknown> = Omit<Envelope<T>, 'type'> & { topic: string; entryId: string };
 
 /** Handles one message; resolve to acknowledge, throw to retry. */
 export type Handler<T = unknown> = (message: Message<T>) => Promise<void> | void;
