@@ -52,19 +52,9 @@ export class DecisionService {
   }
 
   async decide(principal: Principal, body: AuthenticateRequest, traceparent?: string): Promise<CachedDecision & { cache: Source }> {
-    const request: EvaluateRequest = {
-      principal: { type: 'User', id: principal.sub },
-      action: { type: 'Action', id: body.action },
-      resource: body.resource,
-      context: body.context,
-      entities: [{
-        uid: { type: 'User', id: principal.sub },
-        attrs: {},
-        parents: [...principal.roles.map((id) => ({ type: 'Role', id })), ...principal.groups.map((id) => ({ type: 'Group', id }))],
-      }],
-    };
     const ask = async (): Promise<CachedDecision> => {
-      const answer = await this.#policy.evaluate(request, traceparent === undefined ? undefined : { traceparent });
+      // Built only on a miss: an L1 hit needs nothing but the key.
+      const answer = await this.#policy.evaluate(toEvaluateRequest(principal, body), traceparent === undefined ? undefined : { traceparent });
       // The policy-service's answer names the live version: follow it, so an instance
       // that missed a policy.updated event still moves on.
       this.#version = answer.policyVersion;
@@ -77,7 +67,7 @@ export class DecisionService {
     const tags = [principalTag(principal.sub)];
     try {
       const { value, source } = await this.#cache.fetch(decisionKey(version, principal, body), ask, {
-        typeOf: (decision: CachedDecision) => decision.decision,
+        typeOf: decisionType,
         tags,
       });
       const decision = value as CachedDecision;
@@ -92,6 +82,24 @@ export class DecisionService {
       throw error;
     }
   }
+}
+
+/** Allow and deny decisions are cached under their own TTLs. */
+const decisionType = (decision: CachedDecision): string => decision.decision;
+
+/** The policy-service request: the principal and its roles/groups come from the token. */
+function toEvaluateRequest(principal: Principal, body: AuthenticateRequest): EvaluateRequest {
+  return {
+    principal: { type: 'User', id: principal.sub },
+    action: { type: 'Action', id: body.action },
+    resource: body.resource,
+    context: body.context,
+    entities: [{
+      uid: { type: 'User', id: principal.sub },
+      attrs: {},
+      parents: [...principal.roles.map((id) => ({ type: 'Role', id })), ...principal.groups.map((id) => ({ type: 'Group', id }))],
+    }],
+  };
 }
 
 /** The tag of every decision cached for a principal (dropped when its token is revoked). */
