@@ -1,7 +1,7 @@
 import { createCache, RedisPubSubInvalidation } from '@portcullis/cache';
-import { buildOpenApi, probeRoutes, serveRoutes, type DualServer, type Route, type ServerContext } from '@portcullis/http-kit';
+import { createServiceContext, serveRoutes, type DualServer, type Route, type ServerContext } from '@portcullis/http-kit';
 import { MessageBus } from '@portcullis/message-bus';
-import { Health, collectProcessMetrics, createLogger, defaultRegistry, portcullisMetrics, type Logger } from '@portcullis/observability';
+import type { Logger } from '@portcullis/observability';
 import { PolicyClient } from '@portcullis/service-client';
 import { Redis } from 'ioredis';
 import { DecisionAudit } from './audit.ts';
@@ -28,10 +28,8 @@ export interface AuthService {
  * step. Without REDIS_URL it runs with L1 only and no bus (development only).
  */
 export async function startAuthService(config: AuthServiceConfig): Promise<AuthService> {
-  const log = createLogger({ service: 'auth-service', level: config.LOG_LEVEL });
-  collectProcessMetrics(defaultRegistry);
-  const metrics = portcullisMetrics(defaultRegistry);
-  const health = new Health();
+  const context = createServiceContext('auth-service', config.LOG_LEVEL);
+  const { log, health } = context;
 
   const redis = config.REDIS_URL !== undefined ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 }) : undefined;
   redis?.on('error', () => undefined); // reported through /health, not as unhandled events
@@ -63,15 +61,11 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   }
   const audit = new DecisionAudit({ bus, log });
 
-  const context: ServerContext = { service: 'auth-service', log, metrics, health };
   const routes: Route[] = [
     authenticateRoute({ tokens: { authenticate: (token) => verifier.verify(token) }, decisions, audit, bodyLimit: config.AUTH_MAX_BODY_BYTES }),
     ...tokenRoutes({ issuer, clients, verifier, revocations, cache, bus, bodyLimit: config.AUTH_MAX_BODY_BYTES }),
-    ...probeRoutes(health, defaultRegistry),
   ];
-  const openapi = buildOpenApi(routes, { title: 'Portcullis auth-service', version: '0.1.0', description: 'JWT authentication and cached authorization decisions' });
-  routes.push({ method: 'GET', path: '/openapi.json', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } }, handle: () => ({ json: openapi }) });
-  const server = await serveRoutes({ routes, context, port: config.AUTH_PORT, host: config.AUTH_HOST });
+  const server = await serveRoutes({ routes, context, port: config.AUTH_PORT, host: config.AUTH_HOST, openapi: { title: 'Portcullis auth-service', version: '0.1.0', description: 'JWT authentication and cached authorization decisions' } });
   return {
     server, context, log,
     async stop() {

@@ -1,5 +1,5 @@
-import { Health, collectProcessMetrics, createLogger, defaultRegistry, portcullisMetrics, type Logger } from '@portcullis/observability';
-import { buildOpenApi, probeRoutes, serveRoutes, type DualServer, type Route, type ServerContext } from '@portcullis/http-kit';
+import type { Logger } from '@portcullis/observability';
+import { createServiceContext, serveRoutes, type DualServer, type Route, type ServerContext } from '@portcullis/http-kit';
 import { MessageBus } from '@portcullis/message-bus';
 import type { PolicyServiceConfig } from './config.ts';
 import { announceUpdates } from './announce.ts';
@@ -26,10 +26,8 @@ export interface PolicyService {
  * previous set stays live.
  */
 export async function startPolicyService(config: PolicyServiceConfig): Promise<PolicyService> {
-  const log = createLogger({ service: 'policy-service', level: config.LOG_LEVEL });
-  collectProcessMetrics(defaultRegistry);
-  const metrics = portcullisMetrics(defaultRegistry);
-  const health = new Health();
+  const context = createServiceContext('policy-service', config.LOG_LEVEL);
+  const { log, metrics, health } = context;
   const evaluator = new Evaluator({ metrics, decisionCacheSize: config.POLICY_DECISION_CACHE_SIZE });
   health.register({
     name: 'policies',
@@ -63,16 +61,12 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
   evaluator.warmUp();
   const watcher = config.POLICY_WATCH ? watchPolicyDir(config.POLICY_DIR, () => void reload('file change')) : undefined;
 
-  const context: ServerContext = { service: 'policy-service', log, metrics, health };
   const routes: Route[] = [
     ...evaluateRoutes(evaluator, { maxBatch: config.POLICY_MAX_BATCH, maxBodyBytes: config.POLICY_MAX_BODY_BYTES }),
     ...policyRoutes(evaluator, config.POLICY_ADMIN_TOKEN, audit),
-    ...probeRoutes(health, defaultRegistry),
   ];
-  const openapi = buildOpenApi(routes, { title: 'Portcullis policy-service', version: '0.1.0', description: 'Cedar policy evaluation' });
-  routes.push({ method: 'GET', path: '/openapi.json', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } }, handle: () => ({ json: openapi }) });
 
-  const server = await serveRoutes({ routes, context, port: config.POLICY_PORT, host: config.POLICY_HOST });
+  const server = await serveRoutes({ routes, context, port: config.POLICY_PORT, host: config.POLICY_HOST, openapi: { title: 'Portcullis policy-service', version: '0.1.0', description: 'Cedar policy evaluation' } });
   return {
     server, context, evaluator, log,
     async stop() {

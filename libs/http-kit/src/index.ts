@@ -7,4 +7,4 @@ export { createH2Handler } from './h2-adapter.ts';
 export { listenDual, type DualServer, type DualServerOptions } from './dual-server.ts';
 export { buildOpenApi, type OpenApiInfo } from './openapi.ts';
 export { probeRoutes } from './probes.ts';
-export { serveRoutes, drainOnSignals, runService, type ServeOptions, type RunningService } from './service.ts';
+export { serveRoutes, createServiceContext, drainOnSignals, runService, type ServeOptions, type RunningService } from './service.ts';

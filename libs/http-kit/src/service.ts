@@ -1,9 +1,21 @@
-import { ConfigError, type Logger } from '@portcullis/observability';
+import { ConfigError, Health, collectProcessMetrics, createLogger, defaultRegistry, portcullisMetrics, type Logger } from '@portcullis/observability';
+import { buildOpenApi, type OpenApiInfo } from './openapi.ts';
+import { probeRoutes } from './probes.ts';
 import { createExpressApp } from './express-adapter.ts';
 import type { ServerContext } from './execute.ts';
 import { createH2Handler } from './h2-adapter.ts';
 import { listenDual, type DualServer } from './dual-server.ts';
 import type { Route } from './route.ts';
+
+/**
+ * What every service process starts with: its JSON logger, Node's process metrics and
+ * the PRODUCT.md metrics in the default registry (the one `/metrics` exposes), and an
+ * empty Health its dependencies register with.
+ */
+export function createServiceContext(service: string, logLevel: string): ServerContext {
+  collectProcessMetrics(defaultRegistry);
+  return { service, log: createLogger({ service, level: logLevel }), metrics: portcullisMetrics(defaultRegistry), health: new Health() };
+}
 
 /** Options for {@link serveRoutes}. */
 export interface ServeOptions {
@@ -11,11 +23,14 @@ export interface ServeOptions {
   context: ServerContext;
   port: number;
   host: string;
+  /** When given, the PRODUCT.md probes (`/health`, `/alive`, `/ready`, `/metrics`) and `/openapi.json` are added. */
+  openapi?: OpenApiInfo;
 }
 
 /** Serves the routes over HTTP/1.1 (express) and h2c on one port. */
 export async function serveRoutes(options: ServeOptions): Promise<DualServer> {
-  const { routes, context } = options;
+  const { context } = options;
+  const routes = options.openapi === undefined ? options.routes : withStandardRoutes(options.routes, context, options.openapi);
   return listenDual({
     port: options.port,
     host: options.host,
@@ -96,4 +111,12 @@ export async function runService<Config extends object>(options: {
   const url = `http://${options.host(config)}:${service.server.port}`;
   service.log.info({ url }, `${options.name} listening`);
   console.log(`${options.name} listening on ${url}`);
+}
+
+/** The service's routes plus the probes and the OpenAPI document that describes them all. */
+function withStandardRoutes(own: readonly Route[], context: ServerContext, info: OpenApiInfo): Route[] {
+  const routes = [...own, ...probeRoutes(context.health, defaultRegistry)];
+  const document = buildOpenApi(routes, info);
+  routes.push({ method: 'GET', path: '/openapi.json', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } }, handle: () => ({ json: document }) });
+  return routes;
 }
