@@ -35,18 +35,8 @@ export interface CacheStats {
 }
 
 /** The counters the read and write paths bump (the rest are read from the tiers). */
-export interface HotCounters {
-  reads: number;
-  l1Hits: number;
-  l2Hits: number;
-  misses: number;
-  staleServed: number;
-  factoryCalls: number;
-  coalesced: number;
-  writes: number;
-  promotions: number;
-  corruptEntries: number;
-}
+export type HotCounters = Pick<CacheStats,
+  'reads' | 'l1Hits' | 'l2Hits' | 'misses' | 'staleServed' | 'factoryCalls' | 'coalesced' | 'writes' | 'promotions' | 'corruptEntries'>;
 
 export function newCounters(): HotCounters {
   return { reads: 0, l1Hits: 0, l2Hits: 0, misses: 0, staleServed: 0, factoryCalls: 0, coalesced: 0, writes: 0, promotions: 0, corruptEntries: 0 };
