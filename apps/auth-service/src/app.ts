@@ -28,7 +28,7 @@ export interface AuthService {
  * step. Without REDIS_URL it runs with L1 only and no bus (development only).
  */
 export async function startAuthService(config: AuthServiceConfig): Promise<AuthService> {
-  const context = createServiceContext('auth-service', config.LOG_LEVEL);
+  const context = await createServiceContext('auth-service', config.LOG_LEVEL);
   const { log, health } = context;
 
   const redis = config.REDIS_URL !== undefined ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 }) : undefined;
@@ -47,6 +47,7 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   const client = new PolicyClient({
     url: config.POLICY_URL, timeoutMs: config.AUTH_POLICY_TIMEOUT_MS, batching: config.AUTH_BATCHING,
     maxBatch: config.AUTH_BATCH_MAX, maxWaitMs: config.AUTH_BATCH_WAIT_MS, breaker: { resetTimeoutMs: config.AUTH_BREAKER_RESET_MS },
+    tracer: context.tracing.tracer,
   });
   client.onBreakerStateChange((state) => log.warn({ state }, `policy-service circuit ${state}`));
   health.register(client.healthCheck('policy-service'));
@@ -54,7 +55,7 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   const revocations = new RevocationList();
   const { issuer, verifier, clients } = await buildTokenLayer(config, revocations);
 
-  const bus = config.REDIS_URL !== undefined ? new MessageBus({ redis: config.REDIS_URL, source: 'auth-service', logger: log }) : undefined;
+  const bus = config.REDIS_URL !== undefined ? new MessageBus({ redis: config.REDIS_URL, source: 'auth-service', logger: log, tracer: context.tracing.tracer }) : undefined;
   if (bus) {
     health.register(bus.healthCheck());
     await subscribeToEvents({ bus, cache, decisions, revocations, log });

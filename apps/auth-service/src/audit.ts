@@ -21,7 +21,8 @@ export interface DecisionAuditOptions {
  */
 export class DecisionAudit {
   readonly #options: Required<Omit<DecisionAuditOptions, 'bus'>> & { bus: MessageBus | undefined };
-  #buffer: AuthDecisionEvent[] = [];
+  /** Each event with the `traceparent` of the request that decided it. */
+  #buffer: { event: AuthDecisionEvent; traceparent: string | undefined }[] = [];
   #timer: NodeJS.Timeout | undefined;
   #sending = false;
   dropped = 0;
@@ -30,13 +31,14 @@ export class DecisionAudit {
     this.#options = { batchSize: 200, flushMs: 50, maxBuffered: 10_000, ...options };
   }
 
-  record(event: AuthDecisionEvent): void {
+  /** Queues one event; `traceparent` rides in its envelope so the consumer's span joins the request's trace. */
+  record(event: AuthDecisionEvent, traceparent?: string): void {
     if (this.#options.bus === undefined) return;
     if (this.#buffer.length >= this.#options.maxBuffered) {
       this.#buffer.shift();
       this.dropped += 1;
     }
-    this.#buffer.push(event);
+    this.#buffer.push({ event, traceparent });
     this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushMs);
   }
 
@@ -49,11 +51,12 @@ export class DecisionAudit {
     this.#sending = true;
     const batch = this.#buffer.splice(0, this.#options.batchSize);
     try {
-      await bus.publishBatch(batch.map((payload) => ({
+      await bus.publishBatch(batch.map(({ event, traceparent }) => ({
         topic: TOPICS.authDecision.topic,
-        payload,
-        priority: payload.decision === 'deny' ? 'high' : TOPICS.authDecision.priority,
-        id: `auth.decision:${payload.requestId}`,
+        payload: event,
+        priority: event.decision === 'deny' ? 'high' : TOPICS.authDecision.priority,
+        id: `auth.decision:${event.requestId}`,
+        traceparent,
       })));
     } catch (error) {
       this.#options.log.warn({ err: error, events: batch.length }, 'could not publish auth.decision; will retry');

@@ -26,7 +26,7 @@ export interface PolicyService {
  * previous set stays live.
  */
 export async function startPolicyService(config: PolicyServiceConfig): Promise<PolicyService> {
-  const context = createServiceContext('policy-service', config.LOG_LEVEL);
+  const context = await createServiceContext('policy-service', config.LOG_LEVEL);
   const { log, metrics, health } = context;
   const evaluator = new Evaluator({ metrics, decisionCacheSize: config.POLICY_DECISION_CACHE_SIZE });
   health.register({
@@ -40,7 +40,7 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
 
   // The bus is optional for evaluation: without Redis the service still decides, it only
   // cannot announce new versions, so the bus is not critical for /ready.
-  const bus = config.REDIS_URL ? new MessageBus({ redis: config.REDIS_URL, source: 'policy-service', logger: log }) : undefined;
+  const bus = config.REDIS_URL ? new MessageBus({ redis: config.REDIS_URL, source: 'policy-service', logger: log, tracer: context.tracing.tracer }) : undefined;
   const audit = new DecisionAuditLog(log);
   if (bus) {
     health.register({ ...bus.healthCheck(), critical: false });

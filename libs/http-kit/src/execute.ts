@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { ERROR_CODES, type ErrorBody } from '@portcullis/contracts';
-import { requestIdFrom, type Health, type Logger, type PortcullisMetrics } from '@portcullis/observability';
+import { SpanKind, endSpan, requestIdFrom, startSpan, traceparentOf, validTraceparent, type Health, type Logger, type PortcullisMetrics, type Span, type Tracing } from '@portcullis/observability';
 import { readJsonBody } from './body.ts';
 import { HttpError } from './errors.ts';
 import { DEFAULT_BODY_LIMIT, type Route } from './route.ts';
@@ -12,6 +12,8 @@ export interface ServerContext {
   log: Logger;
   metrics: PortcullisMetrics;
   health: Health;
+  /** With a tracer (tracing on), each request gets a server span continuing its `traceparent`. */
+  tracing?: Tracing;
 }
 
 /** A response ready to write, whichever protocol carries it. */
@@ -36,7 +38,16 @@ export interface Incoming {
 export async function executeRoute(route: Route, incoming: Incoming, context: ServerContext): Promise<Outgoing> {
   const started = process.hrtime.bigint();
   const requestId = requestIdFrom(incoming.headers['x-request-id']);
+  const incomingTrace = validTraceparent(incoming.headers.traceparent);
+  let span: Span | undefined;
+  const tracer = context.tracing?.tracer;
+  if (tracer !== undefined && route.traced !== false) {
+    span = startSpan(tracer, `${route.method} ${route.path}`, {
+      kind: SpanKind.SERVER, parent: incomingTrace, attributes: { 'http.request.method': route.method, 'http.route': route.path, 'portcullis.request_id': requestId },
+    });
+  }
   let outgoing: Outgoing;
+  let failure: unknown;
   try {
     const auth = await route.authorize?.(incoming.headers);
     let body: unknown = undefined;
@@ -52,7 +63,8 @@ export async function executeRoute(route: Route, incoming: Incoming, context: Se
       }
       body = parsed.data;
     }
-    const result = await route.handle({ body, auth, headers: incoming.headers, requestId, log: context.log });
+    const traceparent = span === undefined ? incomingTrace : traceparentOf(span);
+    const result = await route.handle({ body, auth, headers: incoming.headers, requestId, traceparent, log: context.log });
     const headers: Record<string, string> = { 'x-request-id': requestId, ...result.headers };
     if ('json' in result) {
       headers['content-type'] = 'application/json; charset=utf-8';
@@ -63,6 +75,12 @@ export async function executeRoute(route: Route, incoming: Incoming, context: Se
     }
   } catch (error) {
     outgoing = errorResponse(error, requestId, context.log);
+    failure = error;
+  }
+  if (span !== undefined) {
+    span.setAttribute('http.response.status_code', outgoing.status);
+    // Only server faults mark the span failed; a 4xx is the caller's error (OTel HTTP conventions).
+    endSpan(span, outgoing.status >= 500 ? failure : undefined);
   }
   context.metrics.httpRequestDuration.observe(
     { service: context.service, route: route.path, method: route.method, status_code: String(outgoing.status) },

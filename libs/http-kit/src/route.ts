@@ -9,6 +9,11 @@ export interface RouteInput<Body, Auth = undefined> {
   auth: Auth;
   headers: IncomingHttpHeaders;
   requestId: string;
+  /**
+   * W3C trace context to send downstream (policy calls, bus events): this request's span
+   * when tracing is on, otherwise the caller's own `traceparent` passed through.
+   */
+  traceparent: string | undefined;
   log: Logger;
 }
 
@@ -43,6 +48,8 @@ export interface Route<Body = unknown, Auth = unknown> {
   authorize?: (headers: IncomingHttpHeaders) => Auth | Promise<Auth>;
   /** Also accept `application/x-www-form-urlencoded` bodies (OAuth 2.0 token endpoints). */
   acceptsForm?: boolean;
+  /** `false` for probes and metrics, which would only fill traces with noise. Default true. */
+  traced?: boolean;
   /** Set when the route needs a bearer token, so OpenAPI says so. */
   security?: 'bearer';
   handle(input: RouteInput<Body, Auth>): RouteResult | Promise<RouteResult>;

@@ -1,4 +1,4 @@
-import { ConfigError, Health, collectProcessMetrics, createLogger, defaultRegistry, portcullisMetrics, type Logger } from '@portcullis/observability';
+import { ConfigError, Health, collectProcessMetrics, createLogger, defaultRegistry, portcullisMetrics, startTracing, tracingConfigFromEnv, type Logger } from '@portcullis/observability';
 import { buildOpenApi, type OpenApiInfo } from './openapi.ts';
 import { probeRoutes } from './probes.ts';
 import { createExpressApp } from './express-adapter.ts';
@@ -9,12 +9,14 @@ import type { Route } from './route.ts';
 
 /**
  * What every service process starts with: its JSON logger, Node's process metrics and
- * the PRODUCT.md metrics in the default registry (the one `/metrics` exposes), and an
- * empty Health its dependencies register with.
+ * the PRODUCT.md metrics in the default registry (the one `/metrics` exposes), an
+ * empty Health its dependencies register with, and tracing from the standard OTEL_*
+ * variables (off unless an OTLP endpoint is set; a bad value is a ConfigError).
  */
-export function createServiceContext(service: string, logLevel: string): ServerContext {
+export async function createServiceContext(service: string, logLevel: string, env: NodeJS.ProcessEnv = process.env): Promise<ServerContext & Required<Pick<ServerContext, 'tracing'>>> {
+  const tracing = await startTracing(tracingConfigFromEnv(service, env));
   collectProcessMetrics(defaultRegistry);
-  return { service, log: createLogger({ service, level: logLevel }), metrics: portcullisMetrics(defaultRegistry), health: new Health() };
+  return { service, log: createLogger({ service, level: logLevel }), metrics: portcullisMetrics(defaultRegistry), health: new Health(), tracing };
 }
 
 /** Options for {@link serveRoutes}. */
@@ -107,7 +109,11 @@ export async function runService<Config extends object>(options: {
     }
     throw error;
   }
-  drainOnSignals({ context: service.context, server: service.server, log: service.log, cleanup: () => service.stop() });
+  drainOnSignals({
+    context: service.context, server: service.server, log: service.log,
+    // Spans of the last requests are exported after everything else has stopped.
+    cleanup: () => service.stop().finally(() => service.context.tracing?.shutdown()),
+  });
   const url = `http://${options.host(config)}:${service.server.port}`;
   service.log.info({ url }, `${options.name} listening`);
   console.log(`${options.name} listening on ${url}`);
@@ -117,6 +123,6 @@ export async function runService<Config extends object>(options: {
 function withStandardRoutes(own: readonly Route[], context: ServerContext, info: OpenApiInfo): Route[] {
   const routes = [...own, ...probeRoutes(context.health, defaultRegistry)];
   const document = buildOpenApi(routes, info);
-  routes.push({ method: 'GET', path: '/openapi.json', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } }, handle: () => ({ json: document }) });
+  routes.push({ method: 'GET', path: '/openapi.json', traced: false, summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } }, handle: () => ({ json: document }) });
   return routes;
 }

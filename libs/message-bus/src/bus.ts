@@ -1,4 +1,4 @@
-import { createLogger, portcullisMetrics, type HealthCheck, type Logger, type PortcullisMetrics } from '@portcullis/observability';
+import { createLogger, portcullisMetrics, validTraceparent, type HealthCheck, type Logger, type PortcullisMetrics } from '@portcullis/observability';
 import { closeClient, connect, type BusScripts, type RedisClient } from './connection.ts';
 import { DeadLetters } from './dead-letters.ts';
 import { createEnvelope, ENVELOPE_FIELD, isValidMessageId } from './envelope.ts';
@@ -73,7 +73,7 @@ export class MessageBus {
       if (!isValidTopic(item.topic)) throw new RangeError(`topic must match [A-Za-z0-9._:-]{1,200}, received ${JSON.stringify(item.topic)}`);
       if (!PRIORITIES.includes(priority)) throw new RangeError(`priority must be one of ${PRIORITIES.join(', ')}, received ${String(priority)}`);
       if (item.id !== undefined && !isValidMessageId(item.id)) throw new RangeError(`id must be 1..200 characters without spaces or braces, received ${JSON.stringify(item.id)}`);
-      const envelope = createEnvelope(item.topic, item.payload, priority, this.#options.source, item.id, item.traceparent, occurredAt);
+      const envelope = createEnvelope(item.topic, item.payload, priority, this.#options.source, item.id, validTraceparent(item.traceparent), occurredAt);
       return { topic: item.topic, priority, id: envelope.id, json: JSON.stringify(envelope) };
     });
     const trim = 'maxLen' in this.#options.trim

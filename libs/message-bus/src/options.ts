@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { Registry } from '@portcullis/observability';
+import type { Registry, Tracer } from '@portcullis/observability';
 import { PRIORITIES, type Priority } from './keys.ts';
 import { DEFAULT_WEIGHTS } from './scheduler.ts';
 
@@ -23,6 +23,11 @@ export interface BusOptions {
   weights?: Partial<Record<Priority, number>>;
   /** How often pending counts and stream lengths are sampled into gauges (ms). Default 5000. */
   statsIntervalMs?: number;
+  /**
+   * With a tracer, each handled message is a consumer span, the child of the envelope's
+   * `traceparent`, and the handler sees that span's `traceparent`.
+   */
+  tracer?: Tracer | undefined;
 }
 
 /** Options of one subscription. */
@@ -55,7 +60,7 @@ export interface SubscribeOptions<T = unknown> {
   parse?: (payload: unknown) => T;
 }
 
-export type ResolvedBusOptions = Required<Omit<BusOptions, 'registry' | 'weights'>> & { registry: Registry | undefined; weights: Record<Priority, number>; consumerName: string };
+export type ResolvedBusOptions = Required<Omit<BusOptions, 'registry' | 'weights' | 'tracer'>> & { registry: Registry | undefined; tracer: Tracer | undefined; weights: Record<Priority, number>; consumerName: string };
 export type ResolvedSubscribeOptions<T> = Required<Omit<SubscribeOptions<T>, 'parse'>> & { parse: ((payload: unknown) => T) | undefined };
 
 function positiveInt(name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -83,6 +88,7 @@ export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
     trim,
     deadLetterMaxLen: positiveInt('deadLetterMaxLen', options.deadLetterMaxLen, 10_000),
     registry: options.registry,
+    tracer: options.tracer,
     weights,
     statsIntervalMs: positiveInt('statsIntervalMs', options.statsIntervalMs, 5000),
     consumerName: `${source}-${process.pid}-${randomUUID().slice(0, 8)}`,

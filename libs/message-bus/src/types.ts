@@ -34,5 +34,6 @@ export interface PublishOptions {
   priority?: Priority;
   /** Message id for deduplication; generated when absent. */
   id?: string;
-  traceparent?: string;
+  /** W3C trace context carried in the envelope; a malformed value is left out. */
+  traceparent?: string | undefined;
 }

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startRedisServer, uniqueId, type RedisServerHandle } from '@portcullis/testing';
+import { startTracing } from '@portcullis/observability';
+import { startOtlpReceiver, startRedisServer, uniqueId, type RedisServerHandle } from '@portcullis/testing';
 import { Redis } from 'ioredis';
 import { deadLetterKey, streamKey, type Message } from '../src/index.ts';
 import { count, outcomes, testBus } from './helpers.ts';
+
+const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
 describe('message bus on a real redis-server', () => {
   let redis: RedisServerHandle;
@@ -23,16 +26,58 @@ describe('message bus on a real redis-server', () => {
     const seen = outcomes(topic);
     const got: Message<{ n: number }>[] = [];
     await bus.subscribe<{ n: number }>(topic, (message) => { got.push(message); }, { mode: 'work', group: 'g' });
-    const id = await bus.publish(topic, { n: 1 }, { priority: 'high', id: 'msg-1', traceparent: '00-abc-def-01' });
+    const id = await bus.publish(topic, { n: 1 }, { priority: 'high', id: 'msg-1', traceparent: TRACEPARENT });
     await seen.until((events) => count(events, 'success') === 1);
     assert.equal(id, 'msg-1');
     assert.deepEqual({ ...got[0], occurredAt: 'x', entryId: 'y' }, {
-      id: 'msg-1', topic, priority: 'high', occurredAt: 'x', source: 'svc-a', attempt: 1, traceparent: '00-abc-def-01', payload: { n: 1 }, entryId: 'y',
+      id: 'msg-1', topic, priority: 'high', occurredAt: 'x', source: 'svc-a', attempt: 1, traceparent: TRACEPARENT, payload: { n: 1 }, entryId: 'y',
     });
     const pending = (await raw.call('XPENDING', streamKey(topic, 'high'), 'g')) as [number];
     assert.equal(Number(pending[0]), 0);
     seen.stop();
     await bus.close();
+  });
+
+  test('a malformed traceparent is left out of the envelope', async () => {
+    const topic = uniqueId('t');
+    const bus = testBus(redis.url);
+    const seen = outcomes(topic);
+    const got: Message[] = [];
+    await bus.subscribe(topic, (message) => { got.push(message); }, { mode: 'work', group: 'g' });
+    await bus.publish(topic, {}, { traceparent: '00-abc-def-01\r\nevil' });
+    await seen.until((events) => count(events, 'success') === 1);
+    assert.equal(got[0]?.traceparent, undefined);
+    seen.stop();
+    await bus.close();
+  });
+
+  test('with a tracer, each message is a consumer span continuing the envelope\'s trace', async () => {
+    const receiver = await startOtlpReceiver();
+    const tracing = await startTracing({ serviceName: 'bus-test', url: `${receiver.url}/v1/traces`, sampleRatio: 1, exportDelayMs: 10 });
+    const topic = uniqueId('t');
+    const bus = testBus(redis.url, { tracer: tracing.tracer });
+    const seen = outcomes(topic);
+    const got: Message[] = [];
+    await bus.subscribe(topic, (message) => {
+      got.push(message);
+      if (message.id === 'fails') throw new Error('handler failed');
+    }, { mode: 'work', group: 'g', maxAttempts: 1 });
+    await bus.publishBatch([{ topic, payload: {}, id: 'ok', traceparent: TRACEPARENT }, { topic, payload: {}, id: 'fails' }]);
+    await seen.until((events) => events.length === 2);
+    await tracing.shutdown();
+    const spans = (await receiver.waitFor((all) => all.length >= 2)).filter((s) => s.name === `process ${topic}`);
+    const ok = spans.find((s) => s.attributes['messaging.message.id'] === 'ok');
+    const failed = spans.find((s) => s.attributes['messaging.message.id'] === 'fails');
+    assert.equal(ok?.kind, 5);
+    assert.equal(ok?.traceId, '0af7651916cd43dd8448eb211c80319c');
+    assert.equal(ok?.parentSpanId, 'b7ad6b7169203331');
+    assert.equal(ok?.attributes['messaging.consumer.group.name'], 'g');
+    assert.equal(got.find((m) => m.id === 'ok')?.traceparent, `00-${ok?.traceId}-${ok?.spanId}-01`, 'the handler continues the consumer span');
+    assert.equal(failed?.parentSpanId, '', 'no traceparent: a new trace');
+    assert.equal(failed?.statusCode, 2);
+    seen.stop();
+    await bus.close();
+    await receiver.close();
   });
 
   test('a message published twice with one id is applied once', async () => {

@@ -1,5 +1,5 @@
 import type { EvaluateRequest } from '@portcullis/contracts';
-import { portcullisMetrics, type HealthCheck, type PortcullisMetrics } from '@portcullis/observability';
+import { SpanKind, endSpan, portcullisMetrics, startSpan, traceparentOf, validTraceparent, type HealthCheck, type PortcullisMetrics } from '@portcullis/observability';
 import { Batcher, type Batch, type Waiter } from './batcher.ts';
 import { BreakerLayer, type BreakerState } from './breaker.ts';
 import { canonicalJson } from './canonical.ts';
@@ -23,7 +23,11 @@ export interface Decision {
 export interface EvaluateOptions {
   /** This call's deadline (ms), retries included. Default: the client's `timeoutMs`. */
   timeoutMs?: number;
-  /** W3C trace context; sent on the batch that carries this call (the first caller's wins). */
+  /**
+   * W3C trace context. With a tracer, the batch call's span is the child of its first
+   * caller's trace and linked to every other's; without one, the first caller's
+   * `traceparent` is passed on as is.
+   */
   traceparent?: string;
 }
 
@@ -51,8 +55,6 @@ export interface ClientStats {
   /** The HTTP/2 connection: connected, streams pending and running. */
   connection: { connected: boolean; pending: number; running: number };
 }
-
-const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /**
  * Client of the policy-service's `POST /evaluate/batch`: single `evaluate` calls are
@@ -97,7 +99,7 @@ export class PolicyClient {
       return Promise.reject(this.#breaker.openError());
     }
     const json = canonicalJson({ context: {}, entities: [], ...request });
-    const traceparent = options.traceparent !== undefined && TRACEPARENT.test(options.traceparent) ? options.traceparent : undefined;
+    const traceparent = validTraceparent(options.traceparent);
     return new Promise<Decision>((resolve, reject) => {
       this.#counts.inFlightCalls++;
       const settle = (): boolean => {
@@ -178,12 +180,21 @@ export class PolicyClient {
     const budget = batch.deadline - performance.now();
     const attemptTimeoutMs = this.#options.attemptTimeoutMs ?? Math.max(1, Math.ceil(budget / 2));
     const count = batch.items.length;
+    const tracer = this.#options.tracer;
+    const span = tracer === undefined ? undefined : startSpan(tracer, 'POST /evaluate/batch', {
+      kind: SpanKind.CLIENT, parent: batch.traceparent,
+      links: batch.items.flatMap((item) => item.waiters.map((waiter) => waiter.traceparent)),
+      attributes: { 'http.request.method': 'POST', 'url.full': `${this.#options.url}/evaluate/batch`, 'portcullis.batch.items': count, 'portcullis.batch.callers': batch.live },
+    });
+    const traceparent = span === undefined ? batch.traceparent : traceparentOf(span);
+    let attempts = 0;
     const attempt = (timeoutMs: number): Promise<BatchResponse> => {
+      attempts++;
       this.#counts.roundTrips++;
       this.#counts.itemsSent += count;
       this.#metrics.batchRoundTrips.inc({ target: this.#options.target });
       this.#metrics.batchSize.observe({ target: this.#options.target }, count);
-      return this.#transport.send({ body: batch.body, count, traceparent: batch.traceparent, signal: batch.controller.signal, timeoutMs });
+      return this.#transport.send({ body: batch.body, count, traceparent, signal: batch.controller.signal, timeoutMs });
     };
     let answer: BatchResponse;
     try {
@@ -199,8 +210,16 @@ export class PolicyClient {
       );
     } catch (error) {
       const failure = error instanceof PolicyClientError ? error : new PolicyUnavailableError('policy-service call failed', { cause: error, context: { target: this.#options.target } });
+      if (span !== undefined) {
+        span.setAttribute('portcullis.batch.attempts', attempts);
+        endSpan(span, failure);
+      }
       for (const item of batch.items) for (const waiter of item.waiters) waiter.reject(failure);
       return;
+    }
+    if (span !== undefined) {
+      span.setAttribute('portcullis.batch.attempts', attempts);
+      endSpan(span);
     }
     batch.items.forEach((item, index) => {
       const result = answer.results[index];

@@ -1,4 +1,4 @@
-import type { Registry } from '@portcullis/observability';
+import type { Registry, Tracer } from '@portcullis/observability';
 
 /** Breaker thresholds of {@link PolicyClientOptions}. */
 export interface BreakerOptions {
@@ -44,10 +44,13 @@ export interface PolicyClientOptions {
   breaker?: BreakerOptions;
   /** prom-client registry for the metrics. Default: observability's default registry. */
   registry?: Registry;
+  /** With a tracer, each batch call is a client span (child of its first caller, linked to the others). */
+  tracer?: Tracer | undefined;
 }
 
-export type ResolvedOptions = Required<Omit<PolicyClientOptions, 'registry' | 'breaker' | 'attemptTimeoutMs'>> & {
+export type ResolvedOptions = Required<Omit<PolicyClientOptions, 'registry' | 'breaker' | 'attemptTimeoutMs' | 'tracer'>> & {
   attemptTimeoutMs: number | undefined;
+  tracer: Tracer | undefined;
   breaker: Required<BreakerOptions>;
   registry: Registry | undefined;
 };
@@ -103,5 +106,6 @@ export function resolveOptions(options: PolicyClientOptions): ResolvedOptions {
       resetTimeoutMs: int('breaker.resetTimeoutMs', breaker.resetTimeoutMs, 15_000, 1, 3_600_000),
     },
     registry: options.registry,
+    tracer: options.tracer,
   };
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { Registry } from '@portcullis/observability';
+import { Registry, startTracing } from '@portcullis/observability';
+import { startOtlpReceiver } from '@portcullis/testing';
 import { PolicyClient, type PolicyClientOptions } from '../src/index.ts';
 import { FakePolicyServer, behaviours, type Behaviour } from './fake-policy-server.ts';
 
@@ -119,6 +120,31 @@ describe('batching', () => {
     await Promise.all(Array.from({ length: 20 }, (_, i) => c.evaluate(req(`u${i % 10}`))));
     assert.equal(server.received.length, 20);
     assert.ok(server.received.every((r) => r.body.requests.length === 1));
+  });
+
+  test('with a tracer, a batch is one client span: child of the first caller, linked to the others, sent downstream', async () => {
+    const receiver = await startOtlpReceiver();
+    const tracing = await startTracing({ serviceName: 'client-test', url: `${receiver.url}/v1/traces`, sampleRatio: 1, exportDelayMs: 10 });
+    try {
+      const { client: c } = client({ tracer: tracing.tracer });
+      const first = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+      const second = '00-11111111111111111111111111111111-2222222222222222-01';
+      await Promise.all([c.evaluate(req('a'), { traceparent: first }), c.evaluate(req('b'), { traceparent: second }), c.evaluate(req('c'))]);
+      const sent = server.received[0]!.headers['traceparent'];
+      assert.match(String(sent), /^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+      assert.notEqual(sent, first, 'the policy-service sees the batch span, not the caller');
+      await tracing.shutdown();
+      const [span] = (await receiver.waitFor((spans) => spans.length > 0)).filter((s) => s.name === 'POST /evaluate/batch');
+      assert.equal(span?.kind, 3);
+      assert.equal(span?.parentSpanId, 'b7ad6b7169203331');
+      assert.equal(span?.spanId, String(sent).split('-')[2]);
+      assert.deepEqual(span?.links, [{ traceId: '11111111111111111111111111111111', spanId: '2222222222222222' }]);
+      assert.equal(span?.attributes['portcullis.batch.items'], 3);
+      assert.equal(span?.attributes['portcullis.batch.attempts'], 1);
+    } finally {
+      await tracing.shutdown();
+      await receiver.close();
+    }
   });
 
   test('the first caller’s traceparent is sent on the batch', async () => {

@@ -4,3 +4,4 @@ export { startRedisCluster, type RedisClusterHandle } from './redis-cluster.ts';
 export { startProcess, type ProcessHandle, type StartProcessOptions } from './process.ts';
 export { uniqueId } from './unique-id.ts';
 export { h2Connect, h2Request } from './h2.ts';
+export { startOtlpReceiver, type OtlpReceiverHandle, type ReceivedSpan } from './otlp-receiver.ts';

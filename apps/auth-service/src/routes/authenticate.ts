@@ -45,8 +45,7 @@ export function authenticateRoute(options: { tokens: BearerAuthenticator; decisi
       413: { description: 'body too large' },
       503: { description: 'no decision can be had (fail closed)' },
     },
-    handle: async ({ body, auth, headers, requestId, log }) => {
-      const traceparent = typeof headers.traceparent === 'string' ? headers.traceparent : undefined;
+    handle: async ({ body, auth, requestId, traceparent, log }) => {
       let result;
       try {
         result = await options.decisions.decide(auth, body, traceparent);
@@ -60,7 +59,7 @@ export function authenticateRoute(options: { tokens: BearerAuthenticator; decisi
       options.audit.record({
         principal: auth.sub, action: body.action, resource: `${body.resource.type}::${body.resource.id}`,
         decision: result.decision, policyVersion: result.policyVersion, cache: result.cache, requestId,
-      });
+      }, traceparent);
       return {
         json: {
           allowed: result.decision === 'allow', decision: result.decision,

@@ -45,7 +45,7 @@ export function tokenRoutes(options: {
       method: 'POST', path: '/revoke', summary: 'Revoke a token (RFC 7009): every instance refuses it within a second',
       body: RevokeRequest, bodyLimit: options.bodyLimit, acceptsForm: true,
       responses: { 200: { description: 'revoked, or nothing to revoke' }, 401: { description: 'invalid client' } },
-      handle: async ({ body, headers, log }) => {
+      handle: async ({ body, headers, traceparent, log }) => {
         const { clientId, clientSecret } = credentials(headers, body);
         await clients.authenticate(clientId, clientSecret).catch(() => { throw INVALID_CLIENT(); });
         let claims;
@@ -61,7 +61,7 @@ export function tokenRoutes(options: {
         revocations.revoke(claims.jti, claims.exp);
         await cache.invalidateTags([principalTag(claims.sub)]);
         const event: TokenRevokedEvent = { jti: claims.jti, sub: claims.sub, exp: claims.exp };
-        await bus?.publish(TOPICS.tokenRevoked.topic, event, { priority: TOPICS.tokenRevoked.priority, id: `token.revoked:${claims.jti}` })
+        await bus?.publish(TOPICS.tokenRevoked.topic, event, { priority: TOPICS.tokenRevoked.priority, id: `token.revoked:${claims.jti}`, traceparent })
           .catch((error: unknown) => log.error({ err: error }, 'could not publish token.revoked; other instances keep accepting the token until it expires'));
         return { json: {} };
       },

@@ -21,7 +21,8 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(instances = 1, extraEnv: Record<string, string> = {}): Promise<Stack> {
+/** `extraEnv` goes to the auth-services, `policyEnv` to the policy-service. */
+export async function startStack(instances = 1, extraEnv: Record<string, string> = {}, policyEnv: Record<string, string> = {}): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), 'auth-e2e-'));
   const clients = join(dir, 'clients.json');
   await writeFile(clients, JSON.stringify(CLIENT));
@@ -33,7 +34,7 @@ export async function startStack(instances = 1, extraEnv: Record<string, string>
     async startPolicy() {
       stack.policy = await startProcess({
         command: process.execPath, args: [POLICY_MAIN],
-        env: { POLICY_PORT: String(policyPort), POLICY_ADMIN_TOKEN: ADMIN, REDIS_URL: redis.url, POLICY_WATCH: 'false', LOG_LEVEL: 'info' },
+        env: { POLICY_PORT: String(policyPort), POLICY_ADMIN_TOKEN: ADMIN, REDIS_URL: redis.url, POLICY_WATCH: 'false', LOG_LEVEL: 'info', ...policyEnv },
         readyWhen: /policy-service listening/,
       });
     },
