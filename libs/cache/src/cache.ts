@@ -118,7 +118,8 @@ export class Cache {
       }
       const typed = options?.typeOf ? { ...options, type: options.typeOf(value as T) } : options;
       const prepared = core.prepare(full, value, typed, tags);
-      await core.write([prepared]);
+      // Answer now; the L2 write (and its tags) follows without holding the caller.
+      core.writeBehind([prepared]);
       return { value: prepared.entry.value, source: 'miss' };
     })();
     core.inflight.set(full, task);

@@ -61,6 +61,8 @@ export class CacheCore extends EventEmitter {
   readonly logger: Logger | undefined;
   readonly transport: InvalidationTransport | undefined;
   readonly inflight = new Map<string, Promise<Lookup>>();
+  /** L2 writes that fetch left running behind its answer; close() waits for them. */
+  readonly writesBehind = new Set<Promise<boolean>>();
 
   constructor(options: CacheOptions) {
     super();
@@ -210,6 +212,17 @@ export class CacheCore extends EventEmitter {
       }
     }
     return this.batch('set', commands).then((replies) => replies !== undefined);
+  }
+
+  /**
+   * {@link write} without waiting for Redis: L1 holds the value at once, and the L2
+   * round trip (one per miss) no longer sits on the caller's path. `write` never rejects
+   * (L2 failures are counted and logged by the guard).
+   */
+  writeBehind(items: Prepared[]): void {
+    const pending = this.write(items);
+    this.writesBehind.add(pending);
+    void pending.finally(() => this.writesBehind.delete(pending));
   }
 
   /** Sends a pipeline through the guard; undefined when L2 is absent or failed. */

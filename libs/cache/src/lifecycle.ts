@@ -130,6 +130,7 @@ export class Lifecycle {
     this.closed = true;
     clearInterval(this.#timer);
     await this.#unsubscribe?.();
+    await Promise.allSettled([...this.#core.writesBehind]);
     await this.#core.l2?.close();
   }
 }
