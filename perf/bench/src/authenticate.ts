@@ -1,5 +1,6 @@
 // `npm run bench -- authenticate`: the whole stack on this machine (redis-server,
-// policy-service, auth-service as real processes) with load generated in the same run:
+// policy-service, auth-service as real processes) with the load generated in the same
+// run by k6 (perf/k6/authenticate.js, a native process of its own):
 // - warm path (decisions cached) at a fixed 3,000 req/s, and at its maximum (closed loop);
 // - cold path (every request a new decision) at a fixed 1,000 req/s;
 // - the same cold load with the client's batching switched off (AUTH_BATCHING=false).
@@ -10,64 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startProcess, startRedisServer, type ProcessHandle } from '@portcullis/testing';
-import { Pool } from 'undici';
-import { percentile } from './_stats.ts';
+import { findK6, runK6, type K6Summary } from './_k6.ts';
 
 const AUTH_MAIN = fileURLToPath(new URL('../../../apps/auth-service/src/main.ts', import.meta.url));
 const POLICY_MAIN = fileURLToPath(new URL('../../../apps/policy-service/src/main.ts', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CLIENT = { client_id: 'bench', client_secret: 'bench-secret-0123456789', roles: ['editor'] };
-
-interface Load { rps: number; p50: number; p95: number; p99: number; errors: number; sent: number }
-
-/** Open-loop load: `rate` requests a second regardless of answers, for `seconds`. */
-async function fixedRate(pool: Pool, rate: number, seconds: number, body: (n: number) => string, token: string): Promise<Load> {
-  const latencies: number[] = [];
-  let errors = 0;
-  let sent = 0;
-  const inflight = new Set<Promise<void>>();
-  const started = performance.now();
-  const total = rate * seconds;
-  while (sent < total) {
-    // Send everything that is due by now (1 ms ticks can't pace 3,000/s one by one).
-    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
-    for (; sent < due; sent += 1) {
-      const t0 = performance.now();
-      const request = pool.request({ path: '/authenticate', method: 'POST', body: body(sent), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } })
-        .then(async (res) => {
-          await res.body.text();
-          if (res.statusCode !== 200) errors += 1;
-          latencies.push(performance.now() - t0);
-        }, () => { errors += 1; });
-      inflight.add(request);
-      void request.finally(() => inflight.delete(request));
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-  await Promise.all(inflight);
-  const elapsed = (performance.now() - started) / 1000;
-  return { rps: latencies.length / elapsed, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), errors, sent };
-}
-
-/** Closed-loop load: `concurrency` requests always in flight, for `seconds`. */
-async function maxRate(pool: Pool, concurrency: number, seconds: number, body: (n: number) => string, token: string): Promise<Load> {
-  const latencies: number[] = [];
-  let errors = 0;
-  let n = 0;
-  const deadline = performance.now() + seconds * 1000;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < deadline) {
-      const t0 = performance.now();
-      const res = await pool.request({ path: '/authenticate', method: 'POST', body: body(n++), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
-      await res.body.text();
-      if (res.statusCode !== 200) errors += 1;
-      latencies.push(performance.now() - t0);
-    }
-  }));
-  const elapsed = (performance.now() - started) / 1000;
-  return { rps: latencies.length / elapsed, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), errors, sent: n };
-}
 
 async function roundTrips(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -93,12 +42,8 @@ function serverP95(before: Map<number, number>, after: Map<number, number>): num
   return (bound ?? Infinity) * 1000;
 }
 
-const warmBody = (n: number): string => JSON.stringify({ action: n % 2 ? 'edit' : 'view', resource: { type: 'Document', id: `doc-${1 + (n % 40)}` } });
-// A new context every request: nothing is cached, every request needs a decision.
-const coldBody = (offset: number) => (n: number): string => JSON.stringify({ action: 'view', resource: { type: 'Document', id: `doc-${1 + (n % 40)}` }, context: { riskScore: offset + n } });
-
-const show = (name: string, load: Load): void =>
-  console.log(`${name.padEnd(34)} ${load.rps.toFixed(0).padStart(6)} req/s  p50 ${load.p50.toFixed(2)} ms  p95 ${load.p95.toFixed(2)} ms  p99 ${load.p99.toFixed(2)} ms  errors ${load.errors}/${load.sent}`);
+const show = (name: string, load: K6Summary): void =>
+  console.log(`${name.padEnd(34)} ${load.rps.toFixed(0).padStart(6)} req/s  p50 ${load.p50.toFixed(2)} ms  p95 ${load.p95.toFixed(2)} ms  p99 ${load.p99.toFixed(2)} ms  errors ${load.failed}/${load.sent}  late ${load.dropped}`);
 
 export async function run(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-auth-'));
@@ -126,38 +71,37 @@ export async function run(): Promise<void> {
     const auth = await startAuth(true);
     const tokenRes = await fetch(`${auth.url}/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }) });
     const { access_token: token } = (await tokenRes.json()) as { access_token: string };
-    const pool = new Pool(auth.url, { connections: 64 });
-    await fixedRate(pool, 500, 1, coldBody(50_000_000), token); // warm-up: JIT, connections
+    const k6 = findK6();
+    const load = (target: string, mode: 'warm' | 'cold' | 'max', extra: Record<string, string | number>): Promise<K6Summary> =>
+      runK6(k6, 'authenticate.js', { TARGET_URL: target, TOKEN: token, MODE: mode, DURATION: `${SECONDS}s`, ...extra });
+    await load(auth.url, 'cold', { RATE: 1000, DURATION: '3s', OFFSET: 50_000_000 }); // warm-up: JIT, connections
 
     // Cold phases first: the warm phases' audit events (tens of thousands) would still be
     // draining through the bus and compete for the same two cores.
     const before = await roundTrips(auth.url);
-    const cold = await fixedRate(pool, 1000, SECONDS, coldBody(0), token);
+    const cold = await load(auth.url, 'cold', { RATE: 1000, OFFSET: 0 });
     const trips = (await roundTrips(auth.url)) - before;
     show('cold, fixed 1,000 req/s, batching', cold);
     const efficiency = cold.sent / Math.max(1, trips);
     console.log(`  batch efficiency: ${efficiency.toFixed(1)} requests per policy round trip (${trips} round trips)`);
 
     const unbatched = await startAuth(false);
-    const pool2 = new Pool(unbatched.url, { connections: 64 });
-    await fixedRate(pool2, 500, 1, coldBody(5_000_000), token);
+    await load(unbatched.url, 'cold', { RATE: 1000, DURATION: '3s', OFFSET: 5_000_000 });
     const before2 = await roundTrips(unbatched.url);
-    const coldOff = await fixedRate(pool2, 1000, SECONDS, coldBody(10_000_000), token);
+    const coldOff = await load(unbatched.url, 'cold', { RATE: 1000, OFFSET: 10_000_000 });
     const trips2 = (await roundTrips(unbatched.url)) - before2;
     show('cold, fixed 1,000 req/s, no batching', coldOff);
     console.log(`  batch efficiency: ${(coldOff.sent / Math.max(1, trips2)).toFixed(1)} requests per policy round trip (${trips2} round trips)`);
-    await pool2.close();
     await unbatched.handle.stop();
 
-    await fixedRate(pool, 1000, 1, warmBody, token); // fill the cache
+    await load(auth.url, 'warm', { RATE: 1000, DURATION: '1s' }); // fill the cache
     const bucketsBefore = await serverBuckets(auth.url);
-    const warmFixed = await fixedRate(pool, 3000, SECONDS, warmBody, token);
+    const warmFixed = await load(auth.url, 'warm', { RATE: 3000 });
     show('warm, fixed 3,000 req/s', warmFixed);
     const warmServerP95 = serverP95(bucketsBefore, await serverBuckets(auth.url));
-    console.log(`  server-side (the auth-service's own histogram): p95 <= ${warmServerP95} ms; the rest is the load generator and a shared 2-core machine`);
-    const warmMax = await maxRate(pool, 64, SECONDS, warmBody, token);
-    show('warm, max (64 in flight)', warmMax);
-    await pool.close();
+    console.log(`  server-side (the auth-service's own histogram): p95 <= ${warmServerP95} ms`);
+    const warmMax = await load(auth.url, 'max', { VUS: 32 });
+    show('warm, max (32 k6 VUs)', warmMax);
 
     console.log(`RESULT authenticate warm_rps_max=${warmMax.rps.toFixed(0)} warm_p95_ms=${warmFixed.p95.toFixed(2)} cold_p95_ms=${cold.p95.toFixed(2)} batch_efficiency=${efficiency.toFixed(1)} cold_p95_ms_unbatched=${coldOff.p95.toFixed(2)} warm_server_p95_ms_le=${warmServerP95}`);
   } finally {
