@@ -12,7 +12,7 @@ ensureInstalled();
 ensureModernNode(fileURLToPath(import.meta.url), args);
 ensureRedisServer();
 
-const projects = args.length > 0 ? args : ['apps/*', 'libs/*', 'perf/bench'];
+const projects = args.length > 0 ? args : ['apps/*', 'libs/*', 'perf/bench', 'deploy'];
 const patterns = projects.map((project) => `${project.replace(/\/$/, '')}/test/**/*.test.ts`);
 const summaryDir = mkdtempSync(join(tmpdir(), 'portcullis-test-'));
 const summaryFile = join(summaryDir, 'summary.json');

@@ -1,9 +1,8 @@
-import { createCache, RedisPubSubInvalidation } from '@portcullis/cache';
+import { connect as connectRedis, createCache, RedisPubSubInvalidation } from '@portcullis/cache';
 import { createServiceContext, serveRoutes, type DualServer, type Route, type ServerContext } from '@portcullis/http-kit';
 import { MessageBus } from '@portcullis/message-bus';
 import type { Logger } from '@portcullis/observability';
 import { PolicyClient } from '@portcullis/service-client';
-import { Redis } from 'ioredis';
 import { DecisionAudit } from './audit.ts';
 import type { AuthServiceConfig } from './config.ts';
 import { DecisionService } from './decisions.ts';
@@ -31,8 +30,8 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   const context = await createServiceContext('auth-service', config.LOG_LEVEL);
   const { log, health } = context;
 
-  const redis = config.REDIS_URL !== undefined ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 }) : undefined;
-  redis?.on('error', () => undefined); // reported through /health, not as unhandled events
+  // One server or a Cluster (a node list), as PRODUCT.md allows; errors reach /health, not the log.
+  const redis = config.REDIS_URL !== undefined ? connectRedis(config.REDIS_URL) : undefined;
   const cache = await createCache({
     name: 'decisions',
     ...(redis ? { redis, invalidation: new RedisPubSubInvalidation({ redis }) } : { l1Only: true }),

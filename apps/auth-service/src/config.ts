@@ -1,4 +1,5 @@
 import { env, loadConfig } from '@portcullis/observability';
+import { isRedisUrl } from '@portcullis/contracts';
 import { z } from 'zod';
 
 const url = (what: string) => z.string().regex(/^https?:\/\//, `must be an http(s) URL for ${what}`);
@@ -11,7 +12,7 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       AUTH_HOST: z.string().min(1).default('127.0.0.1'),
       POLICY_URL: url('the policy-service').default('http://127.0.0.1:8181'),
       /** L2 cache and bus; unset runs with L1 only and no bus (development). */
-      REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+      REDIS_URL: z.string().refine(isRedisUrl, 'must be redis://[user:password@]host:port, or a comma-separated node list for Redis Cluster').optional(),
       JWT_ALGORITHM: z.enum(['HS256', 'RS256', 'ES256']).default('HS256'),
       JWT_ISSUER: z.string().min(1).default('portcullis'),
       JWT_AUDIENCE: z.string().min(1).default('portcullis'),

@@ -1,3 +1,4 @@
+import { parseRedisUrl } from '@portcullis/contracts';
 import { Cluster, Redis } from 'ioredis';
 import { keySlot } from './slot.ts';
 
@@ -24,22 +25,22 @@ export interface L2Driver {
   close(): Promise<void>;
 }
 
-/** Connects to `url`; a comma-separated host list (`redis://h1:p1,h2:p2`) means a Cluster. */
+/**
+ * Connects to `url`; a comma-separated host list (`redis://[user:pass@]h1:p1,h2:p2`)
+ * means a Cluster, whose nodes all get the URL's credentials.
+ */
 export function connect(url: string): Redis | Cluster {
   // Fail fast rather than queue forever: the guard's timeout and breaker decide the rest.
   const common = { maxRetriesPerRequest: 1, enableAutoPipelining: false } as const;
+  const { nodes, cluster: isCluster, username, password, tls } = parseRedisUrl(url);
   // Connection errors surface through the guard as failed calls; without a listener
   // ioredis would also print every reconnect attempt.
-  if (!url.includes(',')) {
+  if (!isCluster) {
     const client = new Redis(url, common);
     client.on('error', () => undefined);
     return client;
   }
-  const nodes = url.replace(/^rediss?:\/\//, '').split(',').map((address) => {
-    const [host = '127.0.0.1', port = '6379'] = address.split(':');
-    return { host, port: Number(port) };
-  });
-  const cluster = new Cluster(nodes, { redisOptions: common });
+  const cluster = new Cluster(nodes, { redisOptions: { ...common, username, password, ...(tls ? { tls: {} } : {}) } });
   cluster.on('error', () => undefined);
   return cluster;
 }

@@ -3,3 +3,4 @@ export * from './errors.ts';
 export * from './health.ts';
 export * from './events.ts';
 export * from './auth.ts';
+export * from './redis-url.ts';

@@ -1,3 +1,4 @@
+import { parseRedisUrl } from '@portcullis/contracts';
 import { Cluster, Redis } from 'ioredis';
 import { ACK_MANY_LUA, DEAD_LETTER_LUA, PUBLISH_MANY_LUA } from './scripts.ts';
 
@@ -11,24 +12,13 @@ export interface BusScripts {
   busDeadLetter(stream: string, deadLetter: string, attempts: string, group: string, entryId: string, maxLen: number, ...fields: string[]): Promise<string>;
 }
 
-/** Parses `redis://h:p` or `redis://h1:p1,h2:p2,...` (cluster) into startup nodes. */
-export function parseRedisUrl(url: string): { nodes: { host: string; port: number }[]; cluster: boolean } {
-  const rest = url.replace(/^rediss?:\/\//, '').replace(/\/.*$/, '');
-  const nodes = rest.split(',').map((part) => {
-    const hostPort = part.slice(part.lastIndexOf('@') + 1);
-    const colon = hostPort.lastIndexOf(':');
-    return colon === -1 ? { host: hostPort, port: 6379 } : { host: hostPort.slice(0, colon), port: Number(hostPort.slice(colon + 1)) };
-  });
-  return { nodes, cluster: nodes.length > 1 };
-}
-
 /**
  * Opens a client for the bus. `blocking` clients carry one XREADGROUP BLOCK at a time,
  * so they never auto-pipeline and retry their command forever across reconnects: the
  * read loop, not ioredis, decides when to give up (on close).
  */
 export function connect(url: string, role: 'command' | 'blocking'): RedisClient & BusScripts {
-  const { nodes, cluster } = parseRedisUrl(url);
+  const { nodes, cluster, username, password, tls } = parseRedisUrl(url);
   const common = {
     enableAutoPipelining: role === 'command',
     maxRetriesPerRequest: role === 'blocking' ? null : 20,
@@ -43,7 +33,7 @@ export function connect(url: string, role: 'command' | 'blocking'): RedisClient 
     // No auto-pipelining on a cluster: it cannot route scripts whose key count is an
     // argument (busAckMany) and would mix slots in one pipeline. Acks are coalesced by
     // the consumer and batches by publishBatch anyway.
-    ? new Cluster(nodes, { redisOptions: { ...common, enableAutoPipelining: false }, enableAutoPipelining: false, clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000) })
+    ? new Cluster(nodes, { redisOptions: { ...common, enableAutoPipelining: false, username, password, ...(tls ? { tls: {} } : {}) }, enableAutoPipelining: false, clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000) })
     : new Redis(url, common);
   client.defineCommand('busAckMany', { lua: ACK_MANY_LUA });
   client.defineCommand('busPublishMany', { lua: PUBLISH_MANY_LUA });

@@ -31,9 +31,19 @@ export function loadConfig<Shape extends z.ZodRawShape>(
   if (!result.success) {
     const issue = result.error.issues[0];
     const variable = String(issue?.path[0] ?? 'unknown');
-    throw new ConfigError(variable, `${issue?.message ?? 'invalid'} (received ${JSON.stringify(input[variable])})`);
+    throw new ConfigError(variable, `${issue?.message ?? 'invalid'} (received ${describeReceived(variable, input[variable])})`);
   }
   return result.data;
+}
+
+// Secrets are never echoed: the message goes to stderr and from there to log collectors.
+const SECRET_NAME = /SECRET|TOKEN|PASSWORD|PRIVATE_KEY(?!_FILE)/;
+
+/** The received value for an error message: secrets by length only, URL credentials masked. */
+function describeReceived(variable: string, value: unknown): string {
+  if (typeof value !== 'string') return JSON.stringify(value);
+  if (SECRET_NAME.test(variable)) return `${value.length} characters`;
+  return JSON.stringify(value.replace(/\/\/[^@/]*@/g, '//***@'));
 }
 
 /** Common env value parsers, so every service reads ports and sizes the same way. */

@@ -11,6 +11,12 @@ test('loadConfig defaults, coerces, and names the variable that is wrong', () =>
   assert.throws(() => loadConfig(shape, { FLAG: 'maybe' }), /FLAG/);
 });
 
+test('a configuration error never echoes a secret or URL credentials', () => {
+  const shape = { JWT_SECRET: z.string().min(32), REDIS_URL: z.string().regex(/^redis:\/\/$/) };
+  assert.throws(() => loadConfig(shape, { JWT_SECRET: 'short-secret', REDIS_URL: 'redis://' }), (e: Error) => e.message.includes('12 characters') && !e.message.includes('short-secret'));
+  assert.throws(() => loadConfig(shape, { JWT_SECRET: 'x'.repeat(32), REDIS_URL: 'redis://:hunter2@h1:1,h2:2' }), (e: Error) => e.message.includes('//***@h1') && !e.message.includes('hunter2'));
+});
+
 test('the logger redacts tokens and secrets wherever they sit', () => {
   const lines: string[] = [];
   const log = createLogger({ service: 't', destination: new Writable({ write(chunk: Buffer, _e, done) { lines.push(chunk.toString()); done(); } }) });

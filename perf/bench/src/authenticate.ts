@@ -3,7 +3,8 @@
 // run by k6 (perf/k6/authenticate.js, a native process of its own):
 // - warm path (decisions cached) at a fixed 3,000 req/s, and at its maximum (closed loop);
 // - cold path (every request a new decision) at a fixed 1,000 req/s;
-// - the same cold load with the client's batching switched off (AUTH_BATCHING=false).
+// - the same cold load with the client's batching switched off (AUTH_BATCHING=false);
+// - the cold path at its maximum (closed loop), batching on and off: batching's capacity gain.
 // batch_efficiency = requests per policy round trip, from the auth-service's own
 // portcullis_batch_round_trips_total counter.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -72,7 +73,7 @@ export async function run(): Promise<void> {
     const tokenRes = await fetch(`${auth.url}/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }) });
     const { access_token: token } = (await tokenRes.json()) as { access_token: string };
     const k6 = findK6();
-    const load = (target: string, mode: 'warm' | 'cold' | 'max', extra: Record<string, string | number>): Promise<K6Summary> =>
+    const load = (target: string, mode: 'warm' | 'cold' | 'max' | 'cold-max', extra: Record<string, string | number>): Promise<K6Summary> =>
       runK6(k6, 'authenticate.js', { TARGET_URL: target, TOKEN: token, MODE: mode, DURATION: `${SECONDS}s`, ...extra });
     await load(auth.url, 'cold', { RATE: 1000, DURATION: '3s', OFFSET: 50_000_000 }); // warm-up: JIT, connections
 
@@ -92,7 +93,15 @@ export async function run(): Promise<void> {
     const trips2 = (await roundTrips(unbatched.url)) - before2;
     show('cold, fixed 1,000 req/s, no batching', coldOff);
     console.log(`  batch efficiency: ${(coldOff.sent / Math.max(1, trips2)).toFixed(1)} requests per policy round trip (${trips2} round trips)`);
+    // Where batching pays: capacity. Closed loop, every request a new decision.
+    const coldMaxOff = await load(unbatched.url, 'cold-max', { VUS: 32, OFFSET: 20_000_000 });
+    show('cold, max (32 VUs), no batching', coldMaxOff);
     await unbatched.handle.stop();
+    const before3 = await roundTrips(auth.url);
+    const coldMax = await load(auth.url, 'cold-max', { VUS: 32, OFFSET: 30_000_000 });
+    const trips3 = (await roundTrips(auth.url)) - before3;
+    show('cold, max (32 VUs), batching', coldMax);
+    console.log(`  batch efficiency: ${(coldMax.sent / Math.max(1, trips3)).toFixed(1)} requests per policy round trip; ${(coldMax.rps / coldMaxOff.rps).toFixed(2)}× the unbatched rate`);
 
     await load(auth.url, 'warm', { RATE: 1000, DURATION: '1s' }); // fill the cache
     const bucketsBefore = await serverBuckets(auth.url);
@@ -103,7 +112,7 @@ export async function run(): Promise<void> {
     const warmMax = await load(auth.url, 'max', { VUS: 32 });
     show('warm, max (32 k6 VUs)', warmMax);
 
-    console.log(`RESULT authenticate warm_rps_max=${warmMax.rps.toFixed(0)} warm_p95_ms=${warmFixed.p95.toFixed(2)} cold_p95_ms=${cold.p95.toFixed(2)} batch_efficiency=${efficiency.toFixed(1)} cold_p95_ms_unbatched=${coldOff.p95.toFixed(2)} warm_server_p95_ms_le=${warmServerP95}`);
+    console.log(`RESULT authenticate warm_rps_max=${warmMax.rps.toFixed(0)} warm_p95_ms=${warmFixed.p95.toFixed(2)} cold_p95_ms=${cold.p95.toFixed(2)} batch_efficiency=${efficiency.toFixed(1)} cold_p95_ms_unbatched=${coldOff.p95.toFixed(2)} cold_rps_max=${coldMax.rps.toFixed(0)} cold_rps_max_vs_unbatched=${(coldMax.rps / coldMaxOff.rps).toFixed(2)} warm_server_p95_ms_le=${warmServerP95}`);
   } finally {
     await Promise.all(processes.map((p) => p.stop()));
     await redis.close();
