@@ -1,5 +1,6 @@
 import { channel } from 'node:diagnostics_channel';
-import { SpanKind, endSpan, startSpan, traceparentOf, type Logger, type PortcullisMetrics, type Span } from '@portcullis/observability';
+import { endSpan, type Logger, type PortcullisMetrics } from '@portcullis/observability';
+import { startConsumerSpans } from './consumer-spans.ts';
 import { backoffDelay } from './backoff.ts';
 import type { BusScripts, RedisClient } from './connection.ts';
 import type { Delivery } from './delivery.ts';
@@ -115,7 +116,7 @@ export class Processor<T> {
       ready.push({ delivery, message });
     }
     if (ready.length === 0) return;
-    const spans = this.#startSpans(ready.map((item) => item.message));
+    const spans = startConsumerSpans(this.#ctx.bus.tracer, this.#ctx.topic, this.#ctx.group, ready.map((item) => item.message));
     try {
       await this.#ctx.handler(ready.map((item) => item.message));
     } catch (error) {
@@ -127,23 +128,6 @@ export class Processor<T> {
     // The handler is done, so its concurrency slot is free now; the ack follows in the
     // next flush and the entry stays held (and pending in Redis) until it is stored.
     for (const { delivery } of ready) this.#queueAck(delivery);
-  }
-
-  /** One consumer span per message (none with tracing off); the handler sees its `traceparent`. */
-  #startSpans(messages: Message<T>[]): Span[] {
-    const tracer = this.#ctx.bus.tracer;
-    if (tracer === undefined) return [];
-    return messages.map((message) => {
-      const span = startSpan(tracer, `process ${this.#ctx.topic}`, {
-        kind: SpanKind.CONSUMER, parent: message.traceparent,
-        attributes: {
-          'messaging.system': 'redis', 'messaging.operation.type': 'process', 'messaging.destination.name': this.#ctx.topic,
-          'messaging.consumer.group.name': this.#ctx.group, 'messaging.message.id': message.id, 'portcullis.bus.attempt': message.attempt,
-        },
-      });
-      message.traceparent = traceparentOf(span);
-      return span;
-    });
   }
 
   /**

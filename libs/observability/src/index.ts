@@ -4,4 +4,4 @@ export { loadConfig, ConfigError, env } from './config.ts';
 export { Health, type HealthCheck, type HealthReport, type ComponentStatus } from './health.ts';
 export { requestIdFrom } from './request-id.ts';
 export { validTraceparent, remoteSpanContext, traceparentOf, startSpan, endSpan, SpanKind, type Span, type Tracer, type SpanOptions } from './tracing.ts';
-export { startTracing, tracingConfigFromEnv, TRACING_ENV, TRACING_OFF, type Tracing, type TracingConfig } from './tracing-sdk.ts';
+export { startTracing, tracingConfigFromEnv, TRACING_ENV, type Tracing, type TracingConfig } from './tracing-sdk.ts';

@@ -45,7 +45,7 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-export const TRACING_OFF: Tracing = { tracer: undefined, shutdown: () => Promise.resolve() };
+const TRACING_OFF: Tracing = { tracer: undefined, shutdown: () => Promise.resolve() };
 
 /**
  * Starts the OpenTelemetry SDK when `config.url` is set: a parent-based trace-id-ratio

@@ -52,7 +52,14 @@ export async function startOtlpReceiver(): Promise<OtlpReceiverHandle> {
         res.writeHead(415).end();
         return;
       }
-      spans.push(...flatten(JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpRequest));
+      let request: OtlpRequest;
+      try {
+        request = JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpRequest;
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      spans.push(...flatten(request));
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       for (const wake of waiters) wake();
     });
