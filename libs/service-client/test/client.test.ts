@@ -1,29 +1,11 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { after, before, beforeEach, describe, test } from 'node:test';
-import { Registry, startTracing } from '@portcullis/observability';
+import { describe, test } from 'node:test';
+import { startTracing } from '@portcullis/observability';
 import { startOtlpReceiver } from '@portcullis/testing';
-import { PolicyClient, type PolicyClientOptions } from '../src/index.ts';
-import { FakePolicyServer, behaviours, type Behaviour } from './fake-policy-server.ts';
+import { useFakePolicyServer, behaviours, type Behaviour } from './fake-policy-server.ts';
 
-const server = new FakePolicyServer();
-const clients: PolicyClient[] = [];
-
-before(async () => {
-  await server.start();
-});
-beforeEach(() => server.reset());
-after(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await server.close();
-});
-
-function client(options: Partial<PolicyClientOptions> = {}): { client: PolicyClient; registry: Registry } {
-  const registry = new Registry();
-  const c = new PolicyClient({ url: server.url, registry, timeoutMs: 2000, ...options });
-  clients.push(c);
-  return { client: c, registry };
-}
+const { server, client } = useFakePolicyServer();
 
 const req = (principal: string, action = 'view', resourceType = 'Photo') => ({
   principal: { type: 'User', id: principal },

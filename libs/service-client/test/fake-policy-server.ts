@@ -1,6 +1,9 @@
 import { EventEmitter, once } from 'node:events';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { after, before, beforeEach } from 'node:test';
+import { Registry } from '@portcullis/observability';
+import { PolicyClient, type PolicyClientOptions } from '../src/index.ts';
 
 /** One request the fake server received. */
 export interface Received {
@@ -101,4 +104,29 @@ export class FakePolicyServer extends EventEmitter {
     for (const session of this.#sessions) session.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+/**
+ * The fixture both client test files use: one fake server for the file, reset before
+ * each test, and a factory of clients (own metrics registry, 2 s default deadline) that
+ * are all closed with the server after the file.
+ */
+export function useFakePolicyServer(): { server: FakePolicyServer; client(options?: Partial<PolicyClientOptions>): { client: PolicyClient; registry: Registry } } {
+  const server = new FakePolicyServer();
+  const clients: PolicyClient[] = [];
+  before(() => server.start());
+  beforeEach(() => server.reset());
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await server.close();
+  });
+  return {
+    server,
+    client(options = {}) {
+      const registry = new Registry();
+      const c = new PolicyClient({ url: server.url, registry, timeoutMs: 2000, ...options });
+      clients.push(c);
+      return { client: c, registry };
+    },
+  };
 }

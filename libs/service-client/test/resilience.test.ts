@@ -1,27 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, test } from 'node:test';
-import { Registry } from '@portcullis/observability';
-import { PolicyClient, type BreakerState, type PolicyClientOptions } from '../src/index.ts';
-import { FakePolicyServer, behaviours } from './fake-policy-server.ts';
+import { describe, test } from 'node:test';
+import { PolicyClient, type BreakerState } from '../src/index.ts';
+import { useFakePolicyServer, behaviours } from './fake-policy-server.ts';
 
-const server = new FakePolicyServer();
-const clients: PolicyClient[] = [];
-
-before(async () => {
-  await server.start();
-});
-beforeEach(() => server.reset());
-after(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await server.close();
-});
-
-function client(options: Partial<PolicyClientOptions> = {}): { client: PolicyClient; registry: Registry } {
-  const registry = new Registry();
-  const c = new PolicyClient({ url: server.url, registry, timeoutMs: 2000, ...options });
-  clients.push(c);
-  return { client: c, registry };
-}
+const { server, client } = useFakePolicyServer();
 
 const req = (principal: string, resourceType = 'Photo') => ({
   principal: { type: 'User', id: principal },
