@@ -103,11 +103,11 @@ try {
 
   await launch('policy', process.execPath, [join(root, 'apps/policy-service/src/main.ts')], {
     POLICY_PORT: String(policyPort), POLICY_ADMIN_TOKEN: adminToken, REDIS_URL: redisUrl,
-  }, /policy-service listening/);
+  }, /policy-service ready on/);
   await launch('auth', process.execPath, [join(root, 'apps/auth-service/src/main.ts')], {
     AUTH_PORT: String(authPort), POLICY_URL: `http://127.0.0.1:${policyPort}`, REDIS_URL: redisUrl,
     JWT_SECRET: randomBytes(32).toString('base64url'), AUTH_CLIENTS_FILE: clientsFile,
-  }, /auth-service listening/);
+  }, /auth-service ready on/);
 
   console.log(`
 Portcullis is up.

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { connect as connectRedis, createCache, RedisPubSubInvalidation } from '@portcullis/cache';
 import { createServiceContext, serveRoutes, type DualServer, type Route, type ServerContext } from '@portcullis/http-kit';
 import { MessageBus } from '@portcullis/message-bus';
@@ -5,7 +6,7 @@ import type { Logger } from '@portcullis/observability';
 import { PolicyClient } from '@portcullis/service-client';
 import { DecisionAudit } from './audit.ts';
 import type { AuthServiceConfig } from './config.ts';
-import { DecisionService } from './decisions.ts';
+import { DecisionService, warmUpRequest } from './decisions.ts';
 import { subscribeToEvents } from './events.ts';
 import { buildTokenLayer } from './keys.ts';
 import { authenticateRoute } from './routes/authenticate.ts';
@@ -17,6 +18,8 @@ export interface AuthService {
   server: DualServer;
   context: ServerContext;
   log: Logger;
+  /** Resolves once the policy path is warm (`/ready` can turn 200); false if stopped first. */
+  ready: Promise<boolean>;
   /** Flushes the audit buffer and closes the bus, cache and client; the caller drains the server first. */
   stop(): Promise<void>;
 }
@@ -49,7 +52,13 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
     tracer: context.tracing.tracer,
   });
   client.onBreakerStateChange((state) => log.warn({ state }, `policy-service circuit ${state}`));
+  client.onConnectionChange((open) => (open ? log.info('policy-service session open') : log.warn('policy-service session lost; reconnecting')));
   health.register(client.healthCheck('policy-service'));
+  // Not ready until a session is open and decisions have gone through the whole path
+  // (client, batcher, breaker, policy-service, Cedar): the first real ones then find warm
+  // code on both sides. While the policy-service is away it keeps trying, never exits.
+  const redisReady = redis === undefined || redis.status === 'ready' ? Promise.resolve() : once(redis, 'ready');
+  const ready = Promise.all([client.warmUp(warmUpRequest), redisReady]).then(([warm]) => warm);
   const decisions = new DecisionService(cache, client);
   const revocations = new RevocationList();
   const { issuer, verifier, clients } = await buildTokenLayer(config, revocations);
@@ -67,7 +76,7 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   ];
   const server = await serveRoutes({ routes, context, port: config.AUTH_PORT, host: config.AUTH_HOST, openapi: { title: 'Portcullis auth-service', version: '0.1.0', description: 'JWT authentication and cached authorization decisions' } });
   return {
-    server, context, log,
+    server, context, log, ready,
     async stop() {
       await audit.flush();
       await bus?.close({ timeoutMs: 2000 }).catch((error: unknown) => log.warn({ err: error }, 'bus close'));

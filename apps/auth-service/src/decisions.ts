@@ -88,7 +88,7 @@ export class DecisionService {
 const decisionType = (decision: CachedDecision): string => decision.decision;
 
 /** The policy-service request: the principal and its roles/groups come from the token. */
-function toEvaluateRequest(principal: Principal, body: AuthenticateRequest): EvaluateRequest {
+export function toEvaluateRequest(principal: Principal, body: AuthenticateRequest): EvaluateRequest {
   return {
     principal: { type: 'User', id: principal.sub },
     action: { type: 'Action', id: body.action },
@@ -108,4 +108,13 @@ export const principalTag = (sub: string): string => `sub:${createHash('sha256')
 function decisionKey(version: string, principal: Principal, body: AuthenticateRequest): string {
   const identity = JSON.stringify([principal.sub, [...principal.roles].sort(), [...principal.groups].sort(), body.action, body.resource.type, body.resource.id, body.context]);
   return `d:${version}:${createHash('sha256').update(identity).digest('base64url')}`;
+}
+
+/**
+ * The n-th warm-up request: shaped like a real one (a User with a role parent, an action,
+ * a resource), each for another resource so the policy-service's decision cache cannot
+ * answer it. An entity type no schema knows is fine: Cedar's rejection still runs the path.
+ */
+export function warmUpRequest(n: number): EvaluateRequest {
+  return toEvaluateRequest({ sub: 'portcullis-warm-up', roles: ['warm-up'], groups: [] }, { action: 'view', resource: { type: 'PortcullisWarmUp', id: `r-${n}` }, context: { n } });
 }

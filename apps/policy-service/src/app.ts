@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { Logger } from '@portcullis/observability';
 import { createServiceContext, serveRoutes, type DualServer, type Route, type ServerContext } from '@portcullis/http-kit';
 import { MessageBus } from '@portcullis/message-bus';
@@ -9,12 +10,15 @@ import { Evaluator } from './engine/evaluator.ts';
 import { readPolicyDir, watchPolicyDir } from './engine/loader.ts';
 import { evaluateRoutes } from './routes/evaluate.ts';
 import { policyRoutes } from './routes/policies.ts';
+import { sendWarmUpTraffic, warmUpRequests } from './warm-up.ts';
 
 /** A running policy-service. */
 export interface PolicyService {
   server: DualServer;
   context: ServerContext;
   evaluator: Evaluator;
+  /** Resolves once a policy set is live (at once when the start-up load succeeded). */
+  ready: Promise<boolean>;
   log: Logger;
   /** Stops watching files and closes the bus; the caller drains the server first. */
   stop(): Promise<void>;
@@ -66,9 +70,22 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
     ...policyRoutes(evaluator, config.POLICY_ADMIN_TOKEN, audit),
   ];
 
-  const server = await serveRoutes({ routes, context, port: config.POLICY_PORT, host: config.POLICY_HOST, openapi: { title: 'Portcullis policy-service', version: '0.1.0', description: 'Cedar policy evaluation' } });
+  // Cedar is warm (above); the request path around it is warmed on a private port before
+  // the real one opens, so a client's first calls (and the first after a restart) do
+  // not pay for cold code inside their deadlines.
+  const warmUp = async (origin: string): Promise<void> => {
+    const bundle = evaluator.bundle;
+    if (bundle === undefined) return;
+    const started = performance.now();
+    await sendWarmUpTraffic(origin, warmUpRequests(bundle, 64)).then(
+      () => log.info({ ms: Math.round(performance.now() - started) }, 'request path warmed up'),
+      (error: unknown) => log.warn({ err: error }, 'request path warm-up failed; serving anyway'),
+    );
+  };
+  const server = await serveRoutes({ routes, context, port: config.POLICY_PORT, host: config.POLICY_HOST, warmUp, openapi: { title: 'Portcullis policy-service', version: '0.1.0', description: 'Cedar policy evaluation' } });
+  const ready = evaluator.bundle !== undefined ? Promise.resolve(true) : once(evaluator, 'updated').then(() => true);
   return {
-    server, context, evaluator, log,
+    server, context, evaluator, log, ready,
     async stop() {
       watcher?.close();
       await bus?.close({ timeoutMs: 2000 });

@@ -19,7 +19,7 @@ before(async () => {
   service = await startProcess({
     command: process.execPath, args: [MAIN],
     env: { POLICY_PORT: String(port), POLICY_ADMIN_TOKEN: ADMIN, REDIS_URL: redis.url, POLICY_WATCH: 'false' },
-    readyWhen: /policy-service listening/,
+    readyWhen: /policy-service ready on/,
   });
   bus = new MessageBus({ redis: redis.url, source: 'test' });
 });

@@ -37,7 +37,7 @@ describe('policy-service as a real process', () => {
       command: process.execPath,
       args: [MAIN],
       env: { POLICY_PORT: String(port), POLICY_DIR: dir, POLICY_ADMIN_TOKEN: ADMIN, POLICY_MAX_BATCH: '5', POLICY_MAX_BODY_BYTES: '65536' },
-      readyWhen: /policy-service listening/,
+      readyWhen: /policy-service ready on/,
     });
   });
   after(async () => {
@@ -161,7 +161,7 @@ test('a bad configuration value stops the process with a message naming the vari
 
 test('SIGTERM drains and exits 0', async () => {
   const port = await freePort();
-  const service = await startProcess({ command: process.execPath, args: [MAIN], env: { POLICY_PORT: String(port), POLICY_WATCH: 'false' }, readyWhen: /policy-service listening/ });
+  const service = await startProcess({ command: process.execPath, args: [MAIN], env: { POLICY_PORT: String(port), POLICY_WATCH: 'false' }, readyWhen: /policy-service ready on/ });
   assert.equal(await service.stop('SIGTERM'), 0);
   assert.match(service.output(), /drained; bye/);
 });

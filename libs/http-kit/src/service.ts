@@ -1,4 +1,4 @@
-import { ConfigError, Health, collectProcessMetrics, createLogger, defaultRegistry, portcullisMetrics, startTracing, tracingConfigFromEnv, type Logger } from '@portcullis/observability';
+import { ConfigError, Health, collectProcessMetrics, createLogger, defaultRegistry, portcullisMetrics, resetRequestMetrics, startTracing, tracingConfigFromEnv, type Logger } from '@portcullis/observability';
 import { buildOpenApi, type OpenApiInfo } from './openapi.ts';
 import { probeRoutes } from './probes.ts';
 import { createExpressApp } from './express-adapter.ts';
@@ -27,18 +27,32 @@ export interface ServeOptions {
   host: string;
   /** When given, the PRODUCT.md probes (`/health`, `/alive`, `/ready`, `/metrics`) and `/openapi.json` are added. */
   openapi?: OpenApiInfo;
+  /**
+   * Sends real requests to `origin`, a private loopback port serving the same routes,
+   * before the real port opens: the first connections then find the request path
+   * (sockets, HTTP/1.1 and HTTP/2 parsing, routing, validation, handlers) compiled.
+   * Nothing was served before, so the metrics these requests left are reset.
+   */
+  warmUp?: (origin: string) => Promise<void>;
 }
 
 /** Serves the routes over HTTP/1.1 (express) and h2c on one port. */
 export async function serveRoutes(options: ServeOptions): Promise<DualServer> {
   const { context } = options;
   const routes = options.openapi === undefined ? options.routes : withStandardRoutes(options.routes, context, options.openapi);
-  return listenDual({
-    port: options.port,
-    host: options.host,
-    http1: createExpressApp(routes, context),
-    http2: createH2Handler(routes, context),
-  });
+  const handlers = { http1: createExpressApp(routes, context), http2: createH2Handler(routes, context) };
+  if (options.warmUp !== undefined) {
+    // The same routes and code, without tracing: warm-up requests are nobody's trace.
+    const untraced = { ...context, tracing: undefined };
+    const scratch = await listenDual({ port: 0, host: '127.0.0.1', http1: createExpressApp(routes, untraced), http2: createH2Handler(routes, untraced) });
+    try {
+      await options.warmUp(`http://127.0.0.1:${scratch.port}`);
+    } finally {
+      await scratch.close(1_000);
+    }
+    resetRequestMetrics(context.metrics);
+  }
+  return listenDual({ port: options.port, host: options.host, ...handlers });
 }
 
 /**
@@ -82,14 +96,17 @@ export interface RunningService {
   server: DualServer;
   context: ServerContext;
   log: Logger;
+  /** Settles once the service has warmed up and can answer (true), or was stopped first (false). Absent: ready once listening. */
+  ready?: Promise<boolean>;
   stop(): Promise<void>;
 }
 
 /**
  * A service's `main`: reads and validates its configuration, starts it, drains on
- * SIGTERM/SIGINT, and prints `<name> listening on <url>` (what `npm start` and the
- * tests wait for). A bad configuration value or option exits 2 with a message that
- * names it, not a stack trace.
+ * SIGTERM/SIGINT, prints `<name> listening on <url>` once it accepts connections and
+ * `<name> ready on <url>` once its warm-up is done and `/ready` answers 200 (what `npm
+ * start` and the tests wait for). A bad configuration value or option exits 2 with a
+ * message that names it, not a stack trace.
  */
 export async function runService<Config extends object>(options: {
   name: string;
@@ -117,6 +134,10 @@ export async function runService<Config extends object>(options: {
   const url = `http://${options.host(config)}:${service.server.port}`;
   service.log.info({ url }, `${options.name} listening`);
   console.log(`${options.name} listening on ${url}`);
+  if (await (service.ready ?? Promise.resolve(true))) {
+    service.log.info({ url, health: service.context.health.report() }, `${options.name} ready`);
+    console.log(`${options.name} ready on ${url}`);
+  }
 }
 
 /** The service's routes plus the probes and the OpenAPI document that describes them all. */

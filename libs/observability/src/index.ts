@@ -1,4 +1,4 @@
-export { METRIC_NAMES, defaultRegistry, portcullisMetrics, collectProcessMetrics, Registry, type PortcullisMetrics } from './metrics.ts';
+export { METRIC_NAMES, defaultRegistry, portcullisMetrics, collectProcessMetrics, resetRequestMetrics, Registry, type PortcullisMetrics } from './metrics.ts';
 export { createLogger, REDACTED_PATHS, type Logger, type LoggerOptions } from './logger.ts';
 export { loadConfig, ConfigError, env } from './config.ts';
 export { Health, type HealthCheck, type HealthReport, type ComponentStatus } from './health.ts';

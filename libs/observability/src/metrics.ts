@@ -73,6 +73,16 @@ export function portcullisMetrics(registry: Registry = defaultRegistry): Portcul
   return metrics;
 }
 
+/**
+ * Forgets what requests recorded (request durations, policy evaluations). Only for a
+ * warm-up that ran before anything was served: afterwards it would lose real samples.
+ */
+export function resetRequestMetrics(metrics: PortcullisMetrics): void {
+  metrics.httpRequestDuration.reset();
+  metrics.policyEvaluations.reset();
+  metrics.policyEvaluationSeconds.reset();
+}
+
 /** Adds Node's process metrics (event loop lag, heap, GC) to a service's registry. */
 export function collectProcessMetrics(registry: Registry = defaultRegistry): void {
   collectDefaultMetrics({ register: registry });

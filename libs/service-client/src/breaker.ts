@@ -1,6 +1,6 @@
 import CircuitBreaker from 'opossum';
 import type { PortcullisMetrics } from '@portcullis/observability';
-import { CircuitOpenError, PolicyRejectedError } from './errors.ts';
+import { CircuitOpenError, PolicyRejectedError, isLocalStall } from './errors.ts';
 
 /** The breaker's state as `/ready` and `portcullis_circuit_state` report it. */
 export type BreakerState = 'closed' | 'half-open' | 'open';
@@ -23,8 +23,8 @@ type Call = () => Promise<unknown>;
  * The breaker layer: opossum for the rolling error-rate rule, the open/half-open timer
  * and the single probe, plus the consecutive-failure rule opossum lacks. One "call" is
  * one batch call with its retries, so a flaky attempt that a retry fixed is no failure.
- * Rejections (4xx for the whole batch) say nothing
- * about the service's health and are not counted.
+ * Rejections (4xx for the whole batch) and timeouts this process caused by being too
+ * busy (`isLocalStall`) say nothing about the service's health and are not counted.
  */
 export class BreakerLayer {
   readonly #breaker: CircuitBreaker<[Call], unknown>;
@@ -44,8 +44,9 @@ export class BreakerLayer {
       volumeThreshold: options.volumeThreshold,
       resetTimeout: options.resetTimeoutMs,
       allowWarmUp: false,
-      // A batch every caller abandoned did time out: that counts, only refusals do not.
-      errorFilter: (error: unknown) => error instanceof PolicyRejectedError,
+      // A batch every caller abandoned did time out: that counts, unless this process
+      // was the slow one; refusals never do.
+      errorFilter: (error: unknown) => error instanceof PolicyRejectedError || isLocalStall(error),
     });
     const { circuitState, circuitEvents } = options.metrics;
     const event = (name: string): void => {

@@ -6,7 +6,9 @@ import { canonicalJson } from './canonical.ts';
 import { DeadlineExceededError, PolicyClientError, PolicyRejectedError, PolicyUnavailableError } from './errors.ts';
 import { resolveOptions, resolveTimeout, type PolicyClientOptions, type ResolvedOptions } from './options.ts';
 import { withRetries } from './retry.ts';
-import { H2cTransport, type BatchResponse } from './transport.ts';
+import { SessionKeeper } from './session.ts';
+import { WarmUp, type WarmUpOptions } from './warm-up.ts';
+import { H2cTransport, afterDeadline, type BatchResponse } from './transport.ts';
 
 /** `EvaluateRequest` with the members the policy-service defaults (`context`, `entities`) optional. */
 export type EvaluateInput = Omit<EvaluateRequest, 'context' | 'entities'> & Partial<Pick<EvaluateRequest, 'context' | 'entities'>>;
@@ -52,9 +54,12 @@ export interface ClientStats {
   inFlightCalls: number;
   /** Distinct items gathering for the next batch. */
   queued: number;
-  /** The HTTP/2 connection: connected, streams pending and running. */
-  connection: { connected: boolean; pending: number; running: number };
+  /** The HTTP/2 connection: connected, streams pending and running, sessions opened so far. */
+  connection: { connected: boolean; pending: number; running: number; connects: number };
 }
+
+// The session keeper's pace: a service that is away is tried at most once a second.
+const RECONNECT = { backoffBaseMs: 50, maxBackoffMs: 1_000, pingTimeoutMs: 2_000 };
 
 /**
  * Client of the policy-service's `POST /evaluate/batch`: single `evaluate` calls are
@@ -68,6 +73,8 @@ export class PolicyClient {
   readonly #transport: H2cTransport;
   readonly #breaker: BreakerLayer;
   readonly #batcher: Batcher<Decision>;
+  readonly #keeper: SessionKeeper;
+  readonly #warmUp: WarmUp;
   readonly #counts = { calls: 0, roundTrips: 0, itemsSent: 0, retries: 0, timeouts: 0, circuitRejections: 0, inFlightCalls: 0 };
   #closed = false;
 
@@ -77,6 +84,29 @@ export class PolicyClient {
     this.#transport = new H2cTransport(this.#options.url, this.#options.maxResponseBytes);
     this.#breaker = new BreakerLayer({ ...this.#options.breaker, target: this.#options.target, metrics: this.#metrics });
     this.#batcher = new Batcher<Decision>(this.#options, (batch) => this.#sendBatch(batch));
+    this.#keeper = new SessionKeeper(this.#transport, RECONNECT);
+    this.#warmUp = new WarmUp({ connect: () => this.connect(), evaluate: (request, options) => this.evaluate(request, options), closed: () => this.#closed });
+  }
+
+  /**
+   * Opens the session now and keeps it open: after every GOAWAY, reset or restart of the
+   * service it is reopened at once, backing off while the service is away, so calls do
+   * not pay for connecting. Resolves once a session is open (it keeps trying until then).
+   */
+  connect(): Promise<void> {
+    this.#keeper.start();
+    return this.#keeper.whenConnected();
+  }
+
+  /**
+   * Proves the whole path before the caller calls itself ready: opens the session (as
+   * {@link connect}), then sends bursts of calls through the batcher, breaker, retries and
+   * transport to the service and its engine (see {@link WarmUp}). Until it is done,
+   * {@link healthCheck} reports `down`. Resolves true once warm, false if the client was
+   * closed first; it never gives up on its own.
+   */
+  warmUp(request: (n: number) => EvaluateInput, options: WarmUpOptions = {}): Promise<boolean> {
+    return this.#warmUp.run(request, options);
   }
 
   /**
@@ -105,7 +135,7 @@ export class PolicyClient {
       const settle = (): boolean => {
         if (waiter.settled) return false;
         waiter.settled = true;
-        clearTimeout(timer);
+        timer.cancel();
         this.#counts.inFlightCalls--;
         return true;
       };
@@ -121,12 +151,13 @@ export class PolicyClient {
           reject(error);
         },
       };
-      // The caller's own clock: it fires at the deadline even if the server never answers.
-      const timer = setTimeout(() => {
+      // The caller's own clock: it fires at the deadline even if the server never answers
+      // (after reading what already arrived: an answer waiting in the socket still counts).
+      const timer = afterDeadline(timeoutMs, () => {
         waiter.reject(new DeadlineExceededError(`no decision within ${timeoutMs} ms`, { context: { target: this.#options.target, timeoutMs } }));
         const batch = waiter.batch;
         if (batch !== undefined && --batch.live === 0) batch.controller.abort();
-      }, timeoutMs);
+      });
       this.#batcher.add(json, json, waiter);
     });
   }
@@ -136,19 +167,29 @@ export class PolicyClient {
     return this.#breaker.state;
   }
 
+  /** Called when the kept session (see {@link connect}) opens (true) or is lost (false), for logs; returns an unsubscribe function. */
+  onConnectionChange(listener: (open: boolean) => void): () => void {
+    return this.#keeper.onChange(listener);
+  }
+
   /** Called on every breaker transition (for logs); returns an unsubscribe function. */
   onBreakerStateChange(listener: (state: BreakerState) => void): () => void {
     return this.#breaker.onStateChange(listener);
   }
 
-  /** A critical check for observability's Health: down while the breaker is open. */
+  /** A critical check for observability's Health: down while a {@link warmUp} is pending or the breaker is open. */
   healthCheck(name: string = this.#options.target): HealthCheck {
     return {
       name,
       critical: true,
       check: () => {
         const state = this.#breaker.state;
-        return { status: state === 'open' ? 'down' : state === 'half-open' ? 'degraded' : 'up', detail: { breaker: state, inFlightBatches: this.#batcher.inFlight } };
+        const detail = { breaker: state, connected: this.#keeper.connected, connects: this.#transport.connects, inFlightBatches: this.#batcher.inFlight };
+        if (this.#warmUp.pending) {
+          const lastError = this.#warmUp.lastError ?? this.#keeper.lastError;
+          return { status: 'down', detail: { ...detail, warmedUp: false, ...(lastError === undefined ? {} : { lastError }) } };
+        }
+        return { status: state === 'open' ? 'down' : state === 'half-open' ? 'degraded' : 'up', detail };
       },
     };
   }
@@ -161,7 +202,7 @@ export class PolicyClient {
       breakerOpens: this.#breaker.opens,
       inFlightBatches: this.#batcher.inFlight,
       queued: this.#batcher.queued,
-      connection: this.#transport.connection,
+      connection: { ...this.#transport.connection, connects: this.#transport.connects },
     };
   }
 
@@ -172,6 +213,7 @@ export class PolicyClient {
     this.#batcher.flush();
     await this.#batcher.drain();
     this.#batcher.stop();
+    this.#keeper.stop();
     this.#breaker.shutdown();
     await this.#transport.close();
   }

@@ -43,3 +43,12 @@ export class PolicyRejectedError extends PolicyClientError {
 export function isRetryable(error: unknown): boolean {
   return error instanceof PolicyClientError && error.context['retryable'] === true;
 }
+
+/**
+ * True for a timeout this process caused: it was too busy during the attempt to send the
+ * request or read the answer (`context.local`). It says nothing about the service's
+ * health, so the breaker does not count it.
+ */
+export function isLocalStall(error: unknown): boolean {
+  return error instanceof DeadlineExceededError && error.context['local'] === true;
+}

@@ -1,6 +1,7 @@
 export { PolicyClient, type Decision, type EvaluateInput, type EvaluateOptions, type ClientStats } from './client.ts';
 export type { PolicyClientOptions, BreakerOptions } from './options.ts';
+export type { WarmUpOptions } from './warm-up.ts';
 export type { BreakerState } from './breaker.ts';
 export { canonicalJson } from './canonical.ts';
 export * as errors from './errors.ts';
-export { PolicyClientError, PolicyUnavailableError, CircuitOpenError, DeadlineExceededError, PolicyRejectedError } from './errors.ts';
+export { PolicyClientError, PolicyUnavailableError, CircuitOpenError, DeadlineExceededError, PolicyRejectedError, isLocalStall } from './errors.ts';

@@ -17,6 +17,12 @@ export interface BatchAttempt {
 
 export type BatchResponse = BatchEvaluateResponse;
 
+/**
+ * Above this event-loop utilization during an attempt, a timeout is this process's own
+ * doing: it was too busy to send the request or to read an answer that may have arrived.
+ */
+const LOCAL_STALL_UTILIZATION = 0.5;
+
 // Statuses that say "not now" rather than "never": another attempt may succeed.
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 const ERROR_BODY_LIMIT = 16 * 1024;
@@ -30,12 +36,34 @@ export class H2cTransport {
   readonly #client: H2CClient;
   readonly #origin: string;
   readonly #maxResponseBytes: number;
+  #connects = 0;
 
   constructor(origin: string, maxResponseBytes: number) {
     this.#origin = origin;
     this.#maxResponseBytes = maxResponseBytes;
     // Timeouts are the deadline layer's job; undici's own (seconds) only catch leaks.
     this.#client = new H2CClient(origin, { maxConcurrentStreams: 100, pipelining: 100, connectTimeout: 5_000 });
+    this.#client.on('connect', () => void this.#connects++);
+  }
+
+  /** Sessions opened so far. */
+  get connects(): number {
+    return this.#connects;
+  }
+
+  /** Calls `listener` whenever the session is lost (GOAWAY, reset, the service gone); returns an unsubscribe function. */
+  onDisconnect(listener: () => void): () => void {
+    this.#client.on('disconnect', listener);
+    return () => void this.#client.off('disconnect', listener);
+  }
+
+  /**
+   * One `GET /alive` on the session, opening it if needed. Any HTTP answer proves the
+   * session works; only a failure to get one rejects (refused, reset, `timeoutMs` passed).
+   */
+  async ping(timeoutMs: number): Promise<void> {
+    const { body } = await this.#client.request({ path: '/alive', method: 'GET', signal: AbortSignal.timeout(timeoutMs) });
+    await body.dump();
   }
 
   /** Connection statistics of the underlying client (connected, pending and running streams). */
@@ -47,11 +75,12 @@ export class H2cTransport {
   /** Sends one attempt; resolves with the validated answer or rejects with a PolicyClientError. */
   async send(attempt: BatchAttempt): Promise<BatchResponse> {
     const controller = new AbortController();
+    const utilization = performance.eventLoopUtilization();
     let timedOut = false;
-    const timer = setTimeout(() => {
+    const timer = afterDeadline(attempt.timeoutMs, () => {
       timedOut = true;
       controller.abort();
-    }, attempt.timeoutMs);
+    });
     const onAbort = (): void => controller.abort();
     attempt.signal.addEventListener('abort', onAbort, { once: true });
     if (attempt.signal.aborted) controller.abort();
@@ -66,15 +95,19 @@ export class H2cTransport {
       const text = await readLimited(body, this.#maxResponseBytes);
       return parseAnswer(text, attempt.count, this.#origin);
     } catch (error) {
-      if (timedOut) throw new DeadlineExceededError(`policy-service attempt exceeded ${attempt.timeoutMs} ms`, { cause: error, context: { retryable: true, attemptTimeoutMs: attempt.timeoutMs } });
-      if (attempt.signal.aborted) throw new DeadlineExceededError('every caller of this batch gave up', { cause: error, context: { retryable: false } });
+      if (timedOut || attempt.signal.aborted) {
+        // Busy most of the window: the service may well have answered; not its failure.
+        const local = performance.eventLoopUtilization(utilization).utilization > LOCAL_STALL_UTILIZATION;
+        if (timedOut) throw new DeadlineExceededError(`policy-service attempt exceeded ${attempt.timeoutMs} ms`, { cause: error, context: { retryable: true, attemptTimeoutMs: attempt.timeoutMs, local } });
+        throw new DeadlineExceededError('every caller of this batch gave up', { cause: error, context: { retryable: false, local } });
+      }
       if (error instanceof PolicyUnavailableError || error instanceof PolicyRejectedError) throw error;
       if (error instanceof ResponseTooLarge) throw new PolicyUnavailableError(error.message, { context: { retryable: false, origin: this.#origin } });
       // Reset, GOAWAY, refused connection, stream errors: the service may answer the next one.
       const code = (error as { code?: unknown }).code;
       throw new PolicyUnavailableError(`policy-service request failed: ${(error as Error).message}`, { cause: error, context: { retryable: true, origin: this.#origin, errorCode: code } });
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
       attempt.signal.removeEventListener('abort', onAbort);
     }
   }
@@ -85,6 +118,24 @@ export class H2cTransport {
 }
 
 class ResponseTooLarge extends Error {}
+
+/**
+ * Runs `fire` once `ms` have passed and pending I/O has been read. Node runs expired
+ * timers before it polls sockets, so after the loop was blocked a plain timer would give
+ * up on an answer that is already waiting in the socket; `setImmediate` runs after the poll.
+ */
+export function afterDeadline(ms: number, fire: () => void): { cancel(): void } {
+  let immediate: NodeJS.Immediate | undefined;
+  const timer = setTimeout(() => {
+    immediate = setImmediate(fire);
+  }, ms);
+  return {
+    cancel: () => {
+      clearTimeout(timer);
+      if (immediate !== undefined) clearImmediate(immediate);
+    },
+  };
+}
 
 /** Reads a body as text, giving up (and destroying the stream) past `limit` bytes. */
 async function readLimited(body: AsyncIterable<Buffer> & { destroy(error?: Error): unknown }, limit: number): Promise<string> {

@@ -47,6 +47,8 @@ function reply(stream: http2.ServerHttp2Stream, status: number, body: unknown): 
 /** A real h2c server on port 0 implementing `/evaluate/batch` with scriptable behaviour. */
 export class FakePolicyServer extends EventEmitter {
   readonly received: Received[] = [];
+  /** `GET` requests (the client's session probes) since the server started. */
+  pings = 0;
   url = '';
   #server = http2.createServer();
   #sessions = new Set<http2.ServerHttp2Session>();
@@ -68,6 +70,12 @@ export class FakePolicyServer extends EventEmitter {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
+        // The session keeper's probe: any answer proves the session; it is not a batch.
+        if (headers[':method'] === 'GET') {
+          this.pings++;
+          reply(stream, 200, { status: 'alive' });
+          return;
+        }
         const received: Received = { headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
         const n = this.received.push(received) - 1;
         this.emit('request', received);
@@ -89,6 +97,11 @@ export class FakePolicyServer extends EventEmitter {
   /** Behaviours for the first requests, then `rest`. */
   script(first: Behaviour[], rest: Behaviour = behaviours.answer): void {
     this.reset((stream, received, n) => (first[n] ?? rest)(stream, received, n));
+  }
+
+  /** Drops every open session, as a restart or a proxy's idle timeout would. */
+  dropSessions(): void {
+    for (const session of this.#sessions) session.destroy();
   }
 
   /** Resolves once no stream is open (every request answered or abandoned by the client). */

@@ -58,7 +58,7 @@ export async function run(): Promise<void> {
     const handle = await startProcess({
       command: process.execPath, args: [AUTH_MAIN],
       env: { AUTH_PORT: String(port), POLICY_URL: `http://127.0.0.1:${policyPort}`, REDIS_URL: redis.url, JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789', AUTH_CLIENTS_FILE: clients, AUTH_BATCHING: String(batching), LOG_LEVEL: 'warn', AUTH_POLICY_TIMEOUT_MS: '200' },
-      readyWhen: /auth-service listening/,
+      readyWhen: /auth-service ready on/,
     });
     processes.push(handle);
     return { url: `http://127.0.0.1:${port}`, handle };
@@ -67,7 +67,7 @@ export async function run(): Promise<void> {
     processes.push(await startProcess({
       command: process.execPath, args: [POLICY_MAIN],
       env: { POLICY_PORT: String(policyPort), POLICY_WATCH: 'false', LOG_LEVEL: 'warn' },
-      readyWhen: /policy-service listening/,
+      readyWhen: /policy-service ready on/,
     }));
     const auth = await startAuth(true);
     const tokenRes = await fetch(`${auth.url}/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }) });

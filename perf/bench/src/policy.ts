@@ -104,7 +104,7 @@ export async function run(): Promise<void> {
   const service = await startProcess({
     command: process.execPath, args: [MAIN],
     env: { POLICY_PORT: String(port), POLICY_DECISION_CACHE_SIZE: '0', POLICY_WATCH: 'false', LOG_LEVEL: 'warn' },
-    readyWhen: /policy-service listening/,
+    readyWhen: /policy-service ready on/,
   });
   const rows: { protocol: string; batch: number; evalsPerS: number; p50: number; p95: number }[] = [];
   let unloadedP95 = Number.NaN;

@@ -35,7 +35,7 @@ export async function startStack(instances = 1, extraEnv: Record<string, string>
       stack.policy = await startProcess({
         command: process.execPath, args: [POLICY_MAIN],
         env: { POLICY_PORT: String(policyPort), POLICY_ADMIN_TOKEN: ADMIN, REDIS_URL: redis.url, POLICY_WATCH: 'false', LOG_LEVEL: 'info', ...policyEnv },
-        readyWhen: /policy-service listening/,
+        readyWhen: /policy-service ready on/,
       });
     },
     async token(instance = 0) {
@@ -57,7 +57,7 @@ export async function startStack(instances = 1, extraEnv: Record<string, string>
     const process_ = await startProcess({
       command: process.execPath, args: [AUTH_MAIN],
       env: { AUTH_PORT: String(port), POLICY_URL: policyUrl, REDIS_URL: redis.url, JWT_SECRET: SECRET, AUTH_CLIENTS_FILE: clients, ...extraEnv },
-      readyWhen: /auth-service listening/,
+      readyWhen: /auth-service ready on/,
     });
     stack.auth.push({ process: process_, url: `http://127.0.0.1:${port}` });
   }

@@ -1,0 +1,114 @@
+import { backoffDelay } from './retry.ts';
+import type { H2cTransport } from './transport.ts';
+
+/** How {@link SessionKeeper} paces its attempts. */
+export interface SessionKeeperOptions {
+  /** First wait after a failed connect (ms); doubles per failure, with jitter. */
+  backoffBaseMs: number;
+  /** Longest wait between two connect attempts (ms): how often a service that is away is tried. */
+  maxBackoffMs: number;
+  /** Time limit of one connect-and-ping (ms). */
+  pingTimeoutMs: number;
+}
+
+/**
+ * Keeps the one h2c session open, so no call pays for the TCP and HTTP/2 handshakes or
+ * for finding the service gone: it connects when started, and again right after every
+ * disconnect (GOAWAY, restart, reset), backing off while the service is away. A connect
+ * is one `GET /alive` on the transport, outside the breaker: it proves a session, not a
+ * decision, and its failures are not the callers'.
+ */
+export class SessionKeeper {
+  readonly #transport: H2cTransport;
+  readonly #options: SessionKeeperOptions;
+  #started = false;
+  #stopped = false;
+  #connected = false;
+  #connecting = false;
+  #failures = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #waiters: (() => void)[] = [];
+  readonly #listeners = new Set<(open: boolean) => void>();
+  #lastError: string | undefined;
+
+  constructor(transport: H2cTransport, options: SessionKeeperOptions) {
+    this.#transport = transport;
+    this.#options = options;
+  }
+
+  /** True once a session is open, until it is lost. */
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** Why the last connect attempt failed, while not connected. */
+  get lastError(): string | undefined {
+    return this.#connected ? undefined : this.#lastError;
+  }
+
+  /** Called when the session opens (true) or is lost (false); returns an unsubscribe function. */
+  onChange(listener: (open: boolean) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Starts connecting (idempotent); from now on every lost session is reopened. */
+  start(): void {
+    if (this.#started || this.#stopped) return;
+    this.#started = true;
+    this.#unsubscribe = this.#transport.onDisconnect(() => {
+      this.#setConnected(false);
+      this.#schedule(0);
+    });
+    void this.#connect();
+  }
+
+  /** Resolves once a session is open: at once if it is, else at the next successful connect. */
+  whenConnected(): Promise<void> {
+    if (this.#connected || this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Stops reconnecting, and settles pending `whenConnected` promises so nothing waits on a closed client. */
+  stop(): void {
+    this.#stopped = true;
+    for (const resolve of this.#waiters.splice(0)) resolve();
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#unsubscribe?.();
+    this.#listeners.clear();
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#stopped || this.#connecting) return;
+    this.#connecting = true;
+    try {
+      await this.#transport.ping(this.#options.pingTimeoutMs);
+      this.#failures = 0;
+      this.#setConnected(true);
+      for (const resolve of this.#waiters.splice(0)) resolve();
+    } catch (error) {
+      this.#setConnected(false);
+      this.#lastError = (error as Error).message;
+      this.#failures++;
+      this.#schedule(Math.min(this.#options.maxBackoffMs, backoffDelay(this.#failures - 1, this.#options.backoffBaseMs)));
+    } finally {
+      this.#connecting = false;
+    }
+  }
+
+  #setConnected(open: boolean): void {
+    if (this.#connected === open) return;
+    this.#connected = open;
+    for (const listener of this.#listeners) listener(open);
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stopped || this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#connect();
+    }, delayMs);
+  }
+}
