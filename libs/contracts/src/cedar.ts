@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { findUnrepresentable } from './json.ts';
 
 /** Bounds that keep hostile input from costing more than a few milliseconds to reject. */
 export const LIMITS = {
@@ -19,8 +20,15 @@ export type EntityRef = z.infer<typeof EntityRef>;
 /** Cedar's JSON form of a reference inside entity data: either `{type,id}` or `{"__entity": {type,id}}`. */
 export const EntityRefJson = z.union([EntityRef, z.strictObject({ __entity: EntityRef })]);
 
-/** A Cedar value in JSON (records, sets, entity refs, extension calls); Cedar checks the details. */
-export const CedarValue = z.unknown().describe('a Cedar value in Cedar JSON format');
+/**
+ * A Cedar value in JSON (records, sets, entity refs, extension calls); Cedar checks the
+ * details. Parsed with `parseJson`, integers reach Cedar exactly; one no 64-bit integer
+ * equals is refused here, naming its path.
+ */
+export const CedarValue = z.unknown().superRefine((value, context) => {
+  const found = findUnrepresentable(value);
+  if (found !== undefined) context.addIssue({ code: 'custom', message: found.number.message, path: found.path });
+}).describe('a Cedar value in Cedar JSON format');
 
 /** Cedar entity JSON, as in Cedar's entities.json. */
 export const Entity = z.strictObject({

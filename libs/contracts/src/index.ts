@@ -4,3 +4,4 @@ export * from './health.ts';
 export * from './events.ts';
 export * from './auth.ts';
 export * from './redis-url.ts';
+export * from './json.ts';

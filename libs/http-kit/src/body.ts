@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { ERROR_CODES } from '@portcullis/contracts';
+import { ERROR_CODES, parseJson } from '@portcullis/contracts';
 import { HttpError, payloadTooLarge } from './errors.ts';
 
 const FORM = /^application\/x-www-form-urlencoded\b/i;
@@ -24,7 +24,8 @@ export async function readJsonBody(stream: Readable, headers: IncomingHttpHeader
   if (isForm) return Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
   if (size === 0) throw new HttpError(400, ERROR_CODES.malformedJson, 'request body is empty; expected JSON');
   try {
-    return JSON.parse(raw.toString('utf8')) as unknown;
+    // Integers past 2^53 stay exact (contracts' parseJson), for Cedar's 64-bit Long.
+    return parseJson(raw.toString('utf8'));
   } catch (error) {
     throw new HttpError(400, ERROR_CODES.malformedJson, `request body is not valid JSON: ${(error as Error).message}`);
   }

@@ -27,7 +27,7 @@ export class SessionKeeper {
   #connecting = false;
   #failures = 0;
   #timer: NodeJS.Timeout | undefined;
-  #unsubscribe: (() => void) | undefined;
+  #unsubscribe: (() => void)[] = [];
   #waiters: (() => void)[] = [];
   readonly #listeners = new Set<(open: boolean) => void>();
   #lastError: string | undefined;
@@ -57,10 +57,14 @@ export class SessionKeeper {
   start(): void {
     if (this.#started || this.#stopped) return;
     this.#started = true;
-    this.#unsubscribe = this.#transport.onDisconnect(() => {
-      this.#setConnected(false);
-      this.#schedule(0);
-    });
+    this.#unsubscribe = [
+      this.#transport.onDisconnect(() => {
+        this.#setConnected(false);
+        this.#schedule(0);
+      }),
+      // A call may reopen the session before the next ping would: take it as open.
+      this.#transport.onConnect(() => this.#opened()),
+    ];
     void this.#connect();
   }
 
@@ -76,7 +80,7 @@ export class SessionKeeper {
     for (const resolve of this.#waiters.splice(0)) resolve();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#unsubscribe?.();
+    for (const unsubscribe of this.#unsubscribe) unsubscribe();
     this.#listeners.clear();
   }
 
@@ -85,9 +89,7 @@ export class SessionKeeper {
     this.#connecting = true;
     try {
       await this.#transport.ping(this.#options.pingTimeoutMs);
-      this.#failures = 0;
-      this.#setConnected(true);
-      for (const resolve of this.#waiters.splice(0)) resolve();
+      this.#opened();
     } catch (error) {
       this.#setConnected(false);
       this.#lastError = (error as Error).message;
@@ -96,6 +98,15 @@ export class SessionKeeper {
     } finally {
       this.#connecting = false;
     }
+  }
+
+  #opened(): void {
+    if (this.#stopped) return;
+    this.#failures = 0;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#setConnected(true);
+    for (const resolve of this.#waiters.splice(0)) resolve();
   }
 
   #setConnected(open: boolean): void {

@@ -51,6 +51,12 @@ export class H2cTransport {
     return this.#connects;
   }
 
+  /** Calls `listener` whenever a session opens, whoever asked for it (a call or a ping); returns an unsubscribe function. */
+  onConnect(listener: () => void): () => void {
+    this.#client.on('connect', listener);
+    return () => void this.#client.off('connect', listener);
+  }
+
   /** Calls `listener` whenever the session is lost (GOAWAY, reset, the service gone); returns an unsubscribe function. */
   onDisconnect(listener: () => void): () => void {
     this.#client.on('disconnect', listener);

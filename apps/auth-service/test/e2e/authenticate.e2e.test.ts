@@ -27,7 +27,7 @@ describe('auth-service end to end (real processes, real Redis)', () => {
   });
 
   test('decisions reach the policy-service\'s audit log and per-principal statistics over the bus', async () => {
-    await stack.policy.waitForLine(/"principal":"e2e-client".*"msg":"auth decision"/, 5000);
+    await stack.policy.waitForLine(/"principal":"e2e-client".*"msg":"auth decision"/);
     const res = await fetch(`${stack.policyUrl}/audit/principals`, { headers: { authorization: `Bearer ${ADMIN}` } });
     const { principals } = (await res.json()) as { principals: { principal: string; allow: number; deny: number }[] };
     const mine = principals.find((p) => p.principal === 'e2e-client');
@@ -69,7 +69,7 @@ describe('auth-service end to end (real processes, real Redis)', () => {
     assert.equal(put.status, 200);
     const { version } = (await put.json()) as { version: string };
     // Each instance logs when it applies policy.updated: wait for that event, not a clock.
-    await Promise.all(stack.auth.map(({ process }) => process.waitForLine(new RegExp(`"version":"${version}".*policy version changed`), 1000)));
+    await Promise.all(stack.auth.map(({ process }) => process.waitForLine(new RegExp(`"version":"${version}".*policy version changed`))));
     for (const { url } of stack.auth) {
       const after = await authenticate(url, token, EDIT_DOC);
       assert.equal(after.body.allowed, false);
@@ -85,7 +85,7 @@ describe('auth-service end to end (real processes, real Redis)', () => {
     });
     assert.equal(res.status, 200);
     assert.equal((await authenticate(stack.auth[0]!.url, victim, EDIT_DOC)).status, 401);
-    await stack.auth[1]!.process.waitForLine(/token revoked/, 1000);
+    await stack.auth[1]!.process.waitForLine(/token revoked/);
     const refused = await authenticate(stack.auth[1]!.url, victim, EDIT_DOC);
     assert.equal(refused.status, 401);
     assert.equal(refused.body.error.code, 'E_TOKEN_REVOKED');

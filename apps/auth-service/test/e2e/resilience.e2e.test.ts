@@ -42,6 +42,25 @@ describe('auth-service when its dependencies fail', () => {
     assert.ok(recovered, 'decisions resume once the policy-service is back');
   });
 
+  test('policy-service restarted (SIGTERM: GOAWAY, then a new process): the session is reopened before any call needs it', async () => {
+    const { url, process: auth } = stack.auth[0]!;
+    const health = async () => ((await (await fetch(`${url}/health`)).json()) as any).components['policy-service'].detail as { connected: boolean; connects: number };
+    assert.equal((await authenticate(url, token, EDIT_DOC)).status, 200);
+    assert.equal((await health()).connected, true);
+    const lost = auth.waitForLine(/policy-service session lost/, undefined, { fromNow: true });
+    await stack.policy.stop('SIGTERM');
+    await lost;
+    const reopened = auth.waitForLine(/policy-service session open/, undefined, { fromNow: true });
+    await stack.startPolicy();
+    await reopened;
+    const before = (await health()).connects;
+    // New decisions right after the restart: none pays for connecting, none fails.
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, n) => authenticate(url, token, { ...DELETE_PHOTO, context: { riskScore: 2000 + n } })));
+    for (const answer of answers) assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal((await health()).connects, before, 'the calls used the session the keeper had opened');
+    assert.equal((await fetch(`${url}/ready`)).status, 200);
+  });
+
   test('Redis killed: cached decisions come from L1 and new ones straight from the policy-service', async () => {
     const url = stack.auth[0]!.url;
     assert.equal((await authenticate(url, token, EDIT_DOC)).status, 200);

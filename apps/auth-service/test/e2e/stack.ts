@@ -17,6 +17,8 @@ export interface Stack {
   policyUrl: string;
   auth: { process: ProcessHandle; url: string }[];
   startPolicy(): Promise<void>;
+  /** Starts one more auth-service; resolves when a line matches `readyWhen` (default: its "ready" line). */
+  addAuth(extraEnv?: Record<string, string>, readyWhen?: RegExp): Promise<{ process: ProcessHandle; url: string }>;
   token(instance?: number): Promise<string>;
   close(): Promise<void>;
 }
@@ -38,6 +40,17 @@ export async function startStack(instances = 1, extraEnv: Record<string, string>
         readyWhen: /policy-service ready on/,
       });
     },
+    async addAuth(env = {}, readyWhen = /auth-service ready on/) {
+      const port = await freePort();
+      const process_ = await startProcess({
+        command: process.execPath, args: [AUTH_MAIN],
+        env: { AUTH_PORT: String(port), POLICY_URL: policyUrl, REDIS_URL: redis.url, JWT_SECRET: SECRET, AUTH_CLIENTS_FILE: clients, ...extraEnv, ...env },
+        readyWhen,
+      });
+      const auth = { process: process_, url: `http://127.0.0.1:${port}` };
+      stack.auth.push(auth);
+      return auth;
+    },
     async token(instance = 0) {
       const res = await fetch(`${stack.auth[instance]!.url}/token`, {
         method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }),
@@ -52,15 +65,7 @@ export async function startStack(instances = 1, extraEnv: Record<string, string>
     },
   };
   await stack.startPolicy();
-  for (let i = 0; i < instances; i += 1) {
-    const port = await freePort();
-    const process_ = await startProcess({
-      command: process.execPath, args: [AUTH_MAIN],
-      env: { AUTH_PORT: String(port), POLICY_URL: policyUrl, REDIS_URL: redis.url, JWT_SECRET: SECRET, AUTH_CLIENTS_FILE: clients, ...extraEnv },
-      readyWhen: /auth-service ready on/,
-    });
-    stack.auth.push({ process: process_, url: `http://127.0.0.1:${port}` });
-  }
+  for (let i = 0; i < instances; i += 1) await stack.addAuth();
   return stack;
 }
 

@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Entity } from '@portcullis/contracts';
+import { Entity, parseJson } from '@portcullis/contracts';
 import { z } from 'zod';
 import type { BundleSource } from './bundle.ts';
 import { PolicyInvalidError } from './errors.ts';
@@ -22,7 +22,7 @@ export async function readPolicyDir(dir: string): Promise<BundleSource> {
   if (files.includes(ENTITIES_FILE)) {
     let raw: unknown;
     try {
-      raw = JSON.parse(await readFile(join(dir, ENTITIES_FILE), 'utf8'));
+      raw = parseJson(await readFile(join(dir, ENTITIES_FILE), 'utf8'));
     } catch (error) {
       throw new PolicyInvalidError('entities', [`${ENTITIES_FILE} is not valid JSON: ${(error as Error).message}`]);
     }
