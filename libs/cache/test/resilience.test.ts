@@ -37,15 +37,29 @@ describe('when Redis fails or stalls', () => {
 
   test('a stalled L2 call times out and the read misses instead of hanging', async () => {
     const { cache, flaky, close } = await flakyCache(server.url, { l2TimeoutMs: 20 });
+    // Fake setTimeout: the L2 time limit passes when the test says so, however slow the
+    // machine is, so "the answer did not wait for the write" is not a race.
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
     try {
       flaky.stall();
-      assert.equal(await cache.get('nothing'), undefined);
-      assert.equal(await cache.getOrSet('computed', () => 42), 42);
+      const got = cache.get('nothing');
+      await settle();
+      mock.timers.tick(20);
+      assert.equal(await got, undefined);
+      const computed = cache.getOrSet('computed', () => 42);
+      await settle();
+      mock.timers.tick(20);
+      assert.equal(await computed, 42);
       assert.equal(cache.stats().l2Timeouts, 2, 'get and the read of getOrSet timed out; the answer did not wait for the L2 write');
       assert.equal(await cache.get('computed'), 42, 'L1 has the value at once');
-      await cache.close();
+      const closing = cache.close();
+      await settle();
+      mock.timers.tick(20);
+      await closing;
       assert.equal(cache.stats().l2Timeouts, 3, 'close() waited for the write behind, which timed out instead of hanging');
     } finally {
+      mock.timers.reset();
       flaky.heal();
       await close();
     }

@@ -29,13 +29,16 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterHandle
   try {
     for (let index = 0; index < masters; index += 1) {
       const port = await freePort();
+      // Redis's default bus port is port + 10000, which can land in the kernel's ephemeral
+      // range and be taken by an outgoing connection: pick a checked one of our own.
+      const busPort = await freePort();
       ports.push(port);
       servers.push(
         await startProcess({
           command: 'redis-server',
           args: [
             '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-            '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
+            '--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-config-file', `nodes-${port}.conf`,
             '--cluster-node-timeout', '2000', '--dir', dir,
           ],
           readyWhen: /Ready to accept connections/,

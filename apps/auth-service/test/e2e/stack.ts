@@ -23,7 +23,11 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-/** `extraEnv` goes to the auth-services, `policyEnv` to the policy-service. */
+/**
+ * `extraEnv` goes to the auth-services, `policyEnv` to the policy-service. The policy
+ * deadline is a test setting (5 s) unless a test sets its own: on a starved machine a
+ * 50 ms deadline is a race, and only tests about deadlines should run one.
+ */
 export async function startStack(instances = 1, extraEnv: Record<string, string> = {}, policyEnv: Record<string, string> = {}): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), 'auth-e2e-'));
   const clients = join(dir, 'clients.json');
@@ -44,7 +48,7 @@ export async function startStack(instances = 1, extraEnv: Record<string, string>
       const port = await freePort();
       const process_ = await startProcess({
         command: process.execPath, args: [AUTH_MAIN],
-        env: { AUTH_PORT: String(port), POLICY_URL: policyUrl, REDIS_URL: redis.url, JWT_SECRET: SECRET, AUTH_CLIENTS_FILE: clients, ...extraEnv, ...env },
+        env: { AUTH_PORT: String(port), POLICY_URL: policyUrl, REDIS_URL: redis.url, JWT_SECRET: SECRET, AUTH_CLIENTS_FILE: clients, AUTH_POLICY_TIMEOUT_MS: '5000', ...extraEnv, ...env },
         readyWhen,
       });
       const auth = { process: process_, url: `http://127.0.0.1:${port}` };
