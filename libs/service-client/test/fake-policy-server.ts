@@ -128,7 +128,12 @@ export function useFakePolicyServer(): { server: FakePolicyServer; client(option
   const server = new FakePolicyServer();
   const clients: PolicyClient[] = [];
   before(() => server.start());
-  beforeEach(() => server.reset());
+  // A previous test's abandoned attempt may still be on the wire; let it end first, or it
+  // would take the next test's scripted answers.
+  beforeEach(async () => {
+    await server.idle();
+    server.reset();
+  });
   after(async () => {
     await Promise.all(clients.map((c) => c.close()));
     await server.close();

@@ -31,8 +31,11 @@ describe('deadlines', () => {
     // close() waits for every batch on the wire: once it resolves no attempt can still start.
     await c.close();
     await server.idle();
-    const attempts = server.received.length;
+    // Attempts the client started (on a starved machine the server may not have seen
+    // every one before it was abandoned): at least one, at most 1 + retries.
+    const attempts = c.stats().roundTrips;
     assert.ok(attempts >= 1 && attempts <= 6, `attempts: ${attempts}`);
+    assert.ok(server.received.length <= attempts, 'nothing reached the server after close()');
     assert.equal(c.stats().inFlightBatches, 0);
     assert.equal(c.stats().inFlightCalls, 0);
   });
@@ -42,6 +45,7 @@ describe('deadlines', () => {
     const { client: c } = client();
     await assert.rejects(c.evaluate(req('slow'), { timeoutMs: 20 }), { code: 'E_DEADLINE_EXCEEDED' });
     await assert.rejects(c.evaluate(req('x'), { timeoutMs: 0 }), /option timeoutMs .* received 0/);
+    await c.close();
   });
 });
 
