@@ -303,3 +303,54 @@ test('Istio: AuthorizationPolicies select pods and name service accounts that po
     }
   }
 });
+
+/** Every (method, path) a service serves, read from its route definitions and http-kit's standard routes. */
+function servedRoutes(app: string): { method: string; path: string }[] {
+  const sources = [
+    ...readdirSync(join(root, `apps/${app}/src/routes`)).map((file) => read(`apps/${app}/src/routes/${file}`)),
+    read('libs/http-kit/src/probes.ts'), read('libs/http-kit/src/service.ts'),
+  ];
+  const routes: { method: string; path: string }[] = [];
+  for (const source of sources) {
+    for (const m of source.matchAll(/method: '(GET|POST|PUT|DELETE)', path: (?:'([^']+)'|`([^`$]+)\$\{[^`]*`)/g)) {
+      if (m[2] !== undefined) routes.push({ method: m[1]!, path: m[2] });
+      // A path with a computed suffix (the RFC 8414 issuer path): both forms it can take.
+      else routes.push({ method: m[1]!, path: m[3]! }, { method: m[1]!, path: `${m[3]!}/tenant` });
+    }
+  }
+  return routes;
+}
+
+/** Istio's path matching: exact, `prefix*` or `*suffix`. */
+const pathMatches = (pattern: string, path: string): boolean =>
+  pattern.endsWith('*') ? path.startsWith(pattern.slice(0, -1)) : pattern.startsWith('*') ? path.endsWith(pattern.slice(1)) : pattern === path;
+
+test('Istio: every path of both services is in an allow rule that says who may call it; none is open to all but the public ones', () => {
+  // Open to any caller by design: probes and metrics everywhere; the auth-service's API,
+  // whose callers authenticate to the service itself (client secrets, bearer tokens).
+  const PROBES = ['/health', '/alive', '/ready', '/metrics', '/openapi.json'];
+  const openByDesign: Record<string, (path: string) => boolean> = {
+    'policy-service': (path) => PROBES.includes(path),
+    'auth-service': () => true,
+  };
+  for (const app of ['policy-service', 'auth-service']) {
+    const routes = servedRoutes(app);
+    assert.ok(routes.length >= 8, `${app}: its routes were found in its source (${routes.length})`);
+    const policies = ofKind('AuthorizationPolicy').filter((p) => p.body.spec.selector?.matchLabels?.app === app);
+    assert.equal(policies.length, 1, `one AuthorizationPolicy selects ${app}`);
+    const spec = policies[0]!.body.spec;
+    assert.equal(spec.action ?? 'ALLOW', 'ALLOW', `${app}: an allow-list, so what is not listed is refused`);
+    for (const rule of spec.rules as Obj[]) {
+      assert.ok(Array.isArray(rule.to) && rule.to.length > 0, `${app}: every rule names the paths it opens (a rule without "to" opens them all)`);
+      for (const to of rule.to) {
+        assert.ok(Array.isArray(to.operation.paths) && to.operation.methods?.length > 0, `${app}: every operation names methods and paths`);
+        for (const pattern of to.operation.paths) assert.ok(!['*', '/*'].includes(pattern), `${app}: no catch-all path`);
+      }
+    }
+    for (const { method, path } of routes) {
+      const allowing = (spec.rules as Obj[]).filter((rule) => rule.to.some((to: Obj) => to.operation.methods.includes(method) && to.operation.paths.some((p: string) => pathMatches(p, path))));
+      assert.ok(allowing.length > 0, `${app}: ${method} ${path} is in a rule (else the mesh refuses it)`);
+      if (allowing.some((rule) => rule.from === undefined)) assert.ok(openByDesign[app]!(path), `${app}: ${method} ${path} is open to any caller, and it must not be`);
+    }
+  }
+});

@@ -10,6 +10,7 @@ import { DecisionService, warmUpRequest } from './decisions.ts';
 import { subscribeToEvents } from './events.ts';
 import { buildTokenLayer } from './keys.ts';
 import { authenticateRoute } from './routes/authenticate.ts';
+import { discoveryRoutes } from './routes/discovery.ts';
 import { tokenRoutes } from './routes/token.ts';
 import { RevocationList } from './tokens/index.ts';
 
@@ -73,6 +74,7 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   const routes: Route[] = [
     authenticateRoute({ tokens: { authenticate: (token) => verifier.verify(token) }, decisions, audit, bodyLimit: config.AUTH_MAX_BODY_BYTES }),
     ...tokenRoutes({ issuer, clients, verifier, revocations, cache, bus, bodyLimit: config.AUTH_MAX_BODY_BYTES }),
+    ...discoveryRoutes({ issuer: config.JWT_ISSUER, publicUrl: config.AUTH_PUBLIC_URL, algorithm: config.JWT_ALGORITHM, publishesJwks: issuer.jwks().keys.length > 0 }),
   ];
   const server = await serveRoutes({ routes, context, port: config.AUTH_PORT, host: config.AUTH_HOST, openapi: { title: 'Portcullis auth-service', version: '0.1.0', description: 'JWT authentication and cached authorization decisions' } });
   return {

@@ -14,7 +14,10 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       /** L2 cache and bus; unset runs with L1 only and no bus (development). */
       REDIS_URL: z.string().refine(isRedisUrl, 'must be redis://[user:password@]host:port, or a comma-separated node list for Redis Cluster').optional(),
       JWT_ALGORITHM: z.enum(['HS256', 'RS256', 'ES256']).default('HS256'),
-      JWT_ISSUER: z.string().min(1).default('portcullis'),
+      /** Where clients reach this service (discovery metadata names its endpoints under it). Default: http://AUTH_HOST:AUTH_PORT. */
+      AUTH_PUBLIC_URL: url('the public base URL').optional(),
+      /** The `iss` of issued tokens and the RFC 8414 issuer identifier. Default: AUTH_PUBLIC_URL. */
+      JWT_ISSUER: z.string().min(1).optional(),
       JWT_AUDIENCE: z.string().min(1).default('portcullis'),
       /** HS256 signing and verification secret (at least 32 characters). */
       JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -42,7 +45,8 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
     },
     source,
   );
-  return config;
+  const publicUrl = (config.AUTH_PUBLIC_URL ?? `http://${config.AUTH_HOST}:${config.AUTH_PORT}`).replace(/\/+$/, '');
+  return { ...config, AUTH_PUBLIC_URL: publicUrl, JWT_ISSUER: config.JWT_ISSUER ?? publicUrl };
 }
 
 export type AuthServiceConfig = ReturnType<typeof readConfig>;

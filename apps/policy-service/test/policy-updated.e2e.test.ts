@@ -40,7 +40,7 @@ test('a PUT /policies announces policy.updated on the bus with the new version',
     received.push(message.payload);
     notify();
   }, { mode: 'broadcast', group: 'test', parse: (payload) => PolicyUpdatedEvent.parse(payload) });
-  const before = ((await (await fetch(`${base}/policies`)).json()) as { version: string }).version;
+  const before = ((await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { version: string }).version;
   const res = await fetch(`${base}/policies`, {
     method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
     body: JSON.stringify({ policies: '@id("everyone-views") permit(principal, action == Action::"view", resource);' }),

@@ -26,7 +26,7 @@ describe('policy-service as a real process', () => {
     const res = await fetch(`${base}/policies`, { method: 'PUT', body: JSON.stringify(body), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
-  const version = async () => ((await (await fetch(`${base}/policies`)).json()) as { version: string }).version;
+  const version = async () => ((await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { version: string }).version;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'policies-'));
@@ -105,11 +105,13 @@ describe('policy-service as a real process', () => {
     assert.equal((await put({ policies: 'permit(principal, action, resource);' }, 'wrong-token')).status, 401);
     const unauthenticated = await fetch(`${base}/policies`, { method: 'PUT', body: '{}', headers: { 'content-type': 'application/json' } });
     assert.equal(unauthenticated.status, 401);
+    assert.equal((await fetch(`${base}/policies`)).status, 401, 'reading the policies needs the admin token too');
+    assert.equal((await fetch(`${base}/policies`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status, 401);
     const syntax = await put({ policies: 'permit(principal, action resource);' });
     assert.equal(syntax.status, 422);
     assert.equal(syntax.body.error.code, 'E_POLICY_INVALID');
     assert.equal(syntax.body.error.details.stage, 'policies');
-    const current = (await (await fetch(`${base}/policies`)).json()) as { schema: string; policies: string };
+    const current = (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { schema: string; policies: string };
     const typeError = await put({ policies: 'permit(principal, action, resource) when { resource.owner == 3 };', schema: current.schema });
     assert.equal(typeError.status, 422);
     assert.equal(typeError.body.error.details.stage, 'validation');
@@ -118,7 +120,7 @@ describe('policy-service as a real process', () => {
   });
 
   test('PUT /policies swaps atomically: a new version, and no decision of the old one is served', async () => {
-    const current = (await (await fetch(`${base}/policies`)).json()) as { version: string; schema: string };
+    const current = (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { version: string; schema: string };
     const first = await post('/evaluate', req('bob', 'view', ['Document', 'doc-4']));
     assert.equal(first.body.decision, 'allow');
     const swapped = await put({ policies: '@id("nobody") forbid(principal, action, resource);', schema: current.schema });
@@ -133,7 +135,7 @@ describe('policy-service as a real process', () => {
   test('files changed on disk are reloaded; a broken file keeps the live set', async () => {
     await writeFile(join(dir, '20-extra.cedar'), '@id("dave-views-doc-1") permit(principal == User::"dave", action == Action::"view", resource == Document::"doc-1");');
     await service.waitForLine(/"reason":"file change".*"msg":"policies loaded"|"msg":"policies loaded".*"reason":"file change"/);
-    const body = (await (await fetch(`${base}/policies`)).json()) as { policyIds: string[]; version: string };
+    const body = (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { policyIds: string[]; version: string };
     assert.ok(body.policyIds.includes('dave-views-doc-1'));
     await writeFile(join(dir, '30-broken.cedar'), 'permit(principal,');
     await service.waitForLine(/could not load policies/);

@@ -21,13 +21,18 @@ export const AuthenticateResponse = z.object({
 });
 export type AuthenticateResponse = z.infer<typeof AuthenticateResponse>;
 
-/** `POST /token` (RFC 6749 §4.4), as JSON; form encoding is accepted too by the route. */
-export const TokenRequest = z.strictObject({
-  grant_type: z.literal('client_credentials'),
+/**
+ * `POST /token` (RFC 6749 §4.4), form-encoded or JSON. Every field is read loosely (extra
+ * parameters are ignored, as RFC 6749 §3.2 says) and the grant is checked by the route, so
+ * a missing or unsupported one gets RFC 6749 §5.2's `invalid_request` or
+ * `unsupported_grant_type` rather than a schema error.
+ */
+export const TokenRequest = z.object({
+  grant_type: z.string().max(256).optional().describe('client_credentials'),
   client_id: z.string().min(1).max(256).optional(),
   client_secret: z.string().min(1).max(512).optional(),
   scope: z.string().max(1024).optional(),
-});
+}).loose();
 
 export const TokenResponse = z.object({
   access_token: z.string(),
@@ -36,12 +41,36 @@ export const TokenResponse = z.object({
 });
 
 /** `POST /revoke` (RFC 7009). */
-export const RevokeRequest = z.strictObject({
+export const RevokeRequest = z.object({
   token: z.string().min(1).max(16_384),
-  token_type_hint: z.enum(['access_token', 'refresh_token']).optional(),
+  token_type_hint: z.string().max(64).optional().describe('access_token; other hints are ignored'),
   client_id: z.string().min(1).max(256).optional(),
   client_secret: z.string().min(1).max(512).optional(),
+}).loose();
+
+/** `POST /introspect` (RFC 7662 §2.1), form-encoded or JSON; the caller authenticates as a client. */
+export const IntrospectRequest = z.object({
+  token: z.string().min(1).max(16_384),
+  token_type_hint: z.string().max(64).optional(),
+  client_id: z.string().min(1).max(256).optional(),
+  client_secret: z.string().min(1).max(512).optional(),
+}).loose();
+
+/** The answer of `POST /introspect` (RFC 7662 §2.2): `{"active": false}` and nothing else for any token that is not active. */
+export const IntrospectResponse = z.object({
+  active: z.boolean(),
+  token_type: z.literal('Bearer').optional(),
+  client_id: z.string().optional(),
+  sub: z.string().optional(),
+  iss: z.string().optional(),
+  aud: z.union([z.string(), z.array(z.string())]).optional(),
+  exp: z.number().int().optional(),
+  iat: z.number().int().optional(),
+  jti: z.string().optional(),
+  roles: z.array(z.string()).optional(),
+  groups: z.array(z.string()).optional(),
 });
+export type IntrospectResponse = z.infer<typeof IntrospectResponse>;
 
 /** `token.revoked`: every auth-service instance refuses the token from now on. */
 export const TokenRevokedEvent = z.strictObject({

@@ -10,14 +10,17 @@ export class HttpError extends Error {
   readonly code: ErrorCode | (string & {});
   readonly details: unknown;
   readonly headers: Record<string, string>;
+  /** The RFC 6749 §5.2 `error` value on routes with `errorFormat: 'oauth'` (default: from the status). */
+  readonly oauthError: string | undefined;
 
-  constructor(status: number, code: ErrorCode | (string & {}), message: string, options: { details?: unknown; cause?: unknown; headers?: Record<string, string> } = {}) {
+  constructor(status: number, code: ErrorCode | (string & {}), message: string, options: { details?: unknown; cause?: unknown; headers?: Record<string, string>; oauthError?: string } = {}) {
     super(message, { cause: options.cause });
     this.name = 'HttpError';
     this.status = status;
     this.code = code;
     this.details = options.details;
     this.headers = options.headers ?? {};
+    this.oauthError = options.oauthError;
   }
 }
 

@@ -74,7 +74,7 @@ export async function executeRoute(route: Route, incoming: Incoming, context: Se
       outgoing = { status: result.status ?? 200, headers, payload: result.text };
     }
   } catch (error) {
-    outgoing = errorResponse(error, requestId, context.log);
+    outgoing = errorResponse(error, requestId, context.log, route.errorFormat);
     failure = error;
   }
   if (span !== undefined) {
@@ -89,11 +89,20 @@ export async function executeRoute(route: Route, incoming: Incoming, context: Se
   return outgoing;
 }
 
-/** Turns anything thrown into the error shape of PRODUCT.md. */
-export function errorResponse(error: unknown, requestId: string, log: Logger): Outgoing {
+/** Turns anything thrown into the error shape of PRODUCT.md, or of RFC 6749 §5.2 for OAuth routes. */
+export function errorResponse(error: unknown, requestId: string, log: Logger, format?: 'oauth'): Outgoing {
   const known = error instanceof HttpError;
   if (!known) log.error({ err: error, requestId }, 'unhandled error');
   const status = known ? error.status : 500;
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId, ...(known ? error.headers : {}) };
+  if (format === 'oauth') {
+    const code = (known ? error.oauthError : undefined) ?? (status === 401 ? 'invalid_client' : status >= 500 ? 'server_error' : 'invalid_request');
+    return {
+      status,
+      headers: { ...headers, 'cache-control': 'no-store', pragma: 'no-cache' },
+      payload: JSON.stringify({ error: code, error_description: known ? error.message : 'internal error' }),
+    };
+  }
   const body: ErrorBody = {
     error: {
       code: known ? error.code : ERROR_CODES.internal,
@@ -102,11 +111,7 @@ export function errorResponse(error: unknown, requestId: string, log: Logger): O
       ...(known && error.details !== undefined ? { details: error.details } : {}),
     },
   };
-  return {
-    status,
-    headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId, ...(known ? error.headers : {}) },
-    payload: JSON.stringify(body),
-  };
+  return { status, headers, payload: JSON.stringify(body) };
 }
 
 /** Finds the route for a method and path, or the error that explains why there is none. */

@@ -50,6 +50,12 @@ export interface Route<Body = unknown, Auth = unknown> {
   acceptsForm?: boolean;
   /** `false` for probes and metrics, which would only fill traces with noise. Default true. */
   traced?: boolean;
+  /**
+   * `oauth` for OAuth 2.0 endpoints: every error of the route, malformed bodies included,
+   * is answered as RFC 6749 §5.2 says (`{"error": "invalid_request", "error_description"}`,
+   * with `Cache-Control: no-store`) instead of the PRODUCT.md error shape.
+   */
+  errorFormat?: 'oauth';
   /** Set when the route needs a bearer token, so OpenAPI says so. */
   security?: 'bearer';
   handle(input: RouteInput<Body, Auth>): RouteResult | Promise<RouteResult>;

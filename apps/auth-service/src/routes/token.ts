@@ -1,41 +1,62 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { ERROR_CODES, RevokeRequest, TOPICS, TokenRequest, TokenResponse, type TokenRevokedEvent } from '@portcullis/contracts';
+import { ERROR_CODES, IntrospectRequest, IntrospectResponse, RevokeRequest, TOPICS, TokenRequest, TokenResponse, type TokenRevokedEvent } from '@portcullis/contracts';
 import { defineRoute, HttpError, type Route } from '@portcullis/http-kit';
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Cache } from '@portcullis/cache';
 import { principalTag } from '../decisions.ts';
 import type { ClientRegistry, RevocationList, TokenIssuer, TokenVerifier } from '../tokens/index.ts';
 
-const INVALID_CLIENT = (): HttpError =>
-  new HttpError(401, 'E_INVALID_CLIENT', 'client authentication failed', { headers: { 'www-authenticate': 'Basic realm="portcullis"' } });
+/** An RFC 6749 §5.2 error (these routes answer in that format). */
+const oauthError = (status: number, error: string, description: string, headers: Record<string, string> = {}): HttpError =>
+  new HttpError(status, `E_OAUTH_${error.toUpperCase()}`, description, { oauthError: error, headers });
 
-/** Client credentials from HTTP Basic (RFC 6749 §2.3.1) or, failing that, the body. */
+const INVALID_CLIENT = (): HttpError => oauthError(401, 'invalid_client', 'client authentication failed', { 'www-authenticate': 'Basic realm="portcullis"' });
+const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
+
+/** Client credentials from HTTP Basic (RFC 6749 §2.3.1) or the body, never both (§2.3). */
 function credentials(headers: IncomingHttpHeaders, body: { client_id?: string | undefined; client_secret?: string | undefined }): { clientId: string; clientSecret: string } {
   const basic = /^Basic ([A-Za-z0-9+/=]{1,1024})$/.exec(headers.authorization ?? '');
   if (basic !== null) {
+    if (body.client_secret !== undefined) throw oauthError(400, 'invalid_request', 'use one client authentication method, not two');
     const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon > 0) return { clientId: decodeURIComponent(decoded.slice(0, colon)), clientSecret: decodeURIComponent(decoded.slice(colon + 1)) };
+    try {
+      if (colon > 0) return { clientId: decodeURIComponent(decoded.slice(0, colon)), clientSecret: decodeURIComponent(decoded.slice(colon + 1)) };
+    } catch {
+      // Not form-encoded as §2.3.1 asks: the same answer as a wrong secret.
+    }
+    throw INVALID_CLIENT();
   }
   if (body.client_id !== undefined && body.client_secret !== undefined) return { clientId: body.client_id, clientSecret: body.client_secret };
   throw INVALID_CLIENT();
 }
 
-/** `POST /token`, `POST /revoke` and `GET /.well-known/jwks.json`. */
+/** `POST /token`, `POST /revoke`, `POST /introspect` and `GET /.well-known/jwks.json`. */
 export function tokenRoutes(options: {
   issuer: TokenIssuer; clients: ClientRegistry; verifier: TokenVerifier; revocations: RevocationList;
   cache: Cache; bus: MessageBus | undefined; bodyLimit: number;
 }): Route[] {
   const { issuer, clients, verifier, revocations, cache, bus } = options;
+  const authenticateClient = async (headers: IncomingHttpHeaders, body: { client_id?: string | undefined; client_secret?: string | undefined }): Promise<string> => {
+    const { clientId, clientSecret } = credentials(headers, body);
+    await clients.authenticate(clientId, clientSecret).catch(() => { throw INVALID_CLIENT(); });
+    return clientId;
+  };
   return [
     defineRoute({
       method: 'POST', path: '/token', summary: 'OAuth 2.0 client-credentials grant (RFC 6749 §4.4)',
-      body: TokenRequest, bodyLimit: options.bodyLimit, acceptsForm: true,
-      responses: { 200: { description: 'an access token', schema: TokenResponse }, 400: { description: 'malformed request' }, 401: { description: 'invalid client' } },
+      body: TokenRequest, bodyLimit: options.bodyLimit, acceptsForm: true, errorFormat: 'oauth',
+      responses: {
+        200: { description: 'an access token', schema: TokenResponse },
+        400: { description: 'invalid_request or unsupported_grant_type (RFC 6749 §5.2)' },
+        401: { description: 'invalid_client' },
+      },
       handle: async ({ body, headers }) => {
+        if (body.grant_type === undefined || body.grant_type === '') throw oauthError(400, 'invalid_request', 'grant_type is required');
+        if (body.grant_type !== 'client_credentials') throw oauthError(400, 'unsupported_grant_type', 'only the client_credentials grant is supported');
         const { clientId, clientSecret } = credentials(headers, body);
         try {
-          return { json: await issuer.issue({ clientId, clientSecret }), headers: { 'cache-control': 'no-store' } };
+          return { json: await issuer.issue({ clientId, clientSecret }), headers: NO_STORE };
         } catch {
           throw INVALID_CLIENT();
         }
@@ -43,11 +64,10 @@ export function tokenRoutes(options: {
     }),
     defineRoute({
       method: 'POST', path: '/revoke', summary: 'Revoke a token (RFC 7009): every instance refuses it within a second',
-      body: RevokeRequest, bodyLimit: options.bodyLimit, acceptsForm: true,
-      responses: { 200: { description: 'revoked, or nothing to revoke' }, 401: { description: 'invalid client' } },
+      body: RevokeRequest, bodyLimit: options.bodyLimit, acceptsForm: true, errorFormat: 'oauth',
+      responses: { 200: { description: 'revoked, or nothing to revoke' }, 400: { description: 'invalid_request' }, 401: { description: 'invalid_client' }, 403: { description: 'unauthorized_client: not this client\'s token' } },
       handle: async ({ body, headers, traceparent, log }) => {
-        const { clientId, clientSecret } = credentials(headers, body);
-        await clients.authenticate(clientId, clientSecret).catch(() => { throw INVALID_CLIENT(); });
+        const clientId = await authenticateClient(headers, body);
         let claims;
         try {
           claims = await verifier.verify(body.token);
@@ -55,8 +75,8 @@ export function tokenRoutes(options: {
           // RFC 7009 §2.2: an invalid or expired token needs no revoking; answer 200 anyway.
           return { json: {} };
         }
-        // A client may revoke only its own tokens.
-        if (claims.sub !== clientId) throw new HttpError(403, ERROR_CODES.unauthorized, 'a client may revoke only tokens issued to it');
+        // A client may revoke only its own tokens (RFC 7009 §2.1).
+        if (claims.sub !== clientId) throw oauthError(403, 'unauthorized_client', 'a client may revoke only tokens issued to it');
         if (claims.jti === undefined) return { json: {} };
         revocations.revoke(claims.jti, claims.exp);
         await cache.invalidateTags([principalTag(claims.sub)]);
@@ -64,6 +84,37 @@ export function tokenRoutes(options: {
         await bus?.publish(TOPICS.tokenRevoked.topic, event, { priority: TOPICS.tokenRevoked.priority, id: `token.revoked:${claims.jti}`, traceparent })
           .catch((error: unknown) => log.error({ err: error }, 'could not publish token.revoked; other instances keep accepting the token until it expires'));
         return { json: {} };
+      },
+    }),
+    defineRoute({
+      method: 'POST', path: '/introspect', summary: 'Is this token active, and what does it say? (RFC 7662)',
+      body: IntrospectRequest, bodyLimit: options.bodyLimit, acceptsForm: true, errorFormat: 'oauth',
+      responses: {
+        200: { description: '{"active": false} for any token that is not active (expired, revoked, foreign, malformed), else its claims', schema: IntrospectResponse },
+        400: { description: 'invalid_request' },
+        401: { description: 'invalid_client' },
+      },
+      handle: async ({ body, headers }) => {
+        await authenticateClient(headers, body);
+        let verified;
+        try {
+          // The same check as /authenticate, revocation list included: the same bound on every instance.
+          verified = await verifier.verify(body.token);
+        } catch {
+          // RFC 7662 §2.2: never say why a token is not active.
+          return { json: { active: false }, headers: NO_STORE };
+        }
+        const { iss, aud, iat } = verified.claims;
+        const answer: IntrospectResponse = {
+          active: true, token_type: 'Bearer', client_id: verified.sub, sub: verified.sub, exp: verified.exp,
+          ...(typeof iss === 'string' ? { iss } : {}),
+          ...(typeof aud === 'string' || Array.isArray(aud) ? { aud: aud as string | string[] } : {}),
+          ...(typeof iat === 'number' ? { iat } : {}),
+          ...(verified.jti === undefined ? {} : { jti: verified.jti }),
+          roles: verified.roles,
+          ...(verified.groups.length > 0 ? { groups: verified.groups } : {}),
+        };
+        return { json: answer, headers: NO_STORE };
       },
     }),
     defineRoute({

@@ -61,7 +61,7 @@ describe('auth-service end to end (real processes, real Redis)', () => {
 
   test('a policy update flips cached decisions on every instance', async () => {
     for (const { url } of stack.auth) assert.equal((await authenticate(url, token, EDIT_DOC)).body.allowed, true);
-    const current = (await (await fetch(`${stack.policyUrl}/policies`)).json()) as { schema: string };
+    const current = (await (await fetch(`${stack.policyUrl}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { schema: string };
     const put = await fetch(`${stack.policyUrl}/policies`, {
       method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
       body: JSON.stringify({ policies: '@id("read-only") permit(principal, action == Action::"view", resource);', schema: current.schema }),
@@ -89,6 +89,11 @@ describe('auth-service end to end (real processes, real Redis)', () => {
     const refused = await authenticate(stack.auth[1]!.url, victim, EDIT_DOC);
     assert.equal(refused.status, 401);
     assert.equal(refused.body.error.code, 'E_TOKEN_REVOKED');
+    // Introspection on that other instance agrees, within the same bound (RFC 7662).
+    const introspected = await fetch(`${stack.auth[1]!.url}/introspect`, {
+      method: 'POST', body: new URLSearchParams({ token: victim, client_id: 'e2e-client', client_secret: 'e2e-secret-0123456789' }),
+    });
+    assert.deepEqual(await introspected.json(), { active: false });
     assert.equal((await authenticate(stack.auth[1]!.url, token, EDIT_DOC)).status, 200, 'other tokens still work');
   });
 });

@@ -16,7 +16,7 @@ describe('/authenticate: context integers reach Cedar exactly', () => {
   before(async () => {
     stack = await startStack(1);
     token = await stack.token();
-    const { schema } = (await (await fetch(`${stack.policyUrl}/policies`)).json()) as { schema: string };
+    const { schema } = (await (await fetch(`${stack.policyUrl}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { schema: string };
     const put = await fetch(`${stack.policyUrl}/policies`, {
       method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ policies: POLICIES, schema }),
     });

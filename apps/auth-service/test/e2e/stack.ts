@@ -9,6 +9,7 @@ const POLICY_MAIN = fileURLToPath(new URL('../../../policy-service/src/main.ts',
 export const ADMIN = 'e2e-admin-token-0123456789';
 export const CLIENT = { client_id: 'e2e-client', client_secret: 'e2e-secret-0123456789', roles: ['editor'] };
 const SECRET = 'e2e-jwt-secret-0123456789abcdef0123456789';
+export const ISSUER = 'https://auth.portcullis.test';
 
 /** The whole stack as real processes: Redis, one policy-service, N auth-services. */
 export interface Stack {
@@ -17,8 +18,11 @@ export interface Stack {
   policyUrl: string;
   auth: { process: ProcessHandle; url: string }[];
   startPolicy(): Promise<void>;
-  /** Starts one more auth-service; resolves when a line matches `readyWhen` (default: its "ready" line). */
-  addAuth(extraEnv?: Record<string, string>, readyWhen?: RegExp): Promise<{ process: ProcessHandle; url: string }>;
+  /**
+   * Starts one more auth-service; resolves when a line matches `readyWhen` (default: its
+   * "ready" line). `env` may depend on the instance's own URL (its public URL, say).
+   */
+  addAuth(env?: Record<string, string> | ((url: string) => Record<string, string>), readyWhen?: RegExp): Promise<{ process: ProcessHandle; url: string }>;
   token(instance?: number): Promise<string>;
   close(): Promise<void>;
 }
@@ -46,12 +50,15 @@ export async function startStack(instances = 1, extraEnv: Record<string, string>
     },
     async addAuth(env = {}, readyWhen = /auth-service ready on/) {
       const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const own = typeof env === 'function' ? env(url) : env;
       const process_ = await startProcess({
         command: process.execPath, args: [AUTH_MAIN],
-        env: { AUTH_PORT: String(port), POLICY_URL: policyUrl, REDIS_URL: redis.url, JWT_SECRET: SECRET, AUTH_CLIENTS_FILE: clients, AUTH_POLICY_TIMEOUT_MS: '5000', ...extraEnv, ...env },
+        // Every instance issues and accepts tokens of one issuer, as replicas behind one address do.
+        env: { AUTH_PORT: String(port), POLICY_URL: policyUrl, REDIS_URL: redis.url, JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, AUTH_CLIENTS_FILE: clients, AUTH_POLICY_TIMEOUT_MS: '5000', AUTH_PUBLIC_URL: url, ...extraEnv, ...own },
         readyWhen,
       });
-      const auth = { process: process_, url: `http://127.0.0.1:${port}` };
+      const auth = { process: process_, url };
       stack.auth.push(auth);
       return auth;
     },

@@ -44,8 +44,9 @@ export function policyRoutes(evaluator: Evaluator, adminToken: string | undefine
       handle: () => ({ json: { principals: audit.top() } }),
     }),
     defineRoute({
-      method: 'GET', path: '/policies', summary: 'The live policy set',
-      responses: { 200: { description: 'live policies', schema: PoliciesResponse }, 503: { description: 'none loaded' } },
+      // The policy text and schema say who may do what: as sensitive as changing them.
+      method: 'GET', path: '/policies', summary: 'The live policy set (admin)', security: 'bearer', authorize: admin,
+      responses: { 200: { description: 'live policies', schema: PoliciesResponse }, 401: { description: 'missing or wrong admin token' }, 503: { description: 'none loaded' } },
       handle: () => {
         const bundle = evaluator.bundle;
         if (bundle === undefined) throw new HttpError(503, ERROR_CODES.noPolicies, 'no policies are loaded');
