@@ -5,6 +5,13 @@ import { after, before, beforeEach } from 'node:test';
 import { Registry } from '@portcullis/observability';
 import { PolicyClient, type PolicyClientOptions } from '../src/index.ts';
 
+/** A request for `principal` to view a resource of `resourceType` (the server rejects type `Bad`). */
+export const req = (principal: string, resourceType = 'Photo') => ({
+  principal: { type: 'User', id: principal },
+  action: { type: 'Action', id: 'view' },
+  resource: { type: resourceType, id: 'a.jpg' },
+});
+
 /** One request the fake server received. */
 export interface Received {
   headers: http2.IncomingHttpHeaders;

@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PolicyClient, type BreakerState } from '../src/index.ts';
-import { useFakePolicyServer, behaviours } from './fake-policy-server.ts';
+import { useFakePolicyServer, behaviours, req } from './fake-policy-server.ts';
 
 const { server, client } = useFakePolicyServer();
 
-const req = (principal: string, resourceType = 'Photo') => ({
-  principal: { type: 'User', id: principal },
-  action: { type: 'Action', id: 'view' },
-  resource: { type: resourceType, id: 'a.jpg' },
-});
 
 function nextState(c: PolicyClient, wanted: BreakerState): Promise<void> {
   return new Promise((resolve) => {

@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PolicyClient } from '../src/index.ts';
-import { behaviours, useFakePolicyServer } from './fake-policy-server.ts';
+import { behaviours, useFakePolicyServer, req } from './fake-policy-server.ts';
 
 const { server, client } = useFakePolicyServer();
 
-const req = (principal: string, resourceType = 'Photo') => ({
-  principal: { type: 'User', id: principal },
-  action: { type: 'Action', id: 'view' },
-  resource: { type: resourceType, id: 'a.jpg' },
-});
 
 /** Resolves at the next session transition to `open`. */
 function nextConnection(c: PolicyClient, open: boolean): Promise<void> {
