@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '@portcullis/observability';
-import { CircuitBreaker, L2Guard } from './breaker.ts';
+import { CircuitBreaker, ConsecutiveFailures, observeBreaker } from '@portcullis/resilience';
+import { L2Guard } from './breaker.ts';
 import { decodeEntry, deepFreeze, encodeEntry, encodeValue } from './codec.ts';
 import { UnknownTypeError } from './errors.ts';
 import type { InvalidationEvent, InvalidationTransport } from './invalidation.ts';
@@ -44,7 +45,6 @@ export interface Prepared {
   lifeMs: number;
 }
 
-const STATE_CODE = { closed: 0, 'half-open': 1, open: 2 } as const;
 
 /**
  * The shared engine behind every namespace view of a cache: both tiers, the guarded L2
@@ -81,16 +81,11 @@ export class CacheCore extends EventEmitter {
     if (options.l2 !== undefined) this.l2 = options.l2;
     else if (options.redis !== undefined) this.l2 = new RedisL2(options.redis);
     else if (options.url !== undefined) this.l2 = new RedisL2(connect(options.url), true);
-    const breaker = new CircuitBreaker({
-      threshold: this.o.breakerThreshold,
-      resetMs: this.o.breakerResetMs,
-      onEvent: (event, state) => {
-        this.metrics.circuitEvent(event);
-        this.metrics.circuitState.set(STATE_CODE[state]);
-        if (event === 'open' || event === 'close') this.logger?.warn({ cache: this.o.name, breaker: state }, 'cache L2 breaker changed state');
-      },
+    const breaker = new CircuitBreaker({ rules: [new ConsecutiveFailures(this.o.breakerThreshold)], resetMs: this.o.breakerResetMs });
+    observeBreaker(breaker, this.metrics, `cache:${this.o.name}`);
+    breaker.onEvent((event, state) => {
+      if (event === 'open' || event === 'close') this.logger?.warn({ cache: this.o.name, breaker: state }, 'cache L2 breaker changed state');
     });
-    this.metrics.circuitState.set(0);
     this.guard = new L2Guard(breaker, this.o.l2TimeoutMs);
   }
 

@@ -1,5 +1,5 @@
 import { portcullisMetrics, type Registry } from '@portcullis/observability';
-import type { BreakerState } from './breaker.ts';
+import type { BreakerState } from '@portcullis/resilience';
 
 /** Counters of one cache, and the intelligence score computed from them. */
 export interface CacheStats {
@@ -76,8 +76,8 @@ export function cacheMetrics(name: string, registry: Registry | undefined) {
     l1Entries: m.cacheEntries.labels({ cache: name, level: 'l1' }),
     batchSize: m.batchSize.labels({ target }),
     batchRoundTrips: m.batchRoundTrips.labels({ target }),
-    circuitState: m.circuitState.labels({ target }),
-    circuitEvent: (event: string) => m.circuitEvents.inc({ target, event }),
+    circuitState: m.circuitState,
+    circuitEvents: m.circuitEvents,
   };
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CircuitBreaker, FrequencySketch, hashKey, intelligenceScore, L1Tier, simulateHitRate, type Entry } from '../src/index.ts';
+import { FrequencySketch, hashKey, intelligenceScore, L1Tier, simulateHitRate, type Entry } from '../src/index.ts';
 import { Cache } from '../src/index.ts';
 
 const entry = (key: string, size = 64): Entry => ({ value: key, expiresAt: Infinity, graceUntil: Infinity, tags: [], size, hash: hashKey(key), hits: 0 });
@@ -74,37 +74,6 @@ describe('L1 placement and admission', () => {
       if (lru.size > 200) lru.delete(lru.keys().next().value as string);
     }
     assert.ok(smart.hitRate > lruHits / keys.length, `${smart.hitRate} vs ${lruHits / keys.length}`);
-  });
-});
-
-describe('circuit breaker (fake clock)', () => {
-  test('opens after the threshold, lets one trial through after resetMs, closes on success', () => {
-    let now = 0;
-    const events: string[] = [];
-    const breaker = new CircuitBreaker({ threshold: 2, resetMs: 1000, now: () => now, onEvent: (e) => events.push(e) });
-    breaker.failure();
-    assert.equal(breaker.state, 'closed');
-    breaker.failure();
-    assert.equal(breaker.state, 'open');
-    assert.equal(breaker.tryAcquire(), false);
-    now = 1000;
-    assert.equal(breaker.tryAcquire(), true);
-    assert.equal(breaker.state, 'half-open');
-    assert.equal(breaker.tryAcquire(), false, 'only one trial at a time');
-    breaker.success();
-    assert.equal(breaker.state, 'closed');
-    assert.deepEqual(events.filter((e) => ['open', 'half_open', 'close'].includes(e)), ['open', 'half_open', 'close']);
-  });
-
-  test('a failed trial opens it again', () => {
-    let now = 0;
-    const breaker = new CircuitBreaker({ threshold: 1, resetMs: 10, now: () => now });
-    breaker.failure();
-    now = 10;
-    assert.ok(breaker.tryAcquire());
-    breaker.failure();
-    assert.equal(breaker.state, 'open');
-    assert.equal(breaker.tryAcquire(), false);
   });
 });
 

@@ -4,7 +4,6 @@ export { DeadLetters, type DeadLetter } from './dead-letters.ts';
 export { processedChannel } from './processor.ts';
 export { PRIORITIES, type Priority, streamKey, deadLetterKey } from './keys.ts';
 export { DEFAULT_WEIGHTS, PriorityScheduler } from './scheduler.ts';
-export { backoffDelay } from './backoff.ts';
 export { decodeEntry, type Envelope } from './envelope.ts';
 export type { BusOptions, SubscribeOptions, TrimPolicy } from './options.ts';
 export type { Message, Handler, BatchHandler, Outcome, ProcessedEvent, PublishOptions } from './types.ts';

@@ -1,7 +1,7 @@
 import { channel } from 'node:diagnostics_channel';
 import { endSpan, type Logger, type PortcullisMetrics } from '@portcullis/observability';
 import { startConsumerSpans } from './consumer-spans.ts';
-import { backoffDelay } from './backoff.ts';
+import { backoffDelay } from '@portcullis/resilience';
 import type { BusScripts, RedisClient } from './connection.ts';
 import type { Delivery } from './delivery.ts';
 import { ENVELOPE_FIELD, rawEntry } from './envelope.ts';
@@ -205,7 +205,8 @@ export class Processor<T> {
     }
     this.#count('retry', delivery, reason);
     const key = delivery.key;
-    const delay = backoffDelay(failures, this.#ctx.options.backoffBaseMs, this.#ctx.options.backoffMaxMs);
+    // `failures` counts from 1: the first retry waits about backoffBaseMs.
+    const delay = Math.round(backoffDelay(failures - 1, { baseMs: this.#ctx.options.backoffBaseMs, maxMs: this.#ctx.options.backoffMaxMs }));
     this.#retryTimers.set(key, setTimeout(() => {
       this.#retryTimers.delete(key);
       this.#ctx.retry(delivery);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { backoffDelay, decodeEntry, MalformedEntryError, PRIORITIES, PriorityScheduler, type Priority } from '../src/index.ts';
+import { decodeEntry, MalformedEntryError, PRIORITIES, PriorityScheduler, type Priority } from '../src/index.ts';
 import { resolveBusOptions, resolveSubscribeOptions } from '../src/options.ts';
 
 describe('pure parts', () => {
@@ -11,12 +11,6 @@ describe('pure parts', () => {
     assert.deepEqual(PRIORITIES.map((priority) => picks.filter((pick) => pick === priority).length), [32, 16, 8, 4, 2]);
     assert.equal(scheduler.next(() => false), undefined);
     assert.equal(scheduler.next((priority) => priority === 'background'), 'background');
-  });
-
-  test('backoff grows exponentially, is capped, and jitter keeps it within [nominal/2, nominal]', () => {
-    assert.deepEqual([1, 2, 3, 4].map((attempt) => backoffDelay(attempt, 100, 10_000, () => 1)), [100, 200, 400, 800]);
-    assert.deepEqual([1, 2, 3].map((attempt) => backoffDelay(attempt, 100, 10_000, () => 0)), [50, 100, 200]);
-    assert.equal(backoffDelay(20, 100, 1000, () => 1), 1000);
   });
 
   test('options are validated in one place with a RangeError naming the option', () => {

@@ -1,11 +1,8 @@
-import CircuitBreaker from 'opossum';
 import type { PortcullisMetrics } from '@portcullis/observability';
-import { CircuitOpenError, PolicyRejectedError, isLocalStall } from './errors.ts';
+import { CircuitBreaker, ConsecutiveFailures, FailureRate, observeBreaker, type BreakerState } from '@portcullis/resilience';
+import { CircuitOpenError, DeadlineExceededError, PolicyRejectedError, isLocalStall } from './errors.ts';
 
-/** The breaker's state as `/ready` and `portcullis_circuit_state` report it. */
-export type BreakerState = 'closed' | 'half-open' | 'open';
-
-const STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+export type { BreakerState };
 
 export interface BreakerLayerOptions {
   target: string;
@@ -17,81 +14,41 @@ export interface BreakerLayerOptions {
   metrics: PortcullisMetrics;
 }
 
-type Call = () => Promise<unknown>;
-
 /**
- * The breaker layer: opossum for the rolling error-rate rule, the open/half-open timer
- * and the single probe, plus the consecutive-failure rule opossum lacks. One "call" is
- * one batch call with its retries, so a flaky attempt that a retry fixed is no failure.
- * Rejections (4xx for the whole batch) and timeouts this process caused by being too
- * busy (`isLocalStall`) say nothing about the service's health and are not counted.
+ * The breaker layer: the shared breaker (`@portcullis/resilience`) with two rules, the
+ * consecutive failures and the failure rate over a rolling window, whichever trips first.
+ * One "call" is one batch call with its retries, so a flaky attempt that a retry fixed is
+ * no failure. Rejections (4xx for the whole batch) and timeouts this process caused by
+ * being too busy (`isLocalStall`) say nothing about the service's health: they are
+ * released without a verdict.
  */
 export class BreakerLayer {
-  readonly #breaker: CircuitBreaker<[Call], unknown>;
-  readonly #options: BreakerLayerOptions;
+  readonly #breaker: CircuitBreaker;
+  readonly #target: string;
   readonly #listeners = new Set<(state: BreakerState) => void>();
-  #consecutive = 0;
-  #opens = 0;
 
   constructor(options: BreakerLayerOptions) {
-    this.#options = options;
-    this.#breaker = new CircuitBreaker<[Call], unknown>((call: Call) => call(), {
-      name: options.target,
-      timeout: false, // deadlines are enforced per call by the layers below
-      errorThresholdPercentage: options.errorThresholdPercentage,
-      rollingCountTimeout: options.rollingWindowMs,
-      rollingCountBuckets: 10,
-      volumeThreshold: options.volumeThreshold,
-      resetTimeout: options.resetTimeoutMs,
-      allowWarmUp: false,
-      // A batch every caller abandoned did time out: that counts, unless this process
-      // was the slow one; refusals never do.
-      errorFilter: (error: unknown) => error instanceof PolicyRejectedError || isLocalStall(error),
+    this.#target = options.target;
+    this.#breaker = new CircuitBreaker({
+      rules: [
+        new ConsecutiveFailures(options.consecutiveFailures),
+        new FailureRate({ thresholdPercent: options.errorThresholdPercentage, windowMs: options.rollingWindowMs, minimumCalls: options.volumeThreshold }),
+      ],
+      resetMs: options.resetTimeoutMs,
     });
-    const { circuitState, circuitEvents } = options.metrics;
-    const event = (name: string): void => {
-      circuitEvents.inc({ target: options.target, event: name });
-    };
-    const changed = (state: BreakerState): void => {
-      circuitState.set({ target: options.target }, STATE_VALUE[state]);
-      for (const listener of this.#listeners) listener(state);
-    };
-    circuitState.set({ target: options.target }, 0);
-    this.#breaker.on('open', () => {
-      this.#opens++;
-      event('open');
-      changed('open');
-    });
-    this.#breaker.on('halfOpen', () => {
-      event('half_open');
-      changed('half-open');
-    });
-    this.#breaker.on('close', () => {
-      this.#consecutive = 0;
-      event('close');
-      changed('closed');
-    });
-    this.#breaker.on('success', () => {
-      this.#consecutive = 0;
-      event('success');
-    });
-    this.#breaker.on('reject', () => event('reject'));
-    this.#breaker.on('failure', () => {
-      event('failure');
-      this.#consecutive++;
-      if (this.#consecutive >= options.consecutiveFailures && this.#breaker.closed) this.#breaker.open();
+    observeBreaker(this.#breaker, options.metrics, options.target);
+    this.#breaker.onEvent((event, state) => {
+      if (event === 'open' || event === 'half_open' || event === 'close') for (const listener of this.#listeners) listener(state);
     });
   }
 
   get state(): BreakerState {
-    if (this.#breaker.opened) return 'open';
-    if (this.#breaker.halfOpen) return 'half-open';
-    return 'closed';
+    return this.#breaker.state;
   }
 
   /** How many times the breaker opened. */
   get opens(): number {
-    return this.#opens;
+    return this.#breaker.opens;
   }
 
   /**
@@ -100,26 +57,31 @@ export class BreakerLayer {
    * that cannot be sent.
    */
   get refusing(): boolean {
-    return this.#breaker.opened || (this.#breaker.halfOpen && !this.#breaker.pendingClose);
+    return this.#breaker.refusing;
   }
 
-  /** Runs one batch call through the breaker; refusal becomes a CircuitOpenError. */
+  /** Runs one batch call through the breaker; a refusal is a CircuitOpenError. */
   async run<T>(call: () => Promise<T>): Promise<T> {
+    if (!this.#breaker.tryAcquire()) throw this.openError();
+    let result: T;
     try {
-      return (await this.#breaker.fire(call)) as T;
+      result = await call();
     } catch (error) {
-      if ((error as { code?: unknown }).code === 'EOPENBREAKER') throw this.openError(error);
+      if (error instanceof PolicyRejectedError || isLocalStall(error)) this.#breaker.release();
+      else this.#breaker.failure(error instanceof DeadlineExceededError ? 'timeout' : 'failure');
       throw error;
     }
+    this.#breaker.success();
+    return result;
   }
 
   openError(cause?: unknown): CircuitOpenError {
-    return new CircuitOpenError(`circuit to ${this.#options.target} is ${this.state}`, { cause, context: { target: this.#options.target, state: this.state } });
+    return new CircuitOpenError(`circuit to ${this.#target} is ${this.state}`, { cause, context: { target: this.#target, state: this.state } });
   }
 
-  /** Rejected fast without reaching opossum: counted like opossum's own rejections. */
+  /** Counts a call refused before it was queued (see {@link refusing}). */
   recordRejection(): void {
-    this.#options.metrics.circuitEvents.inc({ target: this.#options.target, event: 'reject' });
+    this.#breaker.recordRejection();
   }
 
   onStateChange(listener: (state: BreakerState) => void): () => void {
@@ -127,7 +89,7 @@ export class BreakerLayer {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Stops opossum's rolling-window and reset timers. */
+  /** Stops the breaker's reset timer. */
   shutdown(): void {
     this.#breaker.shutdown();
     this.#listeners.clear();

@@ -1,3 +1,4 @@
+import { backoffDelay } from '@portcullis/resilience';
 import { DeadlineExceededError, isRetryable } from './errors.ts';
 
 /** How {@link withRetries} runs one batch call. */
@@ -16,14 +17,6 @@ export interface RetryPlan {
   onRetry?: (attempt: number, error: unknown) => void;
 }
 
-/**
- * Exponential backoff with "equal jitter": half the delay fixed, half random, so
- * retries of many clients spread out yet never collapse to zero wait.
- */
-export function backoffDelay(retry: number, baseMs: number, random: () => number = Math.random): number {
-  const ceiling = baseMs * 2 ** retry;
-  return ceiling / 2 + random() * (ceiling / 2);
-}
 
 /**
  * The retry layer: runs `attempt(timeoutMs)` until it succeeds, fails with a
@@ -39,7 +32,7 @@ export async function withRetries<T>(attempt: (timeoutMs: number) => Promise<T>,
       return await attempt(Math.max(1, Math.min(plan.attemptTimeoutMs, Math.floor(left))));
     } catch (error) {
       if (!isRetryable(error) || n >= plan.retries || plan.signal.aborted) throw error;
-      const delay = backoffDelay(n, plan.backoffBaseMs);
+      const delay = backoffDelay(n, { baseMs: plan.backoffBaseMs });
       // A retry that could only start after the deadline cannot help anyone.
       if (performance.now() + delay >= plan.deadline - 1) throw error;
       plan.onRetry?.(n + 1, error);

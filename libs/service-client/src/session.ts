@@ -1,4 +1,4 @@
-import { backoffDelay } from './retry.ts';
+import { backoffDelay } from '@portcullis/resilience';
 import type { H2cTransport } from './transport.ts';
 
 /** How {@link SessionKeeper} paces its attempts. */
@@ -94,7 +94,7 @@ export class SessionKeeper {
       this.#setConnected(false);
       this.#lastError = (error as Error).message;
       this.#failures++;
-      this.#schedule(Math.min(this.#options.maxBackoffMs, backoffDelay(this.#failures - 1, this.#options.backoffBaseMs)));
+      this.#schedule(backoffDelay(this.#failures - 1, { baseMs: this.#options.backoffBaseMs, maxMs: this.#options.maxBackoffMs }));
     } finally {
       this.#connecting = false;
     }

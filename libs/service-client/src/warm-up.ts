@@ -1,6 +1,6 @@
 import type { EvaluateInput, EvaluateOptions } from './client.ts';
 import { PolicyRejectedError } from './errors.ts';
-import { backoffDelay } from './retry.ts';
+import { backoffDelay } from '@portcullis/resilience';
 
 /** Options of {@link PolicyClient.warmUp}. */
 export interface WarmUpOptions {
@@ -71,7 +71,7 @@ export class WarmUp {
         return true;
       } catch (error) {
         this.#lastError = (error as Error).message;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(maxBackoffMs, backoffDelay(failures, 50))).unref());
+        await new Promise((resolve) => setTimeout(resolve, backoffDelay(failures, { baseMs: 50, maxMs: maxBackoffMs })).unref());
       }
     }
     return false;

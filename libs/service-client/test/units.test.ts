@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { canonicalJson } from '../src/index.ts';
-import { backoffDelay, withRetries } from '../src/retry.ts';
+import { withRetries } from '../src/retry.ts';
 import { PolicyRejectedError, PolicyUnavailableError, isRetryable } from '../src/errors.ts';
 
 describe('canonicalJson', () => {
@@ -12,14 +12,7 @@ describe('canonicalJson', () => {
   });
 });
 
-describe('backoff', () => {
-  test('doubles per retry with jitter between half and all of the ceiling', () => {
-    assert.equal(backoffDelay(0, 2, () => 0), 1);
-    assert.equal(backoffDelay(0, 2, () => 1), 2);
-    assert.equal(backoffDelay(3, 2, () => 0), 8);
-    assert.equal(backoffDelay(3, 2, () => 1), 16);
-  });
-
+describe('retries', () => {
   test('retries only retryable errors, and never starts an attempt past the deadline', async () => {
     const retryable = new PolicyUnavailableError('503', { context: { retryable: true } });
     assert.equal(isRetryable(retryable), true);

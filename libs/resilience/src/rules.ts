@@ -1,0 +1,106 @@
+/**
+ * When a breaker opens: a rule sees every verdict and says whether the circuit should
+ * open now. `reset()` is called when the circuit closes.
+ */
+export interface BreakerRule {
+  success(now: number): void;
+  failure(now: number): void;
+  shouldOpen(now: number): boolean;
+  reset(): void;
+}
+
+/** Opens after `threshold` failures in a row (cockatiel's `ConsecutiveBreaker`). */
+export class ConsecutiveFailures implements BreakerRule {
+  readonly #threshold: number;
+  #count = 0;
+
+  constructor(threshold: number) {
+    if (!Number.isInteger(threshold) || threshold < 1) throw new RangeError(`threshold must be an integer ≥ 1, received ${String(threshold)}`);
+    this.#threshold = threshold;
+  }
+
+  success(): void {
+    this.#count = 0;
+  }
+
+  failure(): void {
+    this.#count += 1;
+  }
+
+  shouldOpen(): boolean {
+    return this.#count >= this.#threshold;
+  }
+
+  reset(): void {
+    this.#count = 0;
+  }
+}
+
+/** Options of {@link FailureRate}. */
+export interface FailureRateOptions {
+  /** Opens when more than this share of the calls in the window failed (percent, 0–100]. */
+  thresholdPercent: number;
+  /** Length of the rolling window (ms). */
+  windowMs: number;
+  /** Calls in the window before the rule applies. */
+  minimumCalls: number;
+  /** Buckets the window is counted in. Default 10. */
+  buckets?: number;
+}
+
+/** Opens when more than `thresholdPercent` of the calls over a rolling window failed (cockatiel's `SamplingBreaker`). */
+export class FailureRate implements BreakerRule {
+  readonly #options: Required<FailureRateOptions>;
+  readonly #bucketMs: number;
+  #buckets: { start: number; calls: number; failures: number }[] = [];
+
+  constructor(options: FailureRateOptions) {
+    const { thresholdPercent, windowMs, minimumCalls, buckets = 10 } = options;
+    if (!(thresholdPercent > 0 && thresholdPercent <= 100)) throw new RangeError(`thresholdPercent must be in (0, 100], received ${String(thresholdPercent)}`);
+    if (!Number.isInteger(windowMs) || windowMs < 1) throw new RangeError(`windowMs must be an integer ≥ 1, received ${String(windowMs)}`);
+    if (!Number.isInteger(minimumCalls) || minimumCalls < 0) throw new RangeError(`minimumCalls must be an integer ≥ 0, received ${String(minimumCalls)}`);
+    if (!Number.isInteger(buckets) || buckets < 1) throw new RangeError(`buckets must be an integer ≥ 1, received ${String(buckets)}`);
+    this.#options = { thresholdPercent, windowMs, minimumCalls, buckets };
+    this.#bucketMs = Math.max(1, Math.floor(windowMs / buckets));
+  }
+
+  success(now: number): void {
+    this.#bucket(now).calls += 1;
+  }
+
+  failure(now: number): void {
+    const bucket = this.#bucket(now);
+    bucket.calls += 1;
+    bucket.failures += 1;
+  }
+
+  shouldOpen(now: number): boolean {
+    this.#expire(now);
+    let calls = 0;
+    let failures = 0;
+    for (const bucket of this.#buckets) {
+      calls += bucket.calls;
+      failures += bucket.failures;
+    }
+    return calls > 0 && calls >= this.#options.minimumCalls && (failures / calls) * 100 > this.#options.thresholdPercent;
+  }
+
+  reset(): void {
+    this.#buckets = [];
+  }
+
+  #bucket(now: number): { start: number; calls: number; failures: number } {
+    this.#expire(now);
+    const start = now - (now % this.#bucketMs);
+    const last = this.#buckets.at(-1);
+    if (last !== undefined && last.start === start) return last;
+    const bucket = { start, calls: 0, failures: 0 };
+    this.#buckets.push(bucket);
+    return bucket;
+  }
+
+  #expire(now: number): void {
+    const oldest = now - this.#options.windowMs;
+    while ((this.#buckets[0]?.start ?? Number.POSITIVE_INFINITY) + this.#bucketMs <= oldest) this.#buckets.shift();
+  }
+}
