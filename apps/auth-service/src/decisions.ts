@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { AuthenticateRequest, EvaluateRequest } from '@portcullis/contracts';
-import type { Cache, Source } from '@portcullis/cache';
+import { FactoryError, type Cache, type Source } from '@portcullis/cache';
 
 /** Who is asking, as the verified token says. */
 export interface Principal {
@@ -78,7 +78,7 @@ export class DecisionService {
       return { ...decision, cache: source };
     } catch (error) {
       // The cache wraps a failed factory; the route needs the policy client's own error.
-      if ((error as { code?: unknown }).code === 'E_CACHE_FACTORY' && (error as Error).cause !== undefined) throw (error as Error).cause;
+      if (error instanceof FactoryError && error.cause !== undefined) throw error.cause;
       throw error;
     }
   }

@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   policyInvalid: 'E_POLICY_INVALID',
   noPolicies: 'E_NO_POLICIES',
   draining: 'E_DRAINING',
+  decisionUnavailable: 'E_DECISION_UNAVAILABLE',
   internal: 'E_INTERNAL',
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
@@ -44,10 +45,11 @@ export class PortcullisError extends Error {
   readonly code: string;
   readonly context: Record<string, unknown>;
 
-  constructor(message: string, options: { cause?: unknown; context?: Record<string, unknown> } = {}) {
+  /** `options.code` is for errors whose code varies per instance (an HTTP answer's). */
+  constructor(message: string, options: { cause?: unknown; context?: Record<string, unknown>; code?: string } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
-    this.code = (new.target as typeof PortcullisError).code;
+    this.code = options.code ?? (new.target as typeof PortcullisError).code;
     this.context = options.context ?? {};
   }
 }

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { ERROR_CODES, type ErrorBody } from '@portcullis/contracts';
 import { SpanKind, endSpan, requestIdFrom, startSpan, traceparentOf, validTraceparent, type Health, type Logger, type PortcullisMetrics, type Span, type Tracing } from '@portcullis/observability';
 import { readJsonBody } from './body.ts';
-import { HttpError } from './errors.ts';
+import { HttpError, notFound } from './errors.ts';
 import { DEFAULT_BODY_LIMIT, type Route } from './route.ts';
 
 /** What every adapter shares: who we are, where logs and metrics go, and readiness. */
@@ -124,5 +124,5 @@ export function matchRoute(routes: readonly Route[], method: string, path: strin
   }
   return pathKnown
     ? new HttpError(405, ERROR_CODES.methodNotAllowed, `${method} is not allowed on ${path}`)
-    : new HttpError(404, ERROR_CODES.notFound, `no route for ${method} ${path}`);
+    : notFound(`no route for ${method} ${path}`);
 }

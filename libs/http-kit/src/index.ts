@@ -1,4 +1,4 @@
-export { HttpError, badRequest, notFound, payloadTooLarge } from './errors.ts';
+export { HttpError, notFound, payloadTooLarge } from './errors.ts';
 export { defineRoute, DEFAULT_BODY_LIMIT, type Route, type RouteInput, type RouteResult, type RouteResponse } from './route.ts';
 export { executeRoute, errorResponse, matchRoute, type ServerContext, type Incoming, type Outgoing } from './execute.ts';
 export { readJsonBody } from './body.ts';

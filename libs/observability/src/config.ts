@@ -1,13 +1,12 @@
+import { PortcullisError } from '@portcullis/contracts';
 import { z } from 'zod';
 
 /** Thrown when an environment variable is missing or malformed; names the variable. */
-export class ConfigError extends Error {
-  static readonly code = 'E_CONFIG';
-  readonly code = ConfigError.code;
+export class ConfigError extends PortcullisError {
+  static override readonly code = 'E_CONFIG';
   readonly variable: string;
   constructor(variable: string, message: string) {
-    super(`invalid configuration: ${variable}: ${message}`);
-    this.name = 'ConfigError';
+    super(`invalid configuration: ${variable}: ${message}`, { context: { variable } });
     this.variable = variable;
   }
 }

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AuthenticateRequest, AuthenticateResponse, ERROR_CODES } from '@portcullis/contracts';
 import { defineRoute, HttpError, type Route } from '@portcullis/http-kit';
+import { CircuitOpenError, DeadlineExceededError, PolicyRejectedError, PolicyUnavailableError } from '@portcullis/service-client';
 import type { DecisionService, Principal } from '../decisions.ts';
 import type { DecisionAudit } from '../audit.ts';
 
@@ -30,8 +31,9 @@ export function bearerAuthorizer(tokens: BearerAuthenticator) {
   };
 }
 
-/** The policy client's codes for "no decision can be had right now". */
-const UNAVAILABLE = new Set(['E_POLICY_UNAVAILABLE', 'E_CIRCUIT_OPEN', 'E_DEADLINE_EXCEEDED']);
+/** The policy client's errors for "no decision can be had right now". */
+const unavailable = (error: unknown): boolean =>
+  error instanceof PolicyUnavailableError || error instanceof CircuitOpenError || error instanceof DeadlineExceededError;
 
 /** `POST /authenticate`. */
 export function authenticateRoute(options: { tokens: BearerAuthenticator; decisions: DecisionService; audit: DecisionAudit; bodyLimit: number }): Route {
@@ -50,11 +52,10 @@ export function authenticateRoute(options: { tokens: BearerAuthenticator; decisi
       try {
         result = await options.decisions.decide(auth, body, traceparent);
       } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        if (code === 'E_POLICY_REJECTED') throw new HttpError(400, ERROR_CODES.requestRejected, (error as Error).message);
+        if (error instanceof PolicyRejectedError) throw new HttpError(400, ERROR_CODES.requestRejected, error.message);
         // Fail closed: whatever went wrong, no decision means no access (503, never allow).
-        if (typeof code !== 'string' || !UNAVAILABLE.has(code)) log.error({ err: error, requestId }, 'unexpected error while deciding');
-        throw new HttpError(503, 'E_DECISION_UNAVAILABLE', 'no authorization decision can be made right now', { headers: { 'retry-after': '1' }, cause: error });
+        if (!unavailable(error)) log.error({ err: error, requestId }, 'unexpected error while deciding');
+        throw new HttpError(503, ERROR_CODES.decisionUnavailable, 'no authorization decision can be made right now', { headers: { 'retry-after': '1' }, cause: error });
       }
       options.audit.record({
         principal: auth.sub, action: body.action, resource: `${body.resource.type}::${body.resource.id}`,

@@ -1,5 +1,4 @@
-import { ERROR_CODES } from '@portcullis/contracts';
-import { HttpError, type Route } from '@portcullis/http-kit';
+import { notFound, type Route } from '@portcullis/http-kit';
 
 /** What the metadata is built from: the service's own configuration. */
 export interface DiscoveryOptions {
@@ -51,7 +50,7 @@ export function discoveryRoutes(options: DiscoveryOptions): Route[] {
     method: 'GET', path: `/.well-known/oauth-authorization-server${suffix}`, summary: 'OAuth 2.0 authorization server metadata (RFC 8414)', traced: false,
     responses: { 200: { description: 'the metadata' }, 404: { description: 'JWT_ISSUER is not an http(s) URL, so there is no issuer identifier to describe' } },
     handle: () => {
-      if (!valid) throw new HttpError(404, ERROR_CODES.notFound, 'discovery needs JWT_ISSUER to be the issuer\'s http(s) URL');
+      if (!valid) throw notFound('discovery needs JWT_ISSUER to be the issuer\'s http(s) URL');
       return { json: metadata, headers: { 'cache-control': 'public, max-age=300' } };
     },
   }];

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { ERROR_CODES, IntrospectRequest, IntrospectResponse, RevokeRequest, TOPICS, TokenRequest, TokenResponse, type TokenRevokedEvent } from '@portcullis/contracts';
-import { defineRoute, HttpError, type Route } from '@portcullis/http-kit';
+import { IntrospectRequest, IntrospectResponse, RevokeRequest, TOPICS, TokenRequest, TokenResponse, type TokenRevokedEvent } from '@portcullis/contracts';
+import { defineRoute, HttpError, notFound, type Route } from '@portcullis/http-kit';
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Cache } from '@portcullis/cache';
 import { principalTag } from '../decisions.ts';
@@ -122,7 +122,7 @@ export function tokenRoutes(options: {
       responses: { 200: { description: 'JWK Set' }, 404: { description: 'symmetric (HS256) signing: no public keys' } },
       handle: () => {
         const jwks = issuer.jwks();
-        if (jwks.keys.length === 0) throw new HttpError(404, ERROR_CODES.notFound, 'tokens are signed with a shared secret; there are no public keys');
+        if (jwks.keys.length === 0) throw notFound('tokens are signed with a shared secret; there are no public keys');
         return { json: jwks, headers: { 'cache-control': 'public, max-age=300' } };
       },
     }),

@@ -64,11 +64,9 @@ export class TokenRevokedError extends TokenError {
 }
 
 /** Client credentials that do not authenticate (RFC 6749 §5.2 `invalid_client`). */
-export class ClientAuthError extends Error {
-  static readonly code = 'E_INVALID_CLIENT';
-  readonly code = ClientAuthError.code;
+export class ClientAuthError extends PortcullisError {
+  static override readonly code = 'E_INVALID_CLIENT';
   constructor(message = 'client authentication failed') {
     super(message);
-    this.name = 'ClientAuthError';
   }
 }
