@@ -1,8 +1,7 @@
 import { once } from 'node:events';
 import { connect as connectRedis, createCache, RedisPubSubInvalidation } from '@portcullis/cache';
-import { createServiceContext, serveRoutes, type DualServer, type Route, type ServerContext } from '@portcullis/http-kit';
+import { createServiceContext, serveRoutes, type Route, type RunningService } from '@portcullis/http-kit';
 import { MessageBus } from '@portcullis/message-bus';
-import type { Logger } from '@portcullis/observability';
 import { PolicyClient } from '@portcullis/service-client';
 import { DecisionAudit } from './audit.ts';
 import type { AuthServiceConfig } from './config.ts';
@@ -14,15 +13,13 @@ import { discoveryRoutes } from './routes/discovery.ts';
 import { tokenRoutes } from './routes/token.ts';
 import { RevocationList } from './tokens/index.ts';
 
-/** A running auth-service. */
-export interface AuthService {
-  server: DualServer;
-  context: ServerContext;
-  log: Logger;
-  /** Resolves once the policy path is warm (`/ready` can turn 200); false if stopped first. */
+/**
+ * A running auth-service: `ready` resolves once the policy path is warm (`/ready` can turn
+ * 200), false if stopped first; `stop()` flushes the audit buffer and closes the bus, cache
+ * and client (the caller drains the server first).
+ */
+export interface AuthService extends RunningService {
   ready: Promise<boolean>;
-  /** Flushes the audit buffer and closes the bus, cache and client; the caller drains the server first. */
-  stop(): Promise<void>;
 }
 
 /**

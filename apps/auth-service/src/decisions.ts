@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { AuthenticateRequest, EvaluateRequest } from '@portcullis/contracts';
+import type { AuthenticateRequest, EvaluateRequest, EvaluateResponse } from '@portcullis/contracts';
 import { FactoryError, type Cache, type Source } from '@portcullis/cache';
 
 /** Who is asking, as the verified token says. */
@@ -9,16 +9,12 @@ export interface Principal {
   groups: string[];
 }
 
-/** A decision as the auth-service caches and answers it. */
-export interface CachedDecision {
-  decision: 'allow' | 'deny';
-  reasons: string[];
-  policyVersion: string;
-}
+/** A decision as the auth-service caches and answers it: the policy-service's, without Cedar's evaluation errors. */
+export type CachedDecision = Omit<EvaluateResponse, 'errors'>;
 
 /** What asks the policy-service: the batching client in production. */
 export interface PolicyEvaluator {
-  evaluate(request: EvaluateRequest, options?: { traceparent?: string }): Promise<CachedDecision & { errors?: unknown[] }>;
+  evaluate(request: EvaluateRequest, options?: { traceparent?: string }): Promise<EvaluateResponse>;
 }
 
 /**

@@ -1,6 +1,5 @@
 import { once } from 'node:events';
-import type { Logger } from '@portcullis/observability';
-import { createServiceContext, serveRoutes, type DualServer, type Route, type ServerContext } from '@portcullis/http-kit';
+import { createServiceContext, serveRoutes, type Route, type RunningService } from '@portcullis/http-kit';
 import { MessageBus } from '@portcullis/message-bus';
 import type { PolicyServiceConfig } from './config.ts';
 import { announceUpdates } from './announce.ts';
@@ -12,16 +11,14 @@ import { evaluateRoutes } from './routes/evaluate.ts';
 import { policyRoutes } from './routes/policies.ts';
 import { sendWarmUpTraffic, warmUpRequests } from './warm-up.ts';
 
-/** A running policy-service. */
-export interface PolicyService {
-  server: DualServer;
-  context: ServerContext;
+/**
+ * A running policy-service: `ready` resolves once a policy set is live (at once when the
+ * start-up load succeeded); `stop()` stops watching files and closes the bus (the caller
+ * drains the server first).
+ */
+export interface PolicyService extends RunningService {
   evaluator: Evaluator;
-  /** Resolves once a policy set is live (at once when the start-up load succeeded). */
   ready: Promise<boolean>;
-  log: Logger;
-  /** Stops watching files and closes the bus; the caller drains the server first. */
-  stop(): Promise<void>;
 }
 
 /**

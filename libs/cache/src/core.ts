@@ -1,3 +1,4 @@
+import type { CacheSource } from '@portcullis/contracts';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '@portcullis/observability';
@@ -13,7 +14,8 @@ import { hashKey } from './sketch.ts';
 import { cacheMetrics, newCounters, type CacheMetrics } from './stats.ts';
 
 /** Where a value came from: `stale` is an expired entry served within its grace period. */
-export type Source = 'l1' | 'l2' | 'miss' | 'stale';
+/** Where a value came from (the contracts' `CacheSource`, which `/authenticate` reports). */
+export type Source = CacheSource;
 
 /** A read's outcome; `value` is undefined exactly when `source` is `miss`. */
 export interface Lookup<T = unknown> {

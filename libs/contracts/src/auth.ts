@@ -9,6 +9,10 @@ export const AuthenticateRequest = z.strictObject({
 });
 export type AuthenticateRequest = z.infer<typeof AuthenticateRequest>;
 
+/** Where a decision came from: in-process L1, Redis L2, the policy-service (`miss`), or a past-TTL entry within grace. */
+export const CacheSource = z.enum(['l1', 'l2', 'miss', 'stale']);
+export type CacheSource = z.infer<typeof CacheSource>;
+
 /** The answer of `POST /authenticate`. */
 export const AuthenticateResponse = z.object({
   allowed: z.boolean(),
@@ -16,7 +20,7 @@ export const AuthenticateResponse = z.object({
   principal: z.object({ type: z.string(), id: z.string(), roles: z.array(z.string()) }),
   reasons: z.array(z.string()),
   policyVersion: z.string(),
-  cache: z.enum(['l1', 'l2', 'miss', 'stale']),
+  cache: CacheSource,
   requestId: z.string(),
 });
 export type AuthenticateResponse = z.infer<typeof AuthenticateResponse>;
@@ -94,7 +98,7 @@ export const AuthDecisionEvent = z.strictObject({
   resource: z.string().max(2048),
   decision: z.enum(['allow', 'deny']),
   policyVersion: z.string().max(128),
-  cache: z.enum(['l1', 'l2', 'miss', 'stale']),
+  cache: CacheSource,
   requestId: z.string().max(128),
 });
 export type AuthDecisionEvent = z.infer<typeof AuthDecisionEvent>;

@@ -1,4 +1,4 @@
-import type { EvaluateRequest } from '@portcullis/contracts';
+import type { EvaluateRequest, EvaluateResponse } from '@portcullis/contracts';
 import { SpanKind, endSpan, portcullisMetrics, startSpan, traceparentOf, validTraceparent, type HealthCheck, type PortcullisMetrics } from '@portcullis/observability';
 import { Batcher, type Batch, type Waiter } from './batcher.ts';
 import { BreakerLayer, type BreakerState } from './breaker.ts';
@@ -13,13 +13,8 @@ import { H2cTransport, afterDeadline, type BatchResponse } from './transport.ts'
 /** `EvaluateRequest` with the members the policy-service defaults (`context`, `entities`) optional. */
 export type EvaluateInput = Omit<EvaluateRequest, 'context' | 'entities'> & Partial<Pick<EvaluateRequest, 'context' | 'entities'>>;
 
-/** One decision as the policy-service gave it, with the policy version that made it. */
-export interface Decision {
-  decision: 'allow' | 'deny';
-  reasons: string[];
-  errors: unknown[];
-  policyVersion: string;
-}
+/** One decision as the policy-service gave it, with the policy version that made it (the contracts' `EvaluateResponse`). */
+export type Decision = EvaluateResponse;
 
 /** Per-call options of {@link PolicyClient.evaluate}. */
 export interface EvaluateOptions {

@@ -1,17 +1,13 @@
 import { EventEmitter } from 'node:events';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import type { EvaluateRequest } from '@portcullis/contracts';
+import type { EvaluateRequest, EvaluateResponse } from '@portcullis/contracts';
 import type { PortcullisMetrics } from '@portcullis/observability';
 import { LRUCache } from 'lru-cache';
 import { compileBundle, type BundleSource, type PolicyBundle } from './bundle.ts';
 import { PolicyInvalidError } from './errors.ts';
 
-/** A Cedar answer for one request. `errors` are Cedar's evaluation errors, verbatim. */
-export interface Decision {
-  decision: 'allow' | 'deny';
-  reasons: string[];
-  errors: { policyId: string; error: { message: string } }[];
-}
+/** A Cedar answer for one request (`errors` are Cedar's evaluation errors, verbatim); the route adds the version. */
+export type Decision = Omit<EvaluateResponse, 'policyVersion'>;
 
 /** Cedar refused the request itself (schema violation, bad entity data). */
 export interface Rejection {
@@ -131,7 +127,9 @@ export class Evaluator extends EventEmitter<{ updated: [PolicyBundle] }> {
     const decision: Decision = {
       decision: answer.response.decision,
       reasons: answer.response.diagnostics.reason,
-      errors: answer.response.diagnostics.errors,
+      // Verbatim: Cedar's error objects carry more than `message`, which the contract allows
+      // (its TS interface has no index signature, hence the cast through unknown).
+      errors: answer.response.diagnostics.errors as unknown as Decision['errors'],
     };
     this.#metrics.policyEvaluations.inc({ decision: decision.decision });
     if (key !== undefined) this.#cache?.set(key, decision);
