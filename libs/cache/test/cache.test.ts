@@ -1,19 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startRedisServer, type RedisServerHandle } from '@portcullis/testing';
+import { useRedisServer } from '@portcullis/testing';
 import { Redis } from 'ioredis';
 import { flakyCache, registry } from './support/setup.ts';
 
-let server: RedisServerHandle;
+const server = useRedisServer();
 let admin: Redis;
 before(async () => {
-  server = await startRedisServer();
+  await server.started;
   admin = new Redis(server.url);
 });
-after(async () => {
-  admin.disconnect();
-  await server.close();
-});
+after(() => admin.disconnect());
 
 describe('two-level cache on a real redis-server', () => {
   test('set, get from L1, get from L2 on another instance, delete', async () => {

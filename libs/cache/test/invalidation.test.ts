@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { startRedisServer, uniqueId, type RedisServerHandle } from '@portcullis/testing';
+import { describe, test } from 'node:test';
+import { uniqueId, useRedisServer } from '@portcullis/testing';
 import { Redis } from 'ioredis';
 import { RedisPubSubInvalidation, type Cache, type InvalidationEvent } from '../src/index.ts';
 import { flakyCache } from './support/setup.ts';
 
-let server: RedisServerHandle;
-before(async () => {
-  server = await startRedisServer();
-});
-after(async () => {
-  await server.close();
-});
+const server = useRedisServer();
 
 /** Two instances of one cache, each with its own pub/sub transport. */
 async function pair() {

@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, mock, test } from 'node:test';
-import { startRedisServer, type RedisServerHandle } from '@portcullis/testing';
+import { describe, mock, test } from 'node:test';
+import { startRedisServer, useRedisServer } from '@portcullis/testing';
 import type { RedisL2 } from '../src/index.ts';
 import { flakyCache } from './support/setup.ts';
 
-let server: RedisServerHandle;
-before(async () => {
-  server = await startRedisServer();
-});
-after(async () => {
-  await server.close();
-});
+const server = useRedisServer();
 
 describe('when Redis fails or stalls', () => {
   test('reads are served from L1 and never throw; the breaker opens and /ready says down', async () => {

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { startRedisServer, uniqueId, type RedisServerHandle } from '@portcullis/testing';
+import { test } from 'node:test';
+import { uniqueId, useRedisServer } from '@portcullis/testing';
 import { main } from '../src/cli.ts';
 import { count, outcomes, testBus } from './helpers.ts';
 
-let redis: RedisServerHandle;
-before(async () => { redis = await startRedisServer(); });
-after(async () => { await redis.close(); });
+const redis = useRedisServer();
 
 test('CLI lists, inspects, replays and purges the dead-letter stream', async () => {
   const topic = uniqueId('cli');

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { after, before, test } from 'node:test';
-import { startProcess, startRedisServer, uniqueId, type RedisServerHandle } from '@portcullis/testing';
+import { test } from 'node:test';
+import { startProcess, uniqueId, useRedisServer } from '@portcullis/testing';
 import { Redis } from 'ioredis';
 import { count, outcomes, testBus } from './helpers.ts';
 
-let redis: RedisServerHandle;
-before(async () => { redis = await startRedisServer(); });
-after(async () => { await redis.close(); });
+const redis = useRedisServer();
 
 test('a consumer killed with SIGKILL mid-batch: every message is processed, none applied twice', async () => {
   const topic = uniqueId('crash');

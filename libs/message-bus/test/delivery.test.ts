@@ -1,21 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startRedisServer, uniqueId, type RedisServerHandle } from '@portcullis/testing';
+import { uniqueId, useRedisServer } from '@portcullis/testing';
 import { Redis } from 'ioredis';
 import { PRIORITIES, ShutdownTimeoutError, streamKey, type Priority } from '../src/index.ts';
 import { count, outcomes, testBus } from './helpers.ts';
 
 describe('priorities, ordering, trimming, shutdown', () => {
-  let redis: RedisServerHandle;
+  const redis = useRedisServer();
   let raw: Redis;
   before(async () => {
-    redis = await startRedisServer();
+    await redis.started;
     raw = new Redis(redis.url);
   });
-  after(async () => {
-    raw.disconnect();
-    await redis.close();
-  });
+  after(() => raw.disconnect());
 
   test('a backlog across priorities is served by weight, higher first, background never starved', async () => {
     const topic = uniqueId('prio');

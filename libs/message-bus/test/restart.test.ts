@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { startRedisServer, uniqueId, type RedisServerHandle } from '@portcullis/testing';
+import { test } from 'node:test';
+import { startRedisServer, uniqueId, useRedisServer } from '@portcullis/testing';
 import { Registry, type Logger } from '@portcullis/observability';
 import { MessageBus } from '../src/index.ts';
 import { count, outcomes } from './helpers.ts';
 
-let redis: RedisServerHandle;
-before(async () => { redis = await startRedisServer(); });
-after(async () => { await redis.close(); });
+const redis = useRedisServer();
 
 test('Redis restarted under a running consumer: groups recreated, no NOGROUP loop, delivery resumes', async () => {
   const topic = uniqueId('restart');

@@ -5,3 +5,4 @@ export { startProcess, type ProcessHandle, type StartProcessOptions } from './pr
 export { uniqueId } from './unique-id.ts';
 export { h2Connect, h2Request } from './h2.ts';
 export { startOtlpReceiver, type OtlpReceiverHandle, type ReceivedSpan } from './otlp-receiver.ts';
+export { useRedisServer } from './use-redis-server.ts';
