@@ -68,8 +68,9 @@ export class DecisionService {
       });
       const decision = value as CachedDecision;
       if (version === this.#placeholder && source === 'miss') {
-        // Keep it under the version it belongs to, where the next request will look.
-        await this.#cache.set(decisionKey(decision.policyVersion, principal, body), decision, { type: decision.decision, tags });
+        // Keep it under the version it belongs to, where the next request will look. Only
+        // this process used the placeholder: no other instance has a copy to drop.
+        await this.#cache.set(decisionKey(decision.policyVersion, principal, body), decision, { type: decision.decision, tags, announce: false });
       }
       return { ...decision, cache: source };
     } catch (error) {

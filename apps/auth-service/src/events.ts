@@ -22,13 +22,14 @@ export async function subscribeToEvents(options: { bus: MessageBus; cache: Cache
   await bus.subscribe<PolicyUpdatedEvent>(TOPICS.policyUpdated.topic, (message) => {
     if (decisions.setVersion(message.payload.version)) log.info({ version: message.payload.version }, 'policy version changed; older decisions dropped');
   }, { mode: 'broadcast', group, parse: (payload) => PolicyUpdatedEvent.parse(payload) });
-  await bus.subscribe<TokenRevokedEvent>(TOPICS.tokenRevoked.topic, async (message) => {
+  // The sender already dropped L2 (the revoking /revoke, or whoever published
+  // cache.invalidate); every instance, the sender too, gets the event and drops its L1.
+  await bus.subscribe<TokenRevokedEvent>(TOPICS.tokenRevoked.topic, (message) => {
     revocations.revoke(message.payload.jti, message.payload.exp);
-    await cache.invalidateTags([principalTag(message.payload.sub)]);
+    cache.forgetLocally({ tags: [principalTag(message.payload.sub)] });
     log.info({ jti: message.payload.jti }, 'token revoked');
   }, { mode: 'broadcast', group, parse: (payload) => TokenRevokedEvent.parse(payload) });
-  await bus.subscribe<CacheInvalidateEvent>(TOPICS.cacheInvalidate.topic, async (message) => {
-    if (message.payload.keys.length > 0) await cache.deleteMany(message.payload.keys);
-    if (message.payload.tags.length > 0) await cache.invalidateTags(message.payload.tags);
+  await bus.subscribe<CacheInvalidateEvent>(TOPICS.cacheInvalidate.topic, (message) => {
+    cache.forgetLocally({ keys: message.payload.keys, tags: message.payload.tags });
   }, { mode: 'broadcast', group, parse: (payload) => CacheInvalidateEvent.parse(payload) });
 }

@@ -18,6 +18,11 @@ export interface FetchOptions<T = unknown> extends WriteOptions {
 }
 
 /** One entry of {@link Cache.setMany}. */
+/** Whether a write or invalidation is announced to the other instances (default true). */
+export interface Announce {
+  announce?: boolean;
+}
+
 export interface SetManyItem<T = unknown> extends WriteOptions {
   key: string;
   value: T;
@@ -130,9 +135,13 @@ export class Cache {
     return task as Promise<Lookup<T>>;
   }
 
-  /** Stores a value in L2 and, by placement, in L1; other instances drop their copy. */
-  async set(key: string, value: unknown, options?: WriteOptions): Promise<void> {
-    await this.setMany([{ key, value, ...options }]);
+  /**
+   * Stores a value in L2 and, by placement, in L1; other instances drop their copy, unless
+   * `announce: false` (a key no other instance can hold, or one the caller's own event
+   * already tells every instance about).
+   */
+  async set(key: string, value: unknown, options?: WriteOptions & Announce): Promise<void> {
+    await this.setMany([{ key, value, ...options }], options);
   }
 
   /** Values of many keys, in order; the L1 misses go to Redis in one round trip. */
@@ -169,11 +178,11 @@ export class Cache {
   }
 
   /** Stores many values in one Redis round trip; all are validated before any is written. */
-  async setMany(items: readonly SetManyItem[]): Promise<void> {
+  async setMany(items: readonly SetManyItem[], options: Announce = {}): Promise<void> {
     this.#open();
     const prepared: Prepared[] = items.map((item) => this.#core.prepare(this.#full(item.key), item.value, item, checkTags(item.tags)));
     await this.#core.write(prepared);
-    await this.#core.publish({ keys: prepared.map((p) => p.full) });
+    if (options.announce !== false) await this.#core.publish({ keys: prepared.map((p) => p.full) });
   }
 
   /** Removes a key from both tiers and from every instance's L1. */
@@ -191,8 +200,8 @@ export class Cache {
     return replies !== undefined || this.#core.l2 === undefined;
   }
 
-  /** Removes every entry carrying one of the tags, here and on every instance. */
-  async invalidateTags(tags: readonly string[]): Promise<boolean> {
+  /** Removes every entry carrying one of the tags, here and (unless `announce: false`) on every instance. */
+  async invalidateTags(tags: readonly string[], options: Announce = {}): Promise<boolean> {
     this.#open();
     const valid = checkTags([...tags]);
     const core = this.#core;
@@ -204,8 +213,18 @@ export class Cache {
       const unlinked = await core.batch('invalidateTags', [...keys, ...valid.map((tag) => core.tagKey(tag))].map((k) => ['unlink', k]));
       ok = unlinked !== undefined;
     }
-    await core.publish({ tags: valid });
+    if (options.announce !== false) await core.publish({ tags: valid });
     return ok;
+  }
+
+  /**
+   * Drops keys or tagged entries from this instance's L1 only: for an event every
+   * instance receives anyway (the bus's `cache.invalidate`, `token.revoked`), so nothing
+   * is announced and L2 is left to the event's sender.
+   */
+  forgetLocally(what: { keys?: readonly string[]; tags?: readonly string[] }): void {
+    this.#open();
+    this.#core.dropLocal({ keys: (what.keys ?? []).map((key) => this.#full(key)), tags: checkTags([...(what.tags ?? [])]) });
   }
 
   /** Removes every entry of this namespace (of the whole cache at the root). */

@@ -1,4 +1,4 @@
-export { Cache, createCache, type FetchOptions, type SetManyItem } from './cache.ts';
+export { Cache, createCache, type Announce, type FetchOptions, type SetManyItem } from './cache.ts';
 export type { Lookup, Source, WriteOptions } from './core.ts';
 export type { CacheOptions, TypePolicy } from './options.ts';
 export type { CacheStats } from './stats.ts';

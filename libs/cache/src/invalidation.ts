@@ -37,8 +37,11 @@ function isEvent(value: unknown): value is InvalidationEvent {
 
 /**
  * {@link InvalidationTransport} over Redis pub/sub (works on a Cluster too: PUBLISH
- * reaches every node). A stand-in until the message bus exists: a message sent while an
- * instance is disconnected is lost, so keep L1 TTLs short enough to bound staleness.
+ * reaches every node): the cache's own announcements of its writes and invalidations,
+ * at pub/sub latency. At most once: a message sent while an instance is disconnected is
+ * lost, so L1 TTLs bound staleness. What must reach every instance (a revocation, a
+ * policy version) travels on the message bus instead, at least once; its handlers drop
+ * L1 with `Cache.forgetLocally` and do not announce again.
  */
 export class RedisPubSubInvalidation implements InvalidationTransport {
   readonly channel: string;

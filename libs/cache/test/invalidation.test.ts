@@ -61,6 +61,32 @@ describe('cross-instance invalidation over Redis pub/sub', () => {
       await close();
     }
   });
+
+  test('announce: false tells nobody; forgetLocally drops L1 here only, for events every instance gets anyway', async () => {
+    const { a, b, close } = await pair();
+    try {
+      await b.set('x', 'old', { tags: ['t'] });
+      const seen: InvalidationEvent[] = [];
+      const stop = b.onInvalidation((event) => seen.push(event));
+      await a.set('x', 'new', { tags: ['t'], announce: false });
+      await a.invalidateTags(['t'], { announce: false });
+      // Pub/sub keeps one publisher's order: once this announced delete arrives, anything
+      // announced before it would have arrived too.
+      await Promise.all([onceInvalidated(b), a.delete('sync')]);
+      stop();
+      assert.deepEqual(seen.map((event) => event.keys), [[`pc:${a.name}:k:sync`]]);
+      assert.equal(b.inspect('x').inL1, true, 'b was not told');
+      b.forgetLocally({ tags: ['t'] });
+      assert.equal(b.inspect('x').inL1, false);
+      assert.equal(await b.get('x'), undefined, 'a invalidated the tag in L2 itself');
+      await b.set('y', 'v');
+      b.forgetLocally({ keys: ['y'] });
+      assert.equal(b.inspect('y').inL1, false);
+      assert.equal(await b.get('y'), 'v', 'L2 is left alone');
+    } finally {
+      await close();
+    }
+  });
 });
 
 function onceInvalidated(cache: Cache): Promise<InvalidationEvent> {

@@ -79,7 +79,8 @@ export function tokenRoutes(options: {
         if (claims.sub !== clientId) throw oauthError(403, 'unauthorized_client', 'a client may revoke only tokens issued to it');
         if (claims.jti === undefined) return { json: {} };
         revocations.revoke(claims.jti, claims.exp);
-        await cache.invalidateTags([principalTag(claims.sub)]);
+        // L1 and L2 here; every instance (this one too) drops its L1 copies on token.revoked.
+        await cache.invalidateTags([principalTag(claims.sub)], { announce: false });
         const event: TokenRevokedEvent = { jti: claims.jti, sub: claims.sub, exp: claims.exp };
         await bus?.publish(TOPICS.tokenRevoked.topic, event, { priority: TOPICS.tokenRevoked.priority, id: `token.revoked:${claims.jti}`, traceparent })
           .catch((error: unknown) => log.error({ err: error }, 'could not publish token.revoked; other instances keep accepting the token until it expires'));
