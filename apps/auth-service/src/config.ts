@@ -1,5 +1,4 @@
 import { env, loadConfig } from '@portcullis/observability';
-import { isRedisUrl } from '@portcullis/contracts';
 import { z } from 'zod';
 
 const url = (what: string) => z.string().regex(/^https?:\/\//, `must be an http(s) URL for ${what}`);
@@ -12,7 +11,7 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       AUTH_HOST: z.string().min(1).default('127.0.0.1'),
       POLICY_URL: url('the policy-service').default('http://127.0.0.1:8181'),
       /** L2 cache and bus; unset runs with L1 only and no bus (development). */
-      REDIS_URL: z.string().refine(isRedisUrl, 'must be redis://[user:password@]host:port, or a comma-separated node list for Redis Cluster').optional(),
+      REDIS_URL: env.redisUrl(),
       JWT_ALGORITHM: z.enum(['HS256', 'RS256', 'ES256']).default('HS256'),
       /** Where clients reach this service (discovery metadata names its endpoints under it). Default: http://AUTH_HOST:AUTH_PORT. */
       AUTH_PUBLIC_URL: url('the public base URL').optional(),
@@ -41,7 +40,7 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       DECISION_DENY_TTL_MS: env.positiveInt(30_000),
       DECISION_GRACE_MS: z.coerce.number().int().min(0).default(60_000),
       DECISION_L1_ENTRIES: env.positiveInt(100_000),
-      LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      LOG_LEVEL: env.logLevel(),
     },
     source,
   );

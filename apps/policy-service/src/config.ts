@@ -1,6 +1,5 @@
 import { fileURLToPath } from 'node:url';
 import { env, loadConfig } from '@portcullis/observability';
-import { isRedisUrl } from '@portcullis/contracts';
 import { z } from 'zod';
 
 const SAMPLE_POLICIES = fileURLToPath(new URL('../policies', import.meta.url));
@@ -19,8 +18,8 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       POLICY_MAX_BODY_BYTES: env.positiveInt(1024 * 1024),
       POLICY_DECISION_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
       /** Where `policy.updated` is published; unset runs without the bus. */
-      REDIS_URL: z.string().refine(isRedisUrl, 'must be redis://[user:password@]host:port, or a comma-separated node list for Redis Cluster').optional(),
-      LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      REDIS_URL: env.redisUrl(),
+      LOG_LEVEL: env.logLevel(),
     },
     source,
   );

@@ -1,4 +1,4 @@
-import { PortcullisError } from '@portcullis/contracts';
+import { PortcullisError, isRedisUrl } from '@portcullis/contracts';
 import { z } from 'zod';
 
 /** Thrown when an environment variable is missing or malformed; names the variable. */
@@ -51,4 +51,8 @@ export const env = {
   positiveInt: (fallback: number) => z.coerce.number().int().positive().default(fallback),
   bool: (fallback: boolean) =>
     z.enum(['true', 'false', '1', '0']).default(fallback ? 'true' : 'false').transform((value) => value === 'true' || value === '1'),
+  /** `REDIS_URL`: one server, or a comma-separated node list for Redis Cluster; unset means none. */
+  redisUrl: () => z.string().refine(isRedisUrl, 'must be redis://[user:password@]host:port, or a comma-separated node list for Redis Cluster').optional(),
+  /** `LOG_LEVEL`: a pino level. */
+  logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
