@@ -1,3 +1,4 @@
+import { optionError, optionInt } from '@portcullis/contracts';
 import type { Registry } from '@portcullis/observability';
 import type { Logger } from '@portcullis/observability';
 import type { Cluster, Redis } from 'ioredis';
@@ -90,16 +91,10 @@ export interface ResolvedOptions {
   healthCritical: boolean;
 }
 
-function int(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const v = value ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new RangeError(`cache option ${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
-  }
-  return v;
-}
+const int = optionInt;
 
 function policy(name: string, p: TypePolicy | undefined): Required<TypePolicy> {
-  if (p === null || typeof p !== 'object') throw new RangeError(`cache option ${name} must be {ttlMs, graceMs?}, got ${String(p)}`);
+  if (p === null || typeof p !== 'object') throw optionError(name, '{ttlMs, graceMs?}', p);
   return { ttlMs: int(`${name}.ttlMs`, p.ttlMs, 0, 1), graceMs: int(`${name}.graceMs`, p.graceMs, 0, 0) };
 }
 
@@ -108,17 +103,17 @@ const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Validates and defaults every option in one place; a bad one is a RangeError naming it. */
 export function resolveOptions(options: CacheOptions): ResolvedOptions {
   if (typeof options?.name !== 'string' || !NAME.test(options.name)) {
-    throw new RangeError(`cache option name must match ${NAME}, got ${String(options?.name)}`);
+    throw optionError('name', `a string matching ${NAME}`, options?.name);
   }
   const prefix = options.prefix ?? 'pc';
-  if (typeof prefix !== 'string' || !NAME.test(prefix)) throw new RangeError(`cache option prefix must match ${NAME}, got ${String(prefix)}`);
+  if (typeof prefix !== 'string' || !NAME.test(prefix)) throw optionError('prefix', `a string matching ${NAME}`, prefix);
   const l1MaxEntries = int('l1MaxEntries', options.l1MaxEntries, 10_000, 1);
   const maxL1EntryBytes = int('maxL1EntryBytes', options.maxL1EntryBytes, 10 * 1024, 1);
   const hotEntryBytes = int('hotEntryBytes', options.hotEntryBytes, 1024, 1, maxL1EntryBytes);
   const types = new Map<string, Required<TypePolicy>>();
   for (const [type, p] of Object.entries(options.types ?? {})) types.set(type, policy(`types.${type}`, p));
   if (options.redis === undefined && options.url === undefined && options.l2 === undefined && options.l1Only !== true) {
-    throw new RangeError('cache options need one of redis, url, l2 or l1Only: true, got none');
+    throw optionError('redis', 'given, or one of url, l2 or l1Only: true', undefined);
   }
   return {
     name: options.name,

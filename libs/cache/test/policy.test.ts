@@ -79,10 +79,10 @@ describe('L1 placement and admission', () => {
 
 describe('options and score', () => {
   test('a bad option is a RangeError naming it and its value', () => {
-    assert.throws(() => new Cache({ name: 'x', l1Only: true, l1MaxEntries: 0 }), /l1MaxEntries .* got 0/);
-    assert.throws(() => new Cache({ name: 'x', l1Only: true, types: { allow: { ttlMs: -1 } } }), /types\.allow\.ttlMs .* got -1/);
+    assert.throws(() => new Cache({ name: 'x', l1Only: true, l1MaxEntries: 0 }), /option l1MaxEntries must be an integer ≥ 1, received 0/);
+    assert.throws(() => new Cache({ name: 'x', l1Only: true, types: { allow: { ttlMs: -1 } } }), /option types\.allow\.ttlMs must be an integer ≥ 1, received -1/);
     assert.throws(() => new Cache({ name: 'bad name', l1Only: true }), /option name/);
-    assert.throws(() => new Cache({ name: 'x' }), /one of redis, url, l2/);
+    assert.throws(() => new Cache({ name: 'x' }), /option redis must be given, or one of url, l2 or l1Only: true/);
   });
 
   test('the score follows its documented formula', () => {

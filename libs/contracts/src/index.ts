@@ -5,3 +5,4 @@ export * from './events.ts';
 export * from './auth.ts';
 export * from './redis-url.ts';
 export * from './json.ts';
+export * from './options.ts';

@@ -1,3 +1,4 @@
+import { optionError, optionInt, optionOneOf } from '@portcullis/contracts';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Registry, Tracer } from '@portcullis/observability';
@@ -63,18 +64,15 @@ export interface SubscribeOptions<T = unknown> {
 export type ResolvedBusOptions = Required<Omit<BusOptions, 'registry' | 'weights' | 'tracer'>> & { registry: Registry | undefined; tracer: Tracer | undefined; weights: Record<Priority, number>; consumerName: string };
 export type ResolvedSubscribeOptions<T> = Required<Omit<SubscribeOptions<T>, 'parse'>> & { parse: ((payload: unknown) => T) | undefined };
 
-function positiveInt(name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1 || value > max) throw new RangeError(`option ${name} must be an integer in 1..${max}, received ${String(value)}`);
-  return value;
-}
+/** An integer in 1..max; `undefined` takes the fallback. */
+const positiveInt = (name: string, value: number | undefined, fallback: number, max?: number): number => optionInt(name, value, fallback, 1, max);
 
 const GROUP_RE = /^[A-Za-z0-9._-]{1,100}$/;
 
 /** Validates and defaults the bus options once; a bad value throws a RangeError naming it. */
 export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
   if (typeof options.redis !== 'string' || !/^rediss?:\/\//.test(options.redis)) {
-    throw new RangeError(`option redis must be a redis:// URL, received ${String(options.redis)}`);
+    throw optionError('redis', 'a redis:// URL', options.redis);
   }
   const trim = options.trim ?? { maxLen: 100_000 };
   if ('maxLen' in trim) positiveInt('trim.maxLen', trim.maxLen, 0);
@@ -97,19 +95,17 @@ export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
 
 /** Validates and defaults one subscription's options. */
 export function resolveSubscribeOptions<T>(options: SubscribeOptions<T>): ResolvedSubscribeOptions<T> {
-  if (options.mode !== 'work' && options.mode !== 'broadcast') throw new RangeError(`option mode must be 'work' or 'broadcast', received ${String(options.mode)}`);
-  if (typeof options.group !== 'string' || !GROUP_RE.test(options.group)) throw new RangeError(`option group must match ${GROUP_RE}, received ${String(options.group)}`);
+  optionOneOf('mode', options.mode, ['work', 'broadcast'], options.mode);
+  if (typeof options.group !== 'string' || !GROUP_RE.test(options.group)) throw optionError('group', `a string matching ${GROUP_RE}`, options.group);
   const concurrency = positiveInt('concurrency', options.concurrency, 16, 10_000);
   const reclaimIdleMs = positiveInt('reclaimIdleMs', options.reclaimIdleMs, 30_000);
   const backoffBaseMs = positiveInt('backoffBaseMs', options.backoffBaseMs, 100);
   const backoffMaxMs = positiveInt('backoffMaxMs', options.backoffMaxMs, Math.min(10_000, Math.floor(reclaimIdleMs / 3)));
   // A message waiting out its backoff stays pending under this consumer; the heartbeat
   // keeps it from looking idle, but a cap well under the reclaim time keeps that cheap.
-  if (backoffMaxMs >= reclaimIdleMs) throw new RangeError(`option backoffMaxMs must be below reclaimIdleMs (${reclaimIdleMs}), received ${backoffMaxMs}`);
-  if (options.startFrom !== undefined && options.startFrom !== 'earliest' && options.startFrom !== 'latest') {
-    throw new RangeError(`option startFrom must be 'earliest' or 'latest', received ${String(options.startFrom)}`);
-  }
-  if (options.parse !== undefined && typeof options.parse !== 'function') throw new RangeError('option parse must be a function');
+  if (backoffMaxMs >= reclaimIdleMs) throw optionError('backoffMaxMs', `below reclaimIdleMs (${reclaimIdleMs})`, backoffMaxMs);
+  const startFrom = optionOneOf('startFrom', options.startFrom, ['earliest', 'latest'], options.mode === 'work' ? 'earliest' : 'latest');
+  if (options.parse !== undefined && typeof options.parse !== 'function') throw optionError('parse', 'a function', typeof options.parse);
   return {
     mode: options.mode,
     group: options.group,
@@ -121,7 +117,7 @@ export function resolveSubscribeOptions<T>(options: SubscribeOptions<T>): Resolv
     reclaimIntervalMs: positiveInt('reclaimIntervalMs', options.reclaimIntervalMs, Math.max(1, Math.floor(reclaimIdleMs / 4))),
     prefetch: positiveInt('prefetch', options.prefetch, Math.max(64, concurrency * 2), 10_000),
     blockMs: positiveInt('blockMs', options.blockMs, 1000, 60_000),
-    startFrom: options.startFrom ?? (options.mode === 'work' ? 'earliest' : 'latest'),
+    startFrom,
     dedupTtlMs: positiveInt('dedupTtlMs', options.dedupTtlMs, 3_600_000),
     parse: options.parse,
   };

@@ -1,3 +1,4 @@
+import { optionError, optionInt } from '@portcullis/contracts';
 import type { BreakerRule } from './rules.ts';
 
 /** Breaker state, as `/health` and `portcullis_circuit_state` report it. */
@@ -42,10 +43,9 @@ export class CircuitBreaker {
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: CircuitBreakerOptions) {
-    if (!Array.isArray(options.rules) || options.rules.length === 0) throw new RangeError('rules must name at least one rule');
-    if (!Number.isInteger(options.resetMs) || options.resetMs < 1) throw new RangeError(`resetMs must be an integer ≥ 1, received ${String(options.resetMs)}`);
+    if (!Array.isArray(options.rules) || options.rules.length === 0) throw optionError('rules', 'a list of at least one rule', options.rules?.length);
     this.#rules = options.rules;
-    this.#resetMs = options.resetMs;
+    this.#resetMs = optionInt('resetMs', options.resetMs, 0, 1);
     this.#now = options.now ?? Date.now;
   }
 

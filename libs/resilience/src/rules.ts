@@ -1,3 +1,5 @@
+import { optionError, optionInt } from '@portcullis/contracts';
+
 /**
  * When a breaker opens: a rule sees every verdict and says whether the circuit should
  * open now. `reset()` is called when the circuit closes.
@@ -15,8 +17,7 @@ export class ConsecutiveFailures implements BreakerRule {
   #count = 0;
 
   constructor(threshold: number) {
-    if (!Number.isInteger(threshold) || threshold < 1) throw new RangeError(`threshold must be an integer ≥ 1, received ${String(threshold)}`);
-    this.#threshold = threshold;
+    this.#threshold = optionInt('threshold', threshold, 0, 1);
   }
 
   success(): void {
@@ -55,11 +56,11 @@ export class FailureRate implements BreakerRule {
   #buckets: { start: number; calls: number; failures: number }[] = [];
 
   constructor(options: FailureRateOptions) {
-    const { thresholdPercent, windowMs, minimumCalls, buckets = 10 } = options;
-    if (!(thresholdPercent > 0 && thresholdPercent <= 100)) throw new RangeError(`thresholdPercent must be in (0, 100], received ${String(thresholdPercent)}`);
-    if (!Number.isInteger(windowMs) || windowMs < 1) throw new RangeError(`windowMs must be an integer ≥ 1, received ${String(windowMs)}`);
-    if (!Number.isInteger(minimumCalls) || minimumCalls < 0) throw new RangeError(`minimumCalls must be an integer ≥ 0, received ${String(minimumCalls)}`);
-    if (!Number.isInteger(buckets) || buckets < 1) throw new RangeError(`buckets must be an integer ≥ 1, received ${String(buckets)}`);
+    const { thresholdPercent } = options;
+    if (typeof thresholdPercent !== 'number' || !(thresholdPercent > 0 && thresholdPercent <= 100)) throw optionError('thresholdPercent', 'in (0, 100]', thresholdPercent);
+    const windowMs = optionInt('windowMs', options.windowMs, 0, 1);
+    const minimumCalls = optionInt('minimumCalls', options.minimumCalls, 0, 0);
+    const buckets = optionInt('buckets', options.buckets, 10, 1);
     this.#options = { thresholdPercent, windowMs, minimumCalls, buckets };
     this.#bucketMs = Math.max(1, Math.floor(windowMs / buckets));
   }

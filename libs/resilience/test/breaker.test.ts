@@ -93,7 +93,7 @@ describe('circuit breaker (fake clock)', () => {
   test('bad options throw a RangeError naming the option and the value', () => {
     assert.throws(() => new ConsecutiveFailures(0), /threshold must be an integer ≥ 1, received 0/);
     assert.throws(() => new FailureRate({ thresholdPercent: 0, windowMs: 10, minimumCalls: 1 }), /thresholdPercent must be in \(0, 100\], received 0/);
-    assert.throws(() => new CircuitBreaker({ rules: [], resetMs: 10 }), /rules must name at least one rule/);
+    assert.throws(() => new CircuitBreaker({ rules: [], resetMs: 10 }), /option rules must be a list of at least one rule, received 0/);
     assert.throws(() => new CircuitBreaker({ rules: [new ConsecutiveFailures(1)], resetMs: 0 }), /resetMs must be an integer ≥ 1, received 0/);
   });
 

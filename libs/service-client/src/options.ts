@@ -1,3 +1,4 @@
+import { optionError, optionInt } from '@portcullis/contracts';
 import type { Registry, Tracer } from '@portcullis/observability';
 
 /** Breaker thresholds of {@link PolicyClientOptions}. */
@@ -55,13 +56,8 @@ export type ResolvedOptions = Required<Omit<PolicyClientOptions, 'registry' | 'b
   registry: Registry | undefined;
 };
 
-function int(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`option ${name} must be an integer in ${min}..${max}, received ${String(value)}`);
-  }
-  return value;
-}
+/** An integer in min..max; `undefined` takes the fallback. */
+const int = (name: string, value: number | undefined, fallback: number, min: number, max: number): number => optionInt(name, value, fallback, min, max);
 
 /** Validates one per-call `timeoutMs` the same way as the constructor's. */
 export function resolveTimeout(value: number | undefined, fallback: number): number {
@@ -74,17 +70,17 @@ export function resolveOptions(options: PolicyClientOptions): ResolvedOptions {
   try {
     url = new URL(options.url);
   } catch {
-    throw new RangeError(`option url must be an http:// URL, received ${String(options.url)}`);
+    throw optionError('url', 'an http:// URL', options.url);
   }
   // h2c is cleartext by definition; https would need ALPN, which this client does not do.
-  if (url.protocol !== 'http:') throw new RangeError(`option url must be an http:// URL, received ${String(options.url)}`);
+  if (url.protocol !== 'http:') throw optionError('url', 'an http:// URL', options.url);
   const target = options.target ?? 'policy-service';
-  if (typeof target !== 'string' || target.length === 0 || target.length > 100) throw new RangeError(`option target must be a non-empty string, received ${String(target)}`);
-  if (options.batching !== undefined && typeof options.batching !== 'boolean') throw new RangeError(`option batching must be a boolean, received ${String(options.batching)}`);
+  if (typeof target !== 'string' || target.length === 0 || target.length > 100) throw optionError('target', 'a string of 1 to 100 characters', target);
+  if (options.batching !== undefined && typeof options.batching !== 'boolean') throw optionError('batching', 'a boolean', options.batching);
   const breaker = options.breaker ?? {};
   const errorThresholdPercentage = breaker.errorThresholdPercentage ?? 50;
   if (typeof errorThresholdPercentage !== 'number' || !(errorThresholdPercentage > 0 && errorThresholdPercentage <= 100)) {
-    throw new RangeError(`option breaker.errorThresholdPercentage must be in (0, 100], received ${String(errorThresholdPercentage)}`);
+    throw optionError('breaker.errorThresholdPercentage', 'in (0, 100]', errorThresholdPercentage);
   }
   return {
     url: url.origin,

@@ -1,3 +1,4 @@
+import { optionError, optionNumber } from '@portcullis/contracts';
 import type { KeyObject } from 'node:crypto';
 import { importPem, importSecret, isSupportedAlgorithm, keyFitsAlgorithm, type Algorithm } from './keys.ts';
 import { JwksKeySource } from './jwks.ts';
@@ -61,31 +62,28 @@ export interface ResolvedVerifierOptions {
   now: () => number;
 }
 
-function nonNegative(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name} must be a finite number ≥ 0, received ${String(value)}`);
-  return value;
-}
+/** A finite number ≥ 0; `undefined` takes the fallback. */
+const nonNegative = (name: string, value: number | undefined, fallback: number): number => optionNumber(name, value, fallback, 0);
 
 function stringOrList(name: string, value: string | readonly string[] | undefined): string | [string, ...string[]] {
   if (typeof value === 'string' && value !== '') return value;
   if (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string' && v !== '')) {
     return [...value] as [string, ...string[]];
   }
-  throw new RangeError(`${name} must be a non-empty string or list of strings, received ${JSON.stringify(value)}`);
+  throw optionError(name, 'a non-empty string or list of strings', JSON.stringify(value));
 }
 
 /** Validates and defaults every option in one place; every message names the option. */
 export function resolveVerifierOptions(options: VerifierOptions): ResolvedVerifierOptions {
   const algs = options.algorithms;
-  if (!Array.isArray(algs) || algs.length === 0) throw new RangeError('algorithms must be a non-empty list');
+  if (!Array.isArray(algs) || algs.length === 0) throw optionError('algorithms', 'a non-empty list', JSON.stringify(algs));
   for (const alg of algs) {
-    if (!isSupportedAlgorithm(alg)) throw new RangeError(`algorithms: unsupported algorithm ${JSON.stringify(alg)}`);
+    if (!isSupportedAlgorithm(alg)) throw optionError('algorithms', 'HS256, RS256 or ES256 each', alg);
   }
   const algorithms = [...new Set(algs as Algorithm[])];
   const sources = [options.hs256Secret, options.publicKeys, options.jwksUrl].filter((s) => s !== undefined);
   if (sources.length !== 1) {
-    throw new RangeError(`exactly one of hs256Secret, publicKeys, jwksUrl must be given, received ${sources.length}`);
+    throw optionError('hs256Secret/publicKeys/jwksUrl', 'exactly one given', `${sources.length} given`);
   }
   const now = options.now ?? Date.now;
   let source: KeySource;
@@ -97,15 +95,15 @@ export function resolveVerifierOptions(options: VerifierOptions): ResolvedVerifi
     else if (Array.isArray(pk)) source = { kind: 'static', keys: pk.map((p: string, i) => importPem(p, String(i))) };
     else source = { kind: 'keyed', keys: new Map(Object.entries(pk).map(([kid, p]) => [kid, importPem(p, kid)])) };
     const keys = source.kind === 'static' ? source.keys : [...source.keys.values()];
-    if (keys.length === 0) throw new RangeError('publicKeys must hold at least one key');
+    if (keys.length === 0) throw optionError('publicKeys', 'at least one key', 'none');
   } else {
     let url: URL;
     try {
       url = new URL(String(options.jwksUrl));
     } catch {
-      throw new RangeError(`jwksUrl must be an absolute URL, received ${JSON.stringify(options.jwksUrl)}`);
+      throw optionError('jwksUrl', 'an absolute URL', options.jwksUrl);
     }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RangeError(`jwksUrl must be http(s), received ${url.protocol}`);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw optionError('jwksUrl', 'an http(s) URL', url.protocol);
     source = {
       kind: 'jwks',
       jwks: new JwksKeySource({
@@ -125,12 +123,12 @@ export function resolveVerifierOptions(options: VerifierOptions): ResolvedVerifi
     const keys = source.kind === 'static' ? source.keys : [...source.keys.values()];
     for (const alg of algorithms) {
       if (!keys.some((k) => keyFitsAlgorithm(k, alg))) {
-        throw new RangeError(`algorithms: ${alg} cannot be verified with the configured key type`);
+        throw optionError('algorithms', 'verifiable with the configured key type', alg);
       }
     }
   }
   const maxTokenBytes = nonNegative('maxTokenBytes', options.maxTokenBytes, 8192);
-  if (maxTokenBytes < 64) throw new RangeError(`maxTokenBytes must be at least 64, received ${maxTokenBytes}`);
+  if (maxTokenBytes < 64) throw optionError('maxTokenBytes', 'at least 64', maxTokenBytes);
   return {
     algorithms,
     issuer: stringOrList('issuer', options.issuer),
