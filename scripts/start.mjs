@@ -88,7 +88,13 @@ try {
     const redisDir = join(dataDir, 'redis');
     mkdirSync(redisDir, { recursive: true });
     const port = await freePort();
-    await launch('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--appendonly', 'yes'], {}, /Ready to accept connections/);
+    await launch(
+      'redis',
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--appendonly', 'yes'],
+      {},
+      /Ready to accept connections/,
+    );
     redisUrl = `redis://127.0.0.1:${port}`;
   }
 
@@ -101,13 +107,30 @@ try {
   const clientsFile = join(dataDir, 'clients.json');
   writeFileSync(clientsFile, `${JSON.stringify([{ ...devClient, roles: ['editor'] }], null, 2)}\n`, { mode: 0o600 });
 
-  await launch('policy', process.execPath, [join(root, 'apps/policy-service/src/main.ts')], {
-    POLICY_PORT: String(policyPort), POLICY_ADMIN_TOKEN: adminToken, REDIS_URL: redisUrl,
-  }, /policy-service ready on/);
-  await launch('auth', process.execPath, [join(root, 'apps/auth-service/src/main.ts')], {
-    AUTH_PORT: String(authPort), POLICY_URL: `http://127.0.0.1:${policyPort}`, REDIS_URL: redisUrl,
-    JWT_SECRET: randomBytes(32).toString('base64url'), AUTH_CLIENTS_FILE: clientsFile,
-  }, /auth-service ready on/);
+  await launch(
+    'policy',
+    process.execPath,
+    [join(root, 'apps/policy-service/src/main.ts')],
+    {
+      POLICY_PORT: String(policyPort),
+      POLICY_ADMIN_TOKEN: adminToken,
+      REDIS_URL: redisUrl,
+    },
+    /policy-service ready on/,
+  );
+  await launch(
+    'auth',
+    process.execPath,
+    [join(root, 'apps/auth-service/src/main.ts')],
+    {
+      AUTH_PORT: String(authPort),
+      POLICY_URL: `http://127.0.0.1:${policyPort}`,
+      REDIS_URL: redisUrl,
+      JWT_SECRET: randomBytes(32).toString('base64url'),
+      AUTH_CLIENTS_FILE: clientsFile,
+    },
+    /auth-service ready on/,
+  );
 
   console.log(`
 Portcullis is up.

@@ -10,7 +10,12 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 
 type Obj = Record<string, any>;
-interface Doc { file: string; kind: string; name: string; body: Obj }
+interface Doc {
+  file: string;
+  kind: string;
+  name: string;
+  body: Obj;
+}
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const read = (path: string): string => readFileSync(join(root, path), 'utf8');
@@ -78,7 +83,8 @@ test('every env var a Portcullis container sets is one its config.ts or TRACING_
     for (const name of names) assert.ok(known.has(name), `${where}: ${name} is read by nothing`);
     // Kubernetes leaves an unknown $(VAR) as literal text: redis would get "$(REDIS_PASSWORD)" as its password.
     for (const arg of [...(c.command ?? []), ...(c.args ?? [])]) {
-      for (const m of String(arg).matchAll(/\$\(([A-Z0-9_]+)\)/g)) assert.ok(names.includes(m[1]!), `${where}: ${arg} refers to an env var it sets`);
+      for (const m of String(arg).matchAll(/\$\(([A-Z0-9_]+)\)/g))
+        assert.ok(names.includes(m[1]!), `${where}: ${arg} refers to an env var it sets`);
     }
   }
 });
@@ -105,7 +111,11 @@ test('every workload selector matches its own pod labels and no other workload',
   for (const w of workloads) {
     const selector = w.body.spec.selector.matchLabels;
     assert.ok(matches(selector, podLabels(w)), `${w.kind}/${w.name}: selector matches its pod labels`);
-    assert.deepEqual(selectedBy(selector).map((o) => o.name), [w.name], `${w.kind}/${w.name}: selector overlaps another workload`);
+    assert.deepEqual(
+      selectedBy(selector).map((o) => o.name),
+      [w.name],
+      `${w.kind}/${w.name}: selector overlaps another workload`,
+    );
   }
 });
 
@@ -117,7 +127,9 @@ test('Services select pods whose containers have the target ports, with Istio pr
     for (const port of svc.body.spec.ports) {
       assert.match(port.appProtocol ?? port.name, protocols, `Service/${svc.name} port ${port.name}: Istio would treat it as opaque TCP`);
       for (const w of pods) {
-        const ok = containersOf(w).some((c) => (c.ports ?? []).some((p: Obj) => p.name === port.targetPort || p.containerPort === port.targetPort));
+        const ok = containersOf(w).some((c) =>
+          (c.ports ?? []).some((p: Obj) => p.name === port.targetPort || p.containerPort === port.targetPort),
+        );
         assert.ok(ok, `Service/${svc.name} targetPort ${port.targetPort} exists on ${w.kind}/${w.name}`);
       }
     }
@@ -126,7 +138,11 @@ test('Services select pods whose containers have the target ports, with Istio pr
 
 test('http:// and redis:// addresses name an existing Service and port', () => {
   const addresses = [
-    ...allContainers.flatMap(({ c, where }) => (c.env ?? []).filter((e: Obj) => typeof e.value === 'string').map((e: Obj) => ({ value: e.value as string, where: `${where} ${e.name}` }))),
+    ...allContainers.flatMap(({ c, where }) =>
+      (c.env ?? [])
+        .filter((e: Obj) => typeof e.value === 'string')
+        .map((e: Obj) => ({ value: e.value as string, where: `${where} ${e.name}` })),
+    ),
     ...[...deployScript.matchAll(/redis:\/\/[^'"\s]*/g)].map((m) => ({ value: m[0], where: 'deploy.sh' })),
   ];
   let checked = 0;
@@ -136,7 +152,10 @@ test('http:// and redis:// addresses name an existing Service and port', () => {
     checked++;
     const svc = find('Service', m[1]!);
     assert.ok(svc, `${where}: Service ${m[1]} exists`);
-    assert.ok(svc.body.spec.ports.some((p: Obj) => p.port === Number(m[2])), `${where}: Service ${m[1]} has port ${m[2]}`);
+    assert.ok(
+      svc.body.spec.ports.some((p: Obj) => p.port === Number(m[2])),
+      `${where}: Service ${m[1]} has port ${m[2]}`,
+    );
   }
   assert.ok(checked >= 3, 'POLICY_URL and the redis-url were checked');
 });
@@ -150,7 +169,10 @@ test('*_FILE and *_DIR variables point into a mounted volume (and at a projected
       const volume = podSpec(w).volumes.find((v: Obj) => v.name === mount.name);
       const items = volume?.secret?.items ?? volume?.configMap?.items;
       if (e.name.endsWith('_FILE') && items) {
-        assert.ok(items.some((i: Obj) => i.path === relative(mount.mountPath, e.value)), `${where}: ${e.name} names a projected key`);
+        assert.ok(
+          items.some((i: Obj) => i.path === relative(mount.mountPath, e.value)),
+          `${where}: ${e.name} names a projected key`,
+        );
       }
     }
   }
@@ -193,7 +215,8 @@ test('kustomization: resources and generator files exist, nothing in base/ is le
     for (const file of files) assert.ok(existsSync(file), `${generator.name}: ${relative(root, file)} exists`);
     // A policy file added next to the others but not listed here would silently not be deployed.
     for (const dir of new Set(files.map((f) => dirname(f)))) {
-      for (const name of readdirSync(dir)) assert.ok(files.includes(join(dir, name)), `${generator.name}: ${relative(root, join(dir, name))} is not listed`);
+      for (const name of readdirSync(dir))
+        assert.ok(files.includes(join(dir, name)), `${generator.name}: ${relative(root, join(dir, name))} is not listed`);
     }
     if (files.some((f) => !f.startsWith(join(root, 'deploy/base')))) {
       assert.match(deployScript, /--load-restrictor LoadRestrictionsNone/, 'files outside deploy/base need the load restrictor off');
@@ -257,7 +280,8 @@ test("termination grace covers preStop plus http-kit's SIGTERM drain deadline", 
 });
 
 test('Istio: hosts are Services of the namespace, subsets have pods, routes add up to 100', () => {
-  for (const doc of istioDocs) assert.equal(doc.body.metadata.namespace, namespace, `${doc.file} ${doc.kind}/${doc.name}: deploy.sh retargets this namespace`);
+  for (const doc of istioDocs)
+    assert.equal(doc.body.metadata.namespace, namespace, `${doc.file} ${doc.kind}/${doc.name}: deploy.sh retargets this namespace`);
   const serviceOf = (host: string): Doc => {
     const m = /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local$/.exec(host);
     assert.ok(m && m[2] === namespace, `${host} is a Service FQDN in ${namespace}`);
@@ -270,7 +294,10 @@ test('Istio: hosts are Services of the namespace, subsets have pods, routes add 
     const svc = serviceOf(dr.body.spec.host);
     for (const subset of dr.body.spec.subsets ?? []) {
       const pods = selectedBy({ ...svc.body.spec.selector, ...subset.labels });
-      assert.ok(pods.length > 0, `DestinationRule/${dr.name} subset ${subset.name}: no Deployment has pods labelled ${JSON.stringify(subset.labels)}`);
+      assert.ok(
+        pods.length > 0,
+        `DestinationRule/${dr.name} subset ${subset.name}: no Deployment has pods labelled ${JSON.stringify(subset.labels)}`,
+      );
     }
   }
   for (const vs of ofKind('VirtualService')) {
@@ -280,7 +307,10 @@ test('Istio: hosts are Services of the namespace, subsets have pods, routes add 
       for (const { destination, weight } of route.route) {
         const dr = rules.find((r) => r.body.spec.host === destination.host);
         assert.ok(dr, `VirtualService/${vs.name}: a DestinationRule for ${destination.host}`);
-        assert.ok(dr.body.spec.subsets.some((s: Obj) => s.name === destination.subset), `VirtualService/${vs.name}: subset ${destination.subset} exists`);
+        assert.ok(
+          dr.body.spec.subsets.some((s: Obj) => s.name === destination.subset),
+          `VirtualService/${vs.name}: subset ${destination.subset} exists`,
+        );
         total += weight ?? 100;
       }
       assert.equal(total, 100, `VirtualService/${vs.name}: weights add up to 100`);
@@ -297,7 +327,10 @@ test('Istio: AuthorizationPolicies select pods and name service accounts that po
           const m = /^cluster\.local\/ns\/([a-z0-9-]+)\/sa\/([a-z0-9-]+)$/.exec(principal);
           assert.ok(m && m[1] === namespace, `${principal} is a service account of ${namespace}`);
           assert.ok(find('ServiceAccount', m[2]!), `ServiceAccount ${m[2]} exists`);
-          assert.ok(workloads.some((w) => podSpec(w).serviceAccountName === m[2]), `some pod runs as ${m[2]}`);
+          assert.ok(
+            workloads.some((w) => podSpec(w).serviceAccountName === m[2]),
+            `some pod runs as ${m[2]}`,
+          );
         }
       }
     }
@@ -308,11 +341,12 @@ test('Istio: AuthorizationPolicies select pods and name service accounts that po
 function servedRoutes(app: string): { method: string; path: string }[] {
   const sources = [
     ...readdirSync(join(root, `apps/${app}/src/routes`)).map((file) => read(`apps/${app}/src/routes/${file}`)),
-    read('libs/http-kit/src/probes.ts'), read('libs/http-kit/src/service.ts'),
+    read('libs/http-kit/src/probes.ts'),
+    read('libs/http-kit/src/service.ts'),
   ];
   const routes: { method: string; path: string }[] = [];
   for (const source of sources) {
-    for (const m of source.matchAll(/method: '(GET|POST|PUT|DELETE)', path: (?:'([^']+)'|`([^`$]+)\$\{[^`]*`)/g)) {
+    for (const m of source.matchAll(/method:\s*'(GET|POST|PUT|DELETE)',\s*path:\s*(?:'([^']+)'|`([^`$]+)\$\{[^`]*`)/g)) {
       if (m[2] !== undefined) routes.push({ method: m[1]!, path: m[2] });
       // A path with a computed suffix (the RFC 8414 issuer path): both forms it can take.
       else routes.push({ method: m[1]!, path: m[3]! }, { method: m[1]!, path: `${m[3]!}/tenant` });
@@ -323,7 +357,11 @@ function servedRoutes(app: string): { method: string; path: string }[] {
 
 /** Istio's path matching: exact, `prefix*` or `*suffix`. */
 const pathMatches = (pattern: string, path: string): boolean =>
-  pattern.endsWith('*') ? path.startsWith(pattern.slice(0, -1)) : pattern.startsWith('*') ? path.endsWith(pattern.slice(1)) : pattern === path;
+  pattern.endsWith('*')
+    ? path.startsWith(pattern.slice(0, -1))
+    : pattern.startsWith('*')
+      ? path.endsWith(pattern.slice(1))
+      : pattern === path;
 
 test('Istio: every path of both services is in an allow rule that says who may call it; none is open to all but the public ones', () => {
   // Open to any caller by design: probes and metrics everywhere; the auth-service's API,
@@ -341,16 +379,22 @@ test('Istio: every path of both services is in an allow rule that says who may c
     const spec = policies[0]!.body.spec;
     assert.equal(spec.action ?? 'ALLOW', 'ALLOW', `${app}: an allow-list, so what is not listed is refused`);
     for (const rule of spec.rules as Obj[]) {
-      assert.ok(Array.isArray(rule.to) && rule.to.length > 0, `${app}: every rule names the paths it opens (a rule without "to" opens them all)`);
+      assert.ok(
+        Array.isArray(rule.to) && rule.to.length > 0,
+        `${app}: every rule names the paths it opens (a rule without "to" opens them all)`,
+      );
       for (const to of rule.to) {
         assert.ok(Array.isArray(to.operation.paths) && to.operation.methods?.length > 0, `${app}: every operation names methods and paths`);
         for (const pattern of to.operation.paths) assert.ok(!['*', '/*'].includes(pattern), `${app}: no catch-all path`);
       }
     }
     for (const { method, path } of routes) {
-      const allowing = (spec.rules as Obj[]).filter((rule) => rule.to.some((to: Obj) => to.operation.methods.includes(method) && to.operation.paths.some((p: string) => pathMatches(p, path))));
+      const allowing = (spec.rules as Obj[]).filter((rule) =>
+        rule.to.some((to: Obj) => to.operation.methods.includes(method) && to.operation.paths.some((p: string) => pathMatches(p, path))),
+      );
       assert.ok(allowing.length > 0, `${app}: ${method} ${path} is in a rule (else the mesh refuses it)`);
-      if (allowing.some((rule) => rule.from === undefined)) assert.ok(openByDesign[app]!(path), `${app}: ${method} ${path} is open to any caller, and it must not be`);
+      if (allowing.some((rule) => rule.from === undefined))
+        assert.ok(openByDesign[app]!(path), `${app}: ${method} ${path} is open to any caller, and it must not be`);
     }
   }
 });

@@ -25,26 +25,31 @@ export const options = {
   scenarios: {
     load: CLOSED_LOOP
       ? { executor: 'constant-vus', vus: Number(__ENV.VUS || 32), duration: DURATION }
-      // Open loop: requests leave on schedule whether or not earlier ones were answered.
-      : { executor: 'constant-arrival-rate', rate: RATE, timeUnit: '1s', duration: DURATION, preAllocatedVUs: 64, maxVUs: 512 },
+      : // Open loop: requests leave on schedule whether or not earlier ones were answered.
+        { executor: 'constant-arrival-rate', rate: RATE, timeUnit: '1s', duration: DURATION, preAllocatedVUs: 64, maxVUs: 512 },
   },
 };
 
 export default function () {
   const n = exec.scenario.iterationInTest;
   const resource = { type: 'Document', id: `doc-${1 + (n % 40)}` };
-  const body = MODE === 'cold' || MODE === 'cold-max'
-    ? { action: 'view', resource, context: { riskScore: OFFSET + n } }
-    : { action: n % 2 ? 'edit' : 'view', resource };
+  const body =
+    MODE === 'cold' || MODE === 'cold-max'
+      ? { action: 'view', resource, context: { riskScore: OFFSET + n } }
+      : { action: n % 2 ? 'edit' : 'view', resource };
   http.post(URL, JSON.stringify(body), PARAMS);
 }
 
 export function handleSummary(data) {
   const d = data.metrics.http_req_duration.values;
   const summary = {
-    rps: data.metrics.http_reqs.values.rate, sent: data.metrics.http_reqs.values.count,
+    rps: data.metrics.http_reqs.values.rate,
+    sent: data.metrics.http_reqs.values.count,
     failed: data.metrics.http_req_failed.values.passes,
-    p50: d.med, p95: d['p(95)'], p99: d['p(99)'], max: d.max,
+    p50: d.med,
+    p95: d['p(95)'],
+    p99: d['p(99)'],
+    max: d.max,
     dropped: data.metrics.dropped_iterations ? data.metrics.dropped_iterations.values.count : 0,
   };
   return { stdout: `K6_SUMMARY ${JSON.stringify(summary)}\n` };

@@ -45,12 +45,18 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   });
   if (redis) health.register(cache.health());
   const client = new PolicyClient({
-    url: config.POLICY_URL, timeoutMs: config.AUTH_POLICY_TIMEOUT_MS, batching: config.AUTH_BATCHING,
-    maxBatch: config.AUTH_BATCH_MAX, maxWaitMs: config.AUTH_BATCH_WAIT_MS, breaker: { resetTimeoutMs: config.AUTH_BREAKER_RESET_MS },
+    url: config.POLICY_URL,
+    timeoutMs: config.AUTH_POLICY_TIMEOUT_MS,
+    batching: config.AUTH_BATCHING,
+    maxBatch: config.AUTH_BATCH_MAX,
+    maxWaitMs: config.AUTH_BATCH_WAIT_MS,
+    breaker: { resetTimeoutMs: config.AUTH_BREAKER_RESET_MS },
     tracer: context.tracing.tracer,
   });
   client.onBreakerStateChange((state) => log.warn({ state }, `policy-service circuit ${state}`));
-  client.onConnectionChange((open) => (open ? log.info('policy-service session open') : log.warn('policy-service session lost; reconnecting')));
+  client.onConnectionChange((open) =>
+    open ? log.info('policy-service session open') : log.warn('policy-service session lost; reconnecting'),
+  );
   health.register(client.healthCheck('policy-service'));
   // Not ready until a session is open and decisions have gone through the whole path
   // (client, batcher, breaker, policy-service, Cedar): the first real ones then find warm
@@ -61,7 +67,10 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   const revocations = new RevocationList();
   const { issuer, verifier, clients } = await buildTokenLayer(config, revocations);
 
-  const bus = config.REDIS_URL !== undefined ? new MessageBus({ redis: config.REDIS_URL, source: 'auth-service', logger: log, tracer: context.tracing.tracer }) : undefined;
+  const bus =
+    config.REDIS_URL !== undefined
+      ? new MessageBus({ redis: config.REDIS_URL, source: 'auth-service', logger: log, tracer: context.tracing.tracer })
+      : undefined;
   if (bus) {
     health.register(bus.healthCheck());
     await subscribeToEvents({ bus, cache, decisions, revocations, log });
@@ -69,13 +78,32 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   const audit = new DecisionAudit({ bus, log });
 
   const routes: Route[] = [
-    authenticateRoute({ tokens: { authenticate: (token) => verifier.verify(token) }, decisions, audit, bodyLimit: config.AUTH_MAX_BODY_BYTES }),
+    authenticateRoute({
+      tokens: { authenticate: (token) => verifier.verify(token) },
+      decisions,
+      audit,
+      bodyLimit: config.AUTH_MAX_BODY_BYTES,
+    }),
     ...tokenRoutes({ issuer, clients, verifier, revocations, cache, bus, bodyLimit: config.AUTH_MAX_BODY_BYTES }),
-    ...discoveryRoutes({ issuer: config.JWT_ISSUER, publicUrl: config.AUTH_PUBLIC_URL, algorithm: config.JWT_ALGORITHM, publishesJwks: issuer.jwks().keys.length > 0 }),
+    ...discoveryRoutes({
+      issuer: config.JWT_ISSUER,
+      publicUrl: config.AUTH_PUBLIC_URL,
+      algorithm: config.JWT_ALGORITHM,
+      publishesJwks: issuer.jwks().keys.length > 0,
+    }),
   ];
-  const server = await serveRoutes({ routes, context, port: config.AUTH_PORT, host: config.AUTH_HOST, openapi: { title: 'Portcullis auth-service', version: '0.1.0', description: 'JWT authentication and cached authorization decisions' } });
+  const server = await serveRoutes({
+    routes,
+    context,
+    port: config.AUTH_PORT,
+    host: config.AUTH_HOST,
+    openapi: { title: 'Portcullis auth-service', version: '0.1.0', description: 'JWT authentication and cached authorization decisions' },
+  });
   return {
-    server, context, log, ready,
+    server,
+    context,
+    log,
+    ready,
     async stop() {
       await audit.flush();
       await bus?.close({ timeoutMs: 2000 }).catch((error: unknown) => log.warn({ err: error }, 'bus close'));

@@ -51,13 +51,15 @@ export class DecisionAudit {
     this.#sending = true;
     const batch = this.#buffer.splice(0, this.#options.batchSize);
     try {
-      await bus.publishBatch(batch.map(({ event, traceparent }) => ({
-        topic: TOPICS.authDecision.topic,
-        payload: event,
-        priority: event.decision === 'deny' ? 'high' : TOPICS.authDecision.priority,
-        id: `auth.decision:${event.requestId}`,
-        traceparent,
-      })));
+      await bus.publishBatch(
+        batch.map(({ event, traceparent }) => ({
+          topic: TOPICS.authDecision.topic,
+          payload: event,
+          priority: event.decision === 'deny' ? 'high' : TOPICS.authDecision.priority,
+          id: `auth.decision:${event.requestId}`,
+          traceparent,
+        })),
+      );
     } catch (error) {
       this.#options.log.warn({ err: error, events: batch.length }, 'could not publish auth.decision; will retry');
       this.#buffer.unshift(...batch.slice(0, Math.max(0, this.#options.maxBuffered - this.#buffer.length)));

@@ -50,7 +50,10 @@ export class DecisionService {
   async decide(principal: Principal, body: AuthenticateRequest, traceparent?: string): Promise<CachedDecision & { cache: Source }> {
     const ask = async (): Promise<CachedDecision> => {
       // Built only on a miss: an L1 hit needs nothing but the key.
-      const answer = await this.#policy.evaluate(toEvaluateRequest(principal, body), traceparent === undefined ? undefined : { traceparent });
+      const answer = await this.#policy.evaluate(
+        toEvaluateRequest(principal, body),
+        traceparent === undefined ? undefined : { traceparent },
+      );
       // The policy-service's answer names the live version: follow it, so an instance
       // that missed a policy.updated event still moves on.
       this.#version = answer.policyVersion;
@@ -70,7 +73,11 @@ export class DecisionService {
       if (version === this.#placeholder && source === 'miss') {
         // Keep it under the version it belongs to, where the next request will look. Only
         // this process used the placeholder: no other instance has a copy to drop.
-        await this.#cache.set(decisionKey(decision.policyVersion, principal, body), decision, { type: decision.decision, tags, announce: false });
+        await this.#cache.set(decisionKey(decision.policyVersion, principal, body), decision, {
+          type: decision.decision,
+          tags,
+          announce: false,
+        });
       }
       return { ...decision, cache: source };
     } catch (error) {
@@ -91,11 +98,13 @@ export function toEvaluateRequest(principal: Principal, body: AuthenticateReques
     action: { type: 'Action', id: body.action },
     resource: body.resource,
     context: body.context,
-    entities: [{
-      uid: { type: 'User', id: principal.sub },
-      attrs: {},
-      parents: [...principal.roles.map((id) => ({ type: 'Role', id })), ...principal.groups.map((id) => ({ type: 'Group', id }))],
-    }],
+    entities: [
+      {
+        uid: { type: 'User', id: principal.sub },
+        attrs: {},
+        parents: [...principal.roles.map((id) => ({ type: 'Role', id })), ...principal.groups.map((id) => ({ type: 'Group', id }))],
+      },
+    ],
   };
 }
 
@@ -103,7 +112,15 @@ export function toEvaluateRequest(principal: Principal, body: AuthenticateReques
 export const principalTag = (sub: string): string => `sub:${createHash('sha256').update(sub).digest('base64url').slice(0, 22)}`;
 
 function decisionKey(version: string, principal: Principal, body: AuthenticateRequest): string {
-  const identity = JSON.stringify([principal.sub, [...principal.roles].sort(), [...principal.groups].sort(), body.action, body.resource.type, body.resource.id, body.context]);
+  const identity = JSON.stringify([
+    principal.sub,
+    [...principal.roles].sort(),
+    [...principal.groups].sort(),
+    body.action,
+    body.resource.type,
+    body.resource.id,
+    body.context,
+  ]);
   return `d:${version}:${createHash('sha256').update(identity).digest('base64url')}`;
 }
 
@@ -113,5 +130,8 @@ function decisionKey(version: string, principal: Principal, body: AuthenticateRe
  * answer it. An entity type no schema knows is fine: Cedar's rejection still runs the path.
  */
 export function warmUpRequest(n: number): EvaluateRequest {
-  return toEvaluateRequest({ sub: 'portcullis-warm-up', roles: ['warm-up'], groups: [] }, { action: 'view', resource: { type: 'PortcullisWarmUp', id: `r-${n}` }, context: { n } });
+  return toEvaluateRequest(
+    { sub: 'portcullis-warm-up', roles: ['warm-up'], groups: [] },
+    { action: 'view', resource: { type: 'PortcullisWarmUp', id: `r-${n}` }, context: { n } },
+  );
 }

@@ -35,13 +35,17 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
     critical: true,
     check: () => {
       const bundle = evaluator.bundle;
-      return bundle ? { status: 'up', detail: { version: bundle.version, policies: bundle.policyIds.length } } : { status: 'down', detail: { reason: 'no policies loaded' } };
+      return bundle
+        ? { status: 'up', detail: { version: bundle.version, policies: bundle.policyIds.length } }
+        : { status: 'down', detail: { reason: 'no policies loaded' } };
     },
   });
 
   // The bus is optional for evaluation: without Redis the service still decides, it only
   // cannot announce new versions, so the bus is not critical for /ready.
-  const bus = config.REDIS_URL ? new MessageBus({ redis: config.REDIS_URL, source: 'policy-service', logger: log, tracer: context.tracing.tracer }) : undefined;
+  const bus = config.REDIS_URL
+    ? new MessageBus({ redis: config.REDIS_URL, source: 'policy-service', logger: log, tracer: context.tracing.tracer })
+    : undefined;
   const audit = new DecisionAuditLog(log);
   if (bus) {
     health.register({ ...bus.healthCheck(), critical: false });
@@ -79,10 +83,21 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
       (error: unknown) => log.warn({ err: error }, 'request path warm-up failed; serving anyway'),
     );
   };
-  const server = await serveRoutes({ routes, context, port: config.POLICY_PORT, host: config.POLICY_HOST, warmUp, openapi: { title: 'Portcullis policy-service', version: '0.1.0', description: 'Cedar policy evaluation' } });
+  const server = await serveRoutes({
+    routes,
+    context,
+    port: config.POLICY_PORT,
+    host: config.POLICY_HOST,
+    warmUp,
+    openapi: { title: 'Portcullis policy-service', version: '0.1.0', description: 'Cedar policy evaluation' },
+  });
   const ready = evaluator.bundle !== undefined ? Promise.resolve(true) : once(evaluator, 'updated').then(() => true);
   return {
-    server, context, evaluator, log, ready,
+    server,
+    context,
+    evaluator,
+    log,
+    ready,
     async stop() {
       watcher?.close();
       await bus?.close({ timeoutMs: 2000 });

@@ -25,9 +25,13 @@ export class DecisionAuditLog {
   }
 
   async subscribe(bus: MessageBus): Promise<void> {
-    await bus.subscribeBatch<AuthDecisionEvent>(TOPICS.authDecision.topic, (messages) => {
-      for (const message of messages) this.record(message.payload, message.occurredAt);
-    }, { mode: 'work', group: 'policy-service', batchSize: 100, parse: (payload) => AuthDecisionEvent.parse(payload) });
+    await bus.subscribeBatch<AuthDecisionEvent>(
+      TOPICS.authDecision.topic,
+      (messages) => {
+        for (const message of messages) this.record(message.payload, message.occurredAt);
+      },
+      { mode: 'work', group: 'policy-service', batchSize: 100, parse: (payload) => AuthDecisionEvent.parse(payload) },
+    );
   }
 
   record(event: AuthDecisionEvent, at: string): void {

@@ -20,7 +20,9 @@ export function warmUpRequests(bundle: PolicyBundle, count: number): EvaluateReq
     const uid = ('__entity' in entity.uid ? entity.uid.__entity : entity.uid) as EntityRef;
     byType.set(uid.type, [...(byType.get(uid.type) ?? []), uid]);
   }
-  const shapes = schemaShapes(bundle.source.schema).filter((shape) => shape.principals.some((t) => byType.has(t)) && shape.resources.some((t) => byType.has(t)));
+  const shapes = schemaShapes(bundle.source.schema).filter(
+    (shape) => shape.principals.some((t) => byType.has(t)) && shape.resources.some((t) => byType.has(t)),
+  );
   const all = [...byType.values()].flat();
   const pick = (types: string[], n: number): EntityRef => {
     const candidates = types.flatMap((type) => byType.get(type) ?? []);
@@ -30,7 +32,13 @@ export function warmUpRequests(bundle: PolicyBundle, count: number): EvaluateReq
     const shape = shapes[n % Math.max(1, shapes.length)];
     return shape === undefined
       ? { principal: pick([], n), action: { type: 'Action', id: 'warm-up' }, resource: pick([], n * 7 + 3), context: {}, entities: [] }
-      : { principal: pick(shape.principals, n), action: shape.action, resource: pick(shape.resources, n * 7 + 3), context: {}, entities: [] };
+      : {
+          principal: pick(shape.principals, n),
+          action: shape.action,
+          resource: pick(shape.resources, n * 7 + 3),
+          context: {},
+          entities: [],
+        };
   });
 }
 
@@ -61,22 +69,29 @@ export async function sendWarmUpTraffic(origin: string, requests: EvaluateReques
   const session = connect(origin);
   session.on('error', () => undefined);
   try {
-    const batch = (n: number): Promise<void> => new Promise((resolve, reject) => {
-      const items = Array.from({ length: ITEMS_PER_BATCH }, (_, i) => requests[(n * ITEMS_PER_BATCH + i) % requests.length]);
-      const stream = session.request({ ':method': 'POST', ':path': '/evaluate/batch', 'content-type': 'application/json' });
-      stream.on('error', reject);
-      stream.on('end', resolve);
-      stream.resume();
-      stream.end(JSON.stringify({ requests: items }));
-    });
+    const batch = (n: number): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const items = Array.from({ length: ITEMS_PER_BATCH }, (_, i) => requests[(n * ITEMS_PER_BATCH + i) % requests.length]);
+        const stream = session.request({ ':method': 'POST', ':path': '/evaluate/batch', 'content-type': 'application/json' });
+        stream.on('error', reject);
+        stream.on('end', resolve);
+        stream.resume();
+        stream.end(JSON.stringify({ requests: items }));
+      });
     for (let n = 0; n < H2_BATCHES; n += 4) await Promise.all([n, n + 1, n + 2, n + 3].map(batch));
   } finally {
     session.close();
   }
   for (let n = 0; n < HTTP1_REQUESTS; n += 4) {
-    await Promise.all([n, n + 1, n + 2, n + 3].map(async (i) => {
-      const res = await fetch(`${origin}/evaluate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(requests[i % requests.length]) });
-      await res.arrayBuffer();
-    }));
+    await Promise.all(
+      [n, n + 1, n + 2, n + 3].map(async (i) => {
+        const res = await fetch(`${origin}/evaluate`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(requests[i % requests.length]),
+        });
+        await res.arrayBuffer();
+      }),
+    );
   }
 }

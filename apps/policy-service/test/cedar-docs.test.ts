@@ -29,7 +29,10 @@ const uid = (type: string, id: string) => ({ type, id });
 test('docs: alice may view a photo in jane_vacation through the album hierarchy', () => {
   check(
     'permit(principal == User::"alice", action == Action::"view", resource in Album::"jane_vacation");',
-    [{ uid: uid('Photo', 'VacationPhoto94.jpg'), attrs: {}, parents: [uid('Album', 'jane_vacation')] }, { uid: uid('Album', 'jane_vacation'), attrs: {}, parents: [] }],
+    [
+      { uid: uid('Photo', 'VacationPhoto94.jpg'), attrs: {}, parents: [uid('Album', 'jane_vacation')] },
+      { uid: uid('Album', 'jane_vacation'), attrs: {}, parents: [] },
+    ],
     [
       [{ principal: uid('User', 'alice'), action: uid('Action', 'view'), resource: uid('Photo', 'VacationPhoto94.jpg') }, 'allow'],
       [{ principal: uid('User', 'bob'), action: uid('Action', 'view'), resource: uid('Photo', 'VacationPhoto94.jpg') }, 'deny'],
@@ -43,9 +46,28 @@ test('docs: ipaddr isInRange and isLoopback', () => {
     'permit(principal, action, resource) when { context.src.isInRange(ip("192.168.0.0/16")) && !context.src.isLoopback() };',
     [],
     [
-      [{ principal: uid('User', 'a'), action: uid('Action', 'read'), resource: uid('File', 'f'), context: { src: ext('ip', '192.168.1.7') } }, 'allow'],
-      [{ principal: uid('User', 'a'), action: uid('Action', 'read'), resource: uid('File', 'f'), context: { src: ext('ip', '10.0.0.1') } }, 'deny'],
-      [{ principal: uid('User', 'a'), action: uid('Action', 'read'), resource: uid('File', 'f'), context: { src: ext('ip', '127.0.0.1') } }, 'deny'],
+      [
+        {
+          principal: uid('User', 'a'),
+          action: uid('Action', 'read'),
+          resource: uid('File', 'f'),
+          context: { src: ext('ip', '192.168.1.7') },
+        },
+        'allow',
+      ],
+      [
+        { principal: uid('User', 'a'), action: uid('Action', 'read'), resource: uid('File', 'f'), context: { src: ext('ip', '10.0.0.1') } },
+        'deny',
+      ],
+      [
+        {
+          principal: uid('User', 'a'),
+          action: uid('Action', 'read'),
+          resource: uid('File', 'f'),
+          context: { src: ext('ip', '127.0.0.1') },
+        },
+        'deny',
+      ],
     ],
   );
 });
@@ -55,8 +77,24 @@ test('docs: decimal comparison', () => {
     'permit(principal, action, resource) when { context.confidence.greaterThan(decimal("0.75")) };',
     [],
     [
-      [{ principal: uid('User', 'a'), action: uid('Action', 'read'), resource: uid('File', 'f'), context: { confidence: ext('decimal', '0.9') } }, 'allow'],
-      [{ principal: uid('User', 'a'), action: uid('Action', 'read'), resource: uid('File', 'f'), context: { confidence: ext('decimal', '0.75') } }, 'deny'],
+      [
+        {
+          principal: uid('User', 'a'),
+          action: uid('Action', 'read'),
+          resource: uid('File', 'f'),
+          context: { confidence: ext('decimal', '0.9') },
+        },
+        'allow',
+      ],
+      [
+        {
+          principal: uid('User', 'a'),
+          action: uid('Action', 'read'),
+          resource: uid('File', 'f'),
+          context: { confidence: ext('decimal', '0.75') },
+        },
+        'deny',
+      ],
     ],
   );
 });
@@ -64,7 +102,10 @@ test('docs: decimal comparison', () => {
 test('docs: a forbid overrides any permit, and both are reported as reasons only when determining', () => {
   check(
     '@id("all") permit(principal, action, resource);\n@id("no-interns") forbid(principal in Group::"interns", action == Action::"delete", resource);',
-    [{ uid: uid('User', 'ivan'), attrs: {}, parents: [uid('Group', 'interns')] }, { uid: uid('Group', 'interns'), attrs: {}, parents: [] }],
+    [
+      { uid: uid('User', 'ivan'), attrs: {}, parents: [uid('Group', 'interns')] },
+      { uid: uid('Group', 'interns'), attrs: {}, parents: [] },
+    ],
     [
       [{ principal: uid('User', 'ivan'), action: uid('Action', 'delete'), resource: uid('File', 'f') }, 'deny'],
       [{ principal: uid('User', 'ivan'), action: uid('Action', 'read'), resource: uid('File', 'f') }, 'allow'],
@@ -75,7 +116,10 @@ test('docs: a forbid overrides any permit, and both are reported as reasons only
 test('docs: an erroring policy is skipped and its error reported (default deny)', () => {
   check(
     'permit(principal, action, resource) when { resource.owner == principal };',
-    [{ uid: uid('File', 'no-owner'), attrs: {}, parents: [] }, { uid: uid('File', 'owned'), attrs: { owner: { __entity: uid('User', 'a') } }, parents: [] }],
+    [
+      { uid: uid('File', 'no-owner'), attrs: {}, parents: [] },
+      { uid: uid('File', 'owned'), attrs: { owner: { __entity: uid('User', 'a') } }, parents: [] },
+    ],
     [
       [{ principal: uid('User', 'a'), action: uid('Action', 'read'), resource: uid('File', 'no-owner') }, 'deny', 1],
       [{ principal: uid('User', 'a'), action: uid('Action', 'read'), resource: uid('File', 'owned') }, 'allow'],

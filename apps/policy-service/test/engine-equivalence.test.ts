@@ -21,21 +21,33 @@ describe('the sample domain: sliced, preparsed evaluation equals Cedar on the fu
   const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'stranger'];
   const actions = ['view', 'edit', 'delete', 'share'];
   const resources = [
-    { type: 'Document', id: 'doc-1' }, { type: 'Document', id: 'doc-4' }, { type: 'Document', id: 'doc-8' },
-    { type: 'Photo', id: 'photo-5.jpg' }, { type: 'Photo', id: 'photo-6.jpg' }, { type: 'Album', id: 'album-2' },
+    { type: 'Document', id: 'doc-1' },
+    { type: 'Document', id: 'doc-4' },
+    { type: 'Document', id: 'doc-8' },
+    { type: 'Photo', id: 'photo-5.jpg' },
+    { type: 'Photo', id: 'photo-6.jpg' },
+    { type: 'Album', id: 'album-2' },
   ];
   const contexts = [{}, { riskScore: 95 }, { mfa: true }, { sourceIp: '10.2.3.4' }, { sourceIp: '192.168.1.1', riskScore: 20 }];
 
   test('every combination of user, action, resource and context agrees', () => {
     let allows = 0;
     let compared = 0;
-    for (const user of users) for (const action of actions) for (const resource of resources) for (const context of contexts) {
-      const request = EvaluateRequest.parse({ principal: { type: 'User', id: user }, action: { type: 'Action', id: action }, resource, context });
-      const expected = cedarReference(bundle, request);
-      assert.deepEqual(ours(evaluator, request), expected, JSON.stringify(request));
-      if ('decision' in expected && expected.decision === 'allow') allows += 1;
-      compared += 1;
-    }
+    for (const user of users)
+      for (const action of actions)
+        for (const resource of resources)
+          for (const context of contexts) {
+            const request = EvaluateRequest.parse({
+              principal: { type: 'User', id: user },
+              action: { type: 'Action', id: action },
+              resource,
+              context,
+            });
+            const expected = cedarReference(bundle, request);
+            assert.deepEqual(ours(evaluator, request), expected, JSON.stringify(request));
+            if ('decision' in expected && expected.decision === 'allow') allows += 1;
+            compared += 1;
+          }
     assert.equal(compared, 720);
     // The grid must exercise both answers, or agreement proves little.
     assert.ok(allows > 50 && allows < compared - 50, `allows=${allows}`);
@@ -43,7 +55,9 @@ describe('the sample domain: sliced, preparsed evaluation equals Cedar on the fu
 
   test('a principal sent with the request (roles from a token) replaces nothing it should not', () => {
     const request = EvaluateRequest.parse({
-      principal: { type: 'User', id: 'token-user' }, action: { type: 'Action', id: 'delete' }, resource: { type: 'Document', id: 'doc-2' },
+      principal: { type: 'User', id: 'token-user' },
+      action: { type: 'Action', id: 'delete' },
+      resource: { type: 'Document', id: 'doc-2' },
       context: { mfa: true },
       entities: [{ uid: { type: 'User', id: 'token-user' }, attrs: {}, parents: [{ type: 'Role', id: 'admin' }] }],
     });
@@ -55,12 +69,33 @@ describe('the sample domain: sliced, preparsed evaluation equals Cedar on the fu
     const bad = [
       { principal: { type: 'Nope', id: 'x' }, action: { type: 'Action', id: 'view' }, resource: { type: 'Document', id: 'doc-1' } },
       { principal: { type: 'User', id: 'bob' }, action: { type: 'Action', id: 'fly' }, resource: { type: 'Document', id: 'doc-1' } },
-      { principal: { type: 'User', id: 'bob' }, action: { type: 'Action', id: 'view' }, resource: { type: 'Document', id: 'doc-1' }, context: { riskScore: 'high' } },
-      { principal: { type: 'User', id: 'bob' }, action: { type: 'Action', id: 'view' }, resource: { type: 'Document', id: 'doc-1' }, context: { sourceIp: 'not-an-ip' } },
-      { principal: { type: 'User', id: 'x' }, action: { type: 'Action', id: 'view' }, resource: { type: 'Document', id: 'doc-1' },
-        entities: [{ uid: { type: 'User', id: 'x' }, attrs: { department: 7 }, parents: [] }] },
-      { principal: { type: 'User', id: 'x' }, action: { type: 'Action', id: 'view' }, resource: { type: 'Document', id: 'doc-1' },
-        entities: [{ uid: { type: 'User', id: 'x' }, attrs: {}, parents: [] }, { uid: { type: 'User', id: 'x' }, attrs: { department: 'legal' }, parents: [] }] },
+      {
+        principal: { type: 'User', id: 'bob' },
+        action: { type: 'Action', id: 'view' },
+        resource: { type: 'Document', id: 'doc-1' },
+        context: { riskScore: 'high' },
+      },
+      {
+        principal: { type: 'User', id: 'bob' },
+        action: { type: 'Action', id: 'view' },
+        resource: { type: 'Document', id: 'doc-1' },
+        context: { sourceIp: 'not-an-ip' },
+      },
+      {
+        principal: { type: 'User', id: 'x' },
+        action: { type: 'Action', id: 'view' },
+        resource: { type: 'Document', id: 'doc-1' },
+        entities: [{ uid: { type: 'User', id: 'x' }, attrs: { department: 7 }, parents: [] }],
+      },
+      {
+        principal: { type: 'User', id: 'x' },
+        action: { type: 'Action', id: 'view' },
+        resource: { type: 'Document', id: 'doc-1' },
+        entities: [
+          { uid: { type: 'User', id: 'x' }, attrs: {}, parents: [] },
+          { uid: { type: 'User', id: 'x' }, attrs: { department: 'legal' }, parents: [] },
+        ],
+      },
     ];
     for (const item of bad) {
       const request = EvaluateRequest.parse(item);

@@ -16,7 +16,8 @@ const POLICIES = `
 @id("big-file") permit(principal, action, resource is File) when { resource.size == 9007199254740993 };
 `;
 // Written as text: JSON.stringify of a number literal would already have rounded it.
-const ENTITIES = '[{"uid":{"type":"File","id":"loaded"},"attrs":{"size":9007199254740993},"parents":[]},{"uid":{"type":"File","id":"rounded"},"attrs":{"size":9007199254740992},"parents":[]}]';
+const ENTITIES =
+  '[{"uid":{"type":"File","id":"loaded"},"attrs":{"size":9007199254740993},"parents":[]},{"uid":{"type":"File","id":"rounded"},"attrs":{"size":9007199254740992},"parents":[]}]';
 const CASES: [n: string, decision: 'allow' | 'deny', reasons: string[]][] = [
   ['9007199254740992', 'deny', []],
   ['9007199254740993', 'allow', ['exact-2^53+1']],
@@ -24,14 +25,19 @@ const CASES: [n: string, decision: 'allow' | 'deny', reasons: string[]][] = [
   ['-9223372036854775808', 'allow', ['long-min']],
 ];
 const TOO_BIG = '9223372036854775808';
-const item = (n: string, resource = '{"type":"Doc","id":"d"}') => `{"principal":{"type":"User","id":"u"},"action":{"type":"Action","id":"view"},"resource":${resource},"context":{"n":${n}}}`;
+const item = (n: string, resource = '{"type":"Doc","id":"d"}') =>
+  `{"principal":{"type":"User","id":"u"},"action":{"type":"Action","id":"view"},"resource":${resource},"context":{"n":${n}}}`;
 
 describe('integers reach Cedar exactly (HTTP/1.1 and h2c, single and batch)', () => {
   let service: ProcessHandle;
   let dir: string;
   let port: number;
   const http1 = async (method: string, path: string, body: string, headers: Record<string, string> = {}) => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, body, headers: { 'content-type': 'application/json', ...headers } });
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method,
+      body,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
     return { status: res.status, text: await res.text() };
   };
   const h2 = async (path: string, body: string) => {
@@ -50,7 +56,12 @@ describe('integers reach Cedar exactly (HTTP/1.1 and h2c, single and batch)', ()
     await writeFile(join(dir, 'policies.cedar'), POLICIES);
     await writeFile(join(dir, 'entities.json'), ENTITIES);
     port = await freePort();
-    service = await startProcess({ command: process.execPath, args: [MAIN], env: { POLICY_PORT: String(port), POLICY_DIR: dir, POLICY_WATCH: 'false', POLICY_ADMIN_TOKEN: ADMIN }, readyWhen: /policy-service ready on/ });
+    service = await startProcess({
+      command: process.execPath,
+      args: [MAIN],
+      env: { POLICY_PORT: String(port), POLICY_DIR: dir, POLICY_WATCH: 'false', POLICY_ADMIN_TOKEN: ADMIN },
+      readyWhen: /policy-service ready on/,
+    });
   });
   after(async () => {
     await service.stop('SIGKILL');
@@ -74,7 +85,10 @@ describe('integers reach Cedar exactly (HTTP/1.1 and h2c, single and batch)', ()
     });
 
     test(`${name}: /evaluate/batch answers each slot exactly; the unrepresentable one fails alone`, async () => {
-      const res = await send('/evaluate/batch', `{"requests":[${[...CASES.map(([n]) => item(n)), item(TOO_BIG), item('-9223372036854775809')].join(',')}]}`);
+      const res = await send(
+        '/evaluate/batch',
+        `{"requests":[${[...CASES.map(([n]) => item(n)), item(TOO_BIG), item('-9223372036854775809')].join(',')}]}`,
+      );
       assert.equal(res.status, 200, res.text);
       const { results } = JSON.parse(res.text) as { results: Record<string, any>[] };
       CASES.forEach(([n, decision, reasons], index) => {
@@ -90,19 +104,39 @@ describe('integers reach Cedar exactly (HTTP/1.1 and h2c, single and batch)', ()
 
   test('entities: from entities.json, sent with a request, and in PUT /policies, all exact', async () => {
     const decide = async (resource: string, entities = '[]') => {
-      const { decision, reasons } = JSON.parse((await http1('POST', '/evaluate', item('0', resource).replace(/}$/, `,"entities":${entities}}`))).text) as { decision: string; reasons: string[] };
+      const { decision, reasons } = JSON.parse(
+        (await http1('POST', '/evaluate', item('0', resource).replace(/}$/, `,"entities":${entities}}`))).text,
+      ) as { decision: string; reasons: string[] };
       return { decision, reasons };
     };
     assert.deepEqual(await decide('{"type":"File","id":"loaded"}'), { decision: 'allow', reasons: ['big-file'] });
     assert.equal((await decide('{"type":"File","id":"rounded"}')).decision, 'deny');
-    assert.equal((await decide('{"type":"File","id":"sent"}', '[{"uid":{"type":"File","id":"sent"},"attrs":{"size":9007199254740993},"parents":[]}]')).decision, 'allow');
-    assert.equal((await decide('{"type":"File","id":"sent"}', '[{"uid":{"type":"File","id":"sent"},"attrs":{"size":9007199254740992},"parents":[]}]')).decision, 'deny');
+    assert.equal(
+      (await decide('{"type":"File","id":"sent"}', '[{"uid":{"type":"File","id":"sent"},"attrs":{"size":9007199254740993},"parents":[]}]'))
+        .decision,
+      'allow',
+    );
+    assert.equal(
+      (await decide('{"type":"File","id":"sent"}', '[{"uid":{"type":"File","id":"sent"},"attrs":{"size":9007199254740992},"parents":[]}]'))
+        .decision,
+      'deny',
+    );
 
-    const put = await http1('PUT', '/policies', `{"policies":${JSON.stringify(POLICIES)},"entities":[{"uid":{"type":"File","id":"put"},"attrs":{"size":9007199254740993},"parents":[]}]}`, { authorization: `Bearer ${ADMIN}` });
+    const put = await http1(
+      'PUT',
+      '/policies',
+      `{"policies":${JSON.stringify(POLICIES)},"entities":[{"uid":{"type":"File","id":"put"},"attrs":{"size":9007199254740993},"parents":[]}]}`,
+      { authorization: `Bearer ${ADMIN}` },
+    );
     assert.equal(put.status, 200, put.text);
     assert.equal((await decide('{"type":"File","id":"put"}')).decision, 'allow');
 
-    const refused = await http1('PUT', '/policies', `{"policies":"permit(principal, action, resource);","entities":[{"uid":{"type":"File","id":"x"},"attrs":{"size":${TOO_BIG}},"parents":[]}]}`, { authorization: `Bearer ${ADMIN}` });
+    const refused = await http1(
+      'PUT',
+      '/policies',
+      `{"policies":"permit(principal, action, resource);","entities":[{"uid":{"type":"File","id":"x"},"attrs":{"size":${TOO_BIG}},"parents":[]}]}`,
+      { authorization: `Bearer ${ADMIN}` },
+    );
     assert.equal(refused.status, 400);
     assert.match(refused.text, /"code":"E_VALIDATION".*entities\.0\.attrs\.size/);
   });

@@ -17,7 +17,8 @@ before(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   service = await startProcess({
-    command: process.execPath, args: [MAIN],
+    command: process.execPath,
+    args: [MAIN],
     env: { POLICY_PORT: String(port), POLICY_ADMIN_TOKEN: ADMIN, REDIS_URL: redis.url, POLICY_WATCH: 'false' },
     readyWhen: /policy-service ready on/,
   });
@@ -35,14 +36,23 @@ after(async () => {
 test('a PUT /policies announces policy.updated on the bus with the new version', async () => {
   const received: PolicyUpdatedEvent[] = [];
   let notify: () => void = () => undefined;
-  const arrived = new Promise<void>((resolve) => { notify = resolve; });
-  await bus.subscribe<PolicyUpdatedEvent>(TOPICS.policyUpdated.topic, (message) => {
-    received.push(message.payload);
-    notify();
-  }, { mode: 'broadcast', group: 'test', parse: (payload) => PolicyUpdatedEvent.parse(payload) });
-  const before = ((await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { version: string }).version;
+  const arrived = new Promise<void>((resolve) => {
+    notify = resolve;
+  });
+  await bus.subscribe<PolicyUpdatedEvent>(
+    TOPICS.policyUpdated.topic,
+    (message) => {
+      received.push(message.payload);
+      notify();
+    },
+    { mode: 'broadcast', group: 'test', parse: (payload) => PolicyUpdatedEvent.parse(payload) },
+  );
+  const before = (
+    (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { version: string }
+  ).version;
   const res = await fetch(`${base}/policies`, {
-    method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
     body: JSON.stringify({ policies: '@id("everyone-views") permit(principal, action == Action::"view", resource);' }),
   });
   assert.equal(res.status, 200);
@@ -54,7 +64,8 @@ test('a PUT /policies announces policy.updated on the bus with the new version',
 test('Redis going away does not fail a PUT: the swap succeeds and /ready stays 200', async () => {
   await redis.stop();
   const res = await fetch(`${base}/policies`, {
-    method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
     body: JSON.stringify({ policies: '@id("nobody") forbid(principal, action, resource);' }),
   });
   assert.equal(res.status, 200);

@@ -21,5 +21,9 @@ export function cedarReference(bundle: PolicyBundle, request: EvaluateRequest) {
     ...(bundle.source.schema !== null ? { schema: bundle.source.schema, validateRequest: true } : {}),
   });
   if (answer.type === 'failure') return { rejected: answer.errors.map((e) => e.message) };
-  return { decision: answer.response.decision, reasons: [...answer.response.diagnostics.reason].sort(), errors: answer.response.diagnostics.errors };
+  return {
+    decision: answer.response.decision,
+    reasons: [...answer.response.diagnostics.reason].sort(),
+    errors: answer.response.diagnostics.errors,
+  };
 }

@@ -10,7 +10,10 @@ const SAMPLE = fileURLToPath(new URL('../policies', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const ADMIN = 'test-admin-token-0123456789';
 const req = (user: string, action: string, resource: [string, string], context: Record<string, unknown> = {}) => ({
-  principal: { type: 'User', id: user }, action: { type: 'Action', id: action }, resource: { type: resource[0], id: resource[1] }, context,
+  principal: { type: 'User', id: user },
+  action: { type: 'Action', id: action },
+  resource: { type: resource[0], id: resource[1] },
+  context,
 });
 
 describe('policy-service as a real process', () => {
@@ -19,14 +22,23 @@ describe('policy-service as a real process', () => {
   let base: string;
   let port: number;
   const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${base}${path}`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+    const res = await fetch(`${base}${path}`, {
+      method: 'POST',
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      headers: { 'content-type': 'application/json', ...headers },
+    });
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
   const put = async (body: unknown, token = ADMIN) => {
-    const res = await fetch(`${base}/policies`, { method: 'PUT', body: JSON.stringify(body), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+    const res = await fetch(`${base}/policies`, {
+      method: 'PUT',
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    });
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
-  const version = async () => ((await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { version: string }).version;
+  const version = async () =>
+    ((await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { version: string }).version;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'policies-'));
@@ -61,12 +73,14 @@ describe('policy-service as a real process', () => {
   test('a batch over h2c answers in order with per-item errors', async () => {
     const session = h2Connect(port);
     try {
-      const body = JSON.stringify({ requests: [
-        req('alice', 'edit', ['Document', 'doc-3']),
-        { principal: 'not-an-object' },
-        req('bob', 'view', ['Nope', 'x']),
-        req('bob', 'view', ['Document', 'doc-4']),
-      ] });
+      const body = JSON.stringify({
+        requests: [
+          req('alice', 'edit', ['Document', 'doc-3']),
+          { principal: 'not-an-object' },
+          req('bob', 'view', ['Nope', 'x']),
+          req('bob', 'view', ['Document', 'doc-4']),
+        ],
+      });
       const res = await h2Request(session, 'POST', '/evaluate/batch', body, { 'content-type': 'application/json' });
       assert.equal(res.status, 200);
       const { results } = JSON.parse(res.body) as { results: Record<string, any>[] };
@@ -89,7 +103,12 @@ describe('policy-service as a real process', () => {
       [req('bob', 'view', ['Document', 'doc-1'], { riskScore: 'high' }), '/evaluate', 400, 'E_REQUEST_REJECTED'],
       [req('bob', 'view', ['Document', 'doc-1'], { sourceIp: '999.1.1.1' }), '/evaluate', 400, 'E_REQUEST_REJECTED'],
       [{ ...req('bob', 'view', ['Document', 'doc-1']), context: { pad: 'x'.repeat(70_000) } }, '/evaluate', 413, 'E_PAYLOAD_TOO_LARGE'],
-      [{ requests: Array.from({ length: 6 }, () => req('bob', 'view', ['Document', 'doc-1'])) }, '/evaluate/batch', 413, 'E_BATCH_TOO_LARGE'],
+      [
+        { requests: Array.from({ length: 6 }, () => req('bob', 'view', ['Document', 'doc-1'])) },
+        '/evaluate/batch',
+        413,
+        'E_BATCH_TOO_LARGE',
+      ],
       [{ requests: [] }, '/evaluate/batch', 400, 'E_VALIDATION'],
       [{ requests: 'all of them' }, '/evaluate/batch', 400, 'E_VALIDATION'],
     ];
@@ -111,7 +130,10 @@ describe('policy-service as a real process', () => {
     assert.equal(syntax.status, 422);
     assert.equal(syntax.body.error.code, 'E_POLICY_INVALID');
     assert.equal(syntax.body.error.details.stage, 'policies');
-    const current = (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { schema: string; policies: string };
+    const current = (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as {
+      schema: string;
+      policies: string;
+    };
     const typeError = await put({ policies: 'permit(principal, action, resource) when { resource.owner == 3 };', schema: current.schema });
     assert.equal(typeError.status, 422);
     assert.equal(typeError.body.error.details.stage, 'validation');
@@ -120,7 +142,10 @@ describe('policy-service as a real process', () => {
   });
 
   test('PUT /policies swaps atomically: a new version, and no decision of the old one is served', async () => {
-    const current = (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { version: string; schema: string };
+    const current = (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as {
+      version: string;
+      schema: string;
+    };
     const first = await post('/evaluate', req('bob', 'view', ['Document', 'doc-4']));
     assert.equal(first.body.decision, 'allow');
     const swapped = await put({ policies: '@id("nobody") forbid(principal, action, resource);', schema: current.schema });
@@ -133,9 +158,15 @@ describe('policy-service as a real process', () => {
   });
 
   test('files changed on disk are reloaded; a broken file keeps the live set', async () => {
-    await writeFile(join(dir, '20-extra.cedar'), '@id("dave-views-doc-1") permit(principal == User::"dave", action == Action::"view", resource == Document::"doc-1");');
+    await writeFile(
+      join(dir, '20-extra.cedar'),
+      '@id("dave-views-doc-1") permit(principal == User::"dave", action == Action::"view", resource == Document::"doc-1");',
+    );
     await service.waitForLine(/"reason":"file change".*"msg":"policies loaded"|"msg":"policies loaded".*"reason":"file change"/);
-    const body = (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { policyIds: string[]; version: string };
+    const body = (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as {
+      policyIds: string[];
+      version: string;
+    };
     assert.ok(body.policyIds.includes('dave-views-doc-1'));
     await writeFile(join(dir, '30-broken.cedar'), 'permit(principal,');
     await service.waitForLine(/could not load policies/);
@@ -163,7 +194,12 @@ test('a bad configuration value stops the process with a message naming the vari
 
 test('SIGTERM drains and exits 0', async () => {
   const port = await freePort();
-  const service = await startProcess({ command: process.execPath, args: [MAIN], env: { POLICY_PORT: String(port), POLICY_WATCH: 'false' }, readyWhen: /policy-service ready on/ });
+  const service = await startProcess({
+    command: process.execPath,
+    args: [MAIN],
+    env: { POLICY_PORT: String(port), POLICY_WATCH: 'false' },
+    readyWhen: /policy-service ready on/,
+  });
   assert.equal(await service.stop('SIGTERM'), 0);
   assert.match(service.output(), /drained; bye/);
 });

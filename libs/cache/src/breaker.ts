@@ -28,7 +28,10 @@ export class L2Guard {
     this.calls += 1;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new L2TimeoutError(`L2 ${operation} took longer than ${timeoutMs} ms`, { context: { operation, timeoutMs } })), timeoutMs);
+      timer = setTimeout(
+        () => reject(new L2TimeoutError(`L2 ${operation} took longer than ${timeoutMs} ms`, { context: { operation, timeoutMs } })),
+        timeoutMs,
+      );
     });
     try {
       const result = await Promise.race([call(), timeout]);
@@ -43,7 +46,10 @@ export class L2Guard {
       }
       this.breaker.failure('failure');
       if (error instanceof CacheError) throw error;
-      throw new L2CommandError(`L2 ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error, context: { operation } });
+      throw new L2CommandError(`L2 ${operation} failed: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+        context: { operation },
+      });
     } finally {
       clearTimeout(timer);
     }

@@ -64,7 +64,8 @@ export class Cache {
 
   /** A view with its own key space on the same tiers; `clear()` there clears only it. */
   namespace(name: string): Cache {
-    if (typeof name !== 'string' || !NS.test(name)) throw new InvalidKeyError(`namespace must match ${NS}, got ${String(name)}`, { context: { namespace: String(name) } });
+    if (typeof name !== 'string' || !NS.test(name))
+      throw new InvalidKeyError(`namespace must match ${NS}, got ${String(name)}`, { context: { namespace: String(name) } });
     return new Cache(this.#core, this.#life, `${this.#ns}n:${name}:`);
   }
 
@@ -119,7 +120,10 @@ export class Cache {
           core.metrics.stale.inc();
           return { value: probe.stale.value, source: 'stale' };
         }
-        throw new FactoryError(`factory for "${key}" failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error, context: { key } });
+        throw new FactoryError(`factory for "${key}" failed: ${error instanceof Error ? error.message : String(error)}`, {
+          cause: error,
+          context: { key },
+        });
       }
       const typed = options?.typeOf ? { ...options, type: options.typeOf(value as T) } : options;
       const prepared = core.prepare(full, value, typed, tags);
@@ -161,7 +165,10 @@ export class Cache {
       else missing.push(i);
     });
     if (missing.length === 0) return results;
-    const replies = await core.batch('getMany', missing.map((i) => ['get', fulls[i] as string]));
+    const replies = await core.batch(
+      'getMany',
+      missing.map((i) => ['get', fulls[i] as string]),
+    );
     missing.forEach((index, j) => {
       const full = fulls[index] as string;
       if (replies === undefined) {
@@ -195,7 +202,10 @@ export class Cache {
     this.#open();
     const fulls = keys.map((key) => this.#full(key));
     this.#core.dropLocal({ keys: fulls });
-    const replies = await this.#core.batch('delete', fulls.map((full) => ['unlink', full]));
+    const replies = await this.#core.batch(
+      'delete',
+      fulls.map((full) => ['unlink', full]),
+    );
     await this.#core.publish({ keys: fulls });
     return replies !== undefined || this.#core.l2 === undefined;
   }
@@ -207,10 +217,16 @@ export class Cache {
     const core = this.#core;
     core.dropLocal({ tags: valid });
     let ok = core.l2 === undefined;
-    const members = await core.batch('tagMembers', valid.map((tag) => ['smembers', core.tagKey(tag)]));
+    const members = await core.batch(
+      'tagMembers',
+      valid.map((tag) => ['smembers', core.tagKey(tag)]),
+    );
     if (members !== undefined) {
       const keys = members.flatMap((reply) => (Array.isArray(reply) ? (reply as string[]) : []));
-      const unlinked = await core.batch('invalidateTags', [...keys, ...valid.map((tag) => core.tagKey(tag))].map((k) => ['unlink', k]));
+      const unlinked = await core.batch(
+        'invalidateTags',
+        [...keys, ...valid.map((tag) => core.tagKey(tag))].map((k) => ['unlink', k]),
+      );
       ok = unlinked !== undefined;
     }
     if (options.announce !== false) await core.publish({ tags: valid });
@@ -236,13 +252,15 @@ export class Cache {
     let ok = core.l2 === undefined;
     if (core.l2 !== undefined) {
       const l2 = core.l2;
-      ok = await core.guard.run('clear', () => l2.deleteMatching(`${globEscape(prefix)}*`), 30_000).then(
-        () => true,
-        (error: unknown) => {
-          core.l2Failed('clear', error);
-          return false;
-        },
-      );
+      ok = await core.guard
+        .run('clear', () => l2.deleteMatching(`${globEscape(prefix)}*`), 30_000)
+        .then(
+          () => true,
+          (error: unknown) => {
+            core.l2Failed('clear', error);
+            return false;
+          },
+        );
     }
     await core.publish({ prefixes: [prefix] });
     return ok;

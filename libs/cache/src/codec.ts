@@ -26,7 +26,9 @@ function strict(this: Record<string, unknown>, key: string, value: unknown): unk
     const proto: unknown = Object.getPrototypeOf(original);
     if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) {
       const name = (original as { constructor?: { name?: string } }).constructor?.name ?? 'object';
-      throw new NotSerializableError(`value at "${key}" is a ${name}, which JSON cannot hold faithfully`, { context: { at: key, kind: name } });
+      throw new NotSerializableError(`value at "${key}" is a ${name}, which JSON cannot hold faithfully`, {
+        context: { at: key, kind: name },
+      });
     }
   }
   return value;
@@ -41,10 +43,14 @@ export function encodeValue(value: unknown, maxBytes: number, key: string): { js
     if (error instanceof NotSerializableError) {
       throw new NotSerializableError(error.message, { cause: error, context: { ...error.context, key } });
     }
-    throw new NotSerializableError(`value is not serializable: ${error instanceof Error ? error.message : String(error)}`, { cause: error, context: { key } });
+    throw new NotSerializableError(`value is not serializable: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+      context: { key },
+    });
   }
   const size = Buffer.byteLength(json);
-  if (size > maxBytes) throw new ValueTooLargeError(`value of ${size} bytes exceeds maxValueBytes ${maxBytes}`, { context: { key, size, maxBytes } });
+  if (size > maxBytes)
+    throw new ValueTooLargeError(`value of ${size} bytes exceeds maxValueBytes ${maxBytes}`, { context: { key, size, maxBytes } });
   return { json, size };
 }
 
@@ -92,14 +98,16 @@ export function checkKey(key: unknown, max: number, what = 'key'): string {
   }
   // A lone surrogate is encoded as U+FFFD on the way to Redis: two different keys would
   // then share one Redis key. Refuse them instead of corrupting each other.
-  if (!key.isWellFormed()) throw new InvalidKeyError(`${what} is not well-formed UTF-16 (lone surrogate)`, { context: { length: key.length } });
+  if (!key.isWellFormed())
+    throw new InvalidKeyError(`${what} is not well-formed UTF-16 (lone surrogate)`, { context: { length: key.length } });
   return key;
 }
 
 /** Validates a tag list (at most 64 tags of at most 256 characters). */
 export function checkTags(tags: unknown): string[] {
   if (tags === undefined) return [];
-  if (!Array.isArray(tags) || tags.length > 64) throw new InvalidKeyError('tags must be an array of at most 64 strings', { context: { tags: typeof tags } });
+  if (!Array.isArray(tags) || tags.length > 64)
+    throw new InvalidKeyError('tags must be an array of at most 64 strings', { context: { tags: typeof tags } });
   return tags.map((tag) => checkKey(tag, TAG_MAX, 'tag'));
 }
 

@@ -47,7 +47,6 @@ export interface Prepared {
   lifeMs: number;
 }
 
-
 /**
  * The shared engine behind every namespace view of a cache: both tiers, the guarded L2
  * path, counters and metrics. Works on full keys; {@link Cache} builds and checks them.
@@ -86,7 +85,8 @@ export class CacheCore extends EventEmitter {
     const breaker = new CircuitBreaker({ rules: [new ConsecutiveFailures(this.o.breakerThreshold)], resetMs: this.o.breakerResetMs });
     observeBreaker(breaker, this.metrics, `cache:${this.o.name}`);
     breaker.onEvent((event, state) => {
-      if (event === 'open' || event === 'close') this.logger?.warn({ cache: this.o.name, breaker: state }, 'cache L2 breaker changed state');
+      if (event === 'open' || event === 'close')
+        this.logger?.warn({ cache: this.o.name, breaker: state }, 'cache L2 breaker changed state');
     });
     this.guard = new L2Guard(breaker, this.o.l2TimeoutMs);
   }
@@ -96,14 +96,19 @@ export class CacheCore extends EventEmitter {
     let base = this.o.defaultType;
     if (options?.type !== undefined) {
       const typed = this.o.types.get(options.type);
-      if (typed === undefined) throw new UnknownTypeError(`unknown cache type "${String(options.type)}"`, { context: { type: options.type, known: [...this.o.types.keys()] } });
+      if (typed === undefined)
+        throw new UnknownTypeError(`unknown cache type "${String(options.type)}"`, {
+          context: { type: options.type, known: [...this.o.types.keys()] },
+        });
       base = typed;
     }
     if (options?.ttlMs === undefined && options?.graceMs === undefined) return base;
     const ttlMs = options.ttlMs ?? base.ttlMs;
     const graceMs = options.graceMs ?? base.graceMs;
-    if (!Number.isInteger(ttlMs) || ttlMs < 1) throw new RangeError(`cache call option ttlMs must be an integer >= 1, got ${String(ttlMs)}`);
-    if (!Number.isInteger(graceMs) || graceMs < 0) throw new RangeError(`cache call option graceMs must be an integer >= 0, got ${String(graceMs)}`);
+    if (!Number.isInteger(ttlMs) || ttlMs < 1)
+      throw new RangeError(`cache call option ttlMs must be an integer >= 1, got ${String(ttlMs)}`);
+    if (!Number.isInteger(graceMs) || graceMs < 0)
+      throw new RangeError(`cache call option graceMs must be an integer >= 0, got ${String(graceMs)}`);
     return { ttlMs, graceMs };
   }
 
@@ -192,7 +197,15 @@ export class CacheCore extends EventEmitter {
     const { ttlMs, graceMs } = this.policy(options);
     const { json, size } = encodeValue(value, this.o.maxValueBytes, full);
     const now = Date.now();
-    const entry: Entry = { value: deepFreeze(JSON.parse(json)), expiresAt: now + ttlMs, graceUntil: now + ttlMs + graceMs, tags, size, hash: hashKey(full), hits: 0 };
+    const entry: Entry = {
+      value: deepFreeze(JSON.parse(json)),
+      expiresAt: now + ttlMs,
+      graceUntil: now + ttlMs + graceMs,
+      tags,
+      size,
+      hash: hashKey(full),
+      hits: 0,
+    };
     return { full, entry, json, lifeMs: ttlMs + graceMs };
   }
 

@@ -53,7 +53,15 @@ export interface L1Counters {
  */
 export class L1Tier {
   readonly sketch: FrequencySketch;
-  readonly counters: L1Counters = { admitted: 0, rejectedTooLarge: 0, rejectedLukewarm: 0, rejectedByAdmission: 0, demotions: 0, useful: 0, wasted: 0 };
+  readonly counters: L1Counters = {
+    admitted: 0,
+    rejectedTooLarge: 0,
+    rejectedLukewarm: 0,
+    rejectedByAdmission: 0,
+    demotions: 0,
+    useful: 0,
+    wasted: 0,
+  };
   readonly #lru: LRUCache<string, Entry>;
   readonly #options: L1Options;
 

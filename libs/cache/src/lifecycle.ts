@@ -68,7 +68,10 @@ export class Lifecycle {
       keys.push(String(reply[i]));
       scores.push(Number(reply[i + 1]));
     }
-    const values = await core.batch('warm', keys.map((key) => ['get', key]));
+    const values = await core.batch(
+      'warm',
+      keys.map((key) => ['get', key]),
+    );
     if (values === undefined) return 0;
     let placed = 0;
     const now = Date.now();

@@ -35,11 +35,24 @@ export interface CacheStats {
 }
 
 /** The counters the read and write paths bump (the rest are read from the tiers). */
-export type HotCounters = Pick<CacheStats,
-  'reads' | 'l1Hits' | 'l2Hits' | 'misses' | 'staleServed' | 'factoryCalls' | 'coalesced' | 'writes' | 'promotions' | 'corruptEntries'>;
+export type HotCounters = Pick<
+  CacheStats,
+  'reads' | 'l1Hits' | 'l2Hits' | 'misses' | 'staleServed' | 'factoryCalls' | 'coalesced' | 'writes' | 'promotions' | 'corruptEntries'
+>;
 
 export function newCounters(): HotCounters {
-  return { reads: 0, l1Hits: 0, l2Hits: 0, misses: 0, staleServed: 0, factoryCalls: 0, coalesced: 0, writes: 0, promotions: 0, corruptEntries: 0 };
+  return {
+    reads: 0,
+    l1Hits: 0,
+    l2Hits: 0,
+    misses: 0,
+    staleServed: 0,
+    factoryCalls: 0,
+    coalesced: 0,
+    writes: 0,
+    promotions: 0,
+    corruptEntries: 0,
+  };
 }
 
 /**

@@ -61,7 +61,10 @@ describe('two-level cache on a real redis-server', () => {
       const denyTtl = await admin.pttl(`pc:${cache.name}:k:d`);
       assert.ok(allowTtl > 290_000 && allowTtl <= 300_000, String(allowTtl));
       assert.ok(denyTtl > 30_000 && denyTtl <= 35_000, String(denyTtl));
-      await assert.rejects(cache.getOrSet('t', () => 1, { type: 'tokn' }), { code: 'E_CACHE_UNKNOWN_TYPE' });
+      await assert.rejects(
+        cache.getOrSet('t', () => 1, { type: 'tokn' }),
+        { code: 'E_CACHE_UNKNOWN_TYPE' },
+      );
       // The type can follow from the value, as an allow or deny decision does.
       const typeOf = (value: { decision: string }) => value.decision;
       await cache.getOrSet('v1', () => ({ decision: 'allow' }), { typeOf });
@@ -152,7 +155,10 @@ describe('two-level cache on a real redis-server', () => {
   test('a new instance warms L1 from the hottest keys recorded in Redis', async () => {
     const first = await flakyCache(server.url);
     try {
-      await first.cache.setMany([{ key: 'hot', value: 1 }, { key: 'warm', value: 2 }]);
+      await first.cache.setMany([
+        { key: 'hot', value: 1 },
+        { key: 'warm', value: 2 },
+      ]);
       for (let i = 0; i < 5; i += 1) await first.cache.get('hot');
       await first.cache.flushHotKeys();
     } finally {

@@ -38,7 +38,10 @@ describe('on a 3-master Redis Cluster', () => {
       before = b.stats().l2RoundTrips;
       const values = await b.getMany(keys);
       assert.ok(b.stats().l2RoundTrips - before <= 3, 'at most one round trip per master');
-      assert.deepEqual(values, keys.map((_k, i) => ({ i })));
+      assert.deepEqual(
+        values,
+        keys.map((_k, i) => ({ i })),
+      );
     } finally {
       await a.close();
       await b.close();

@@ -25,11 +25,33 @@ describe('hostile input', () => {
   test('values JSON cannot hold faithfully are refused with E_CACHE_NOT_SERIALIZABLE', async () => {
     const { cache, close } = await flakyCache(server.url);
     try {
-      const bad: unknown[] = [undefined, 1n, () => 1, Symbol('s'), NaN, Infinity, new Map([[1, 2]]), new Date(0), circular, { a: undefined }, sparse(), { f: () => 1 }];
+      const bad: unknown[] = [
+        undefined,
+        1n,
+        () => 1,
+        Symbol('s'),
+        NaN,
+        Infinity,
+        new Map([[1, 2]]),
+        new Date(0),
+        circular,
+        { a: undefined },
+        sparse(),
+        { f: () => 1 },
+      ];
       for (const value of bad) await assert.rejects(cache.set('k', value), { code: 'E_CACHE_NOT_SERIALIZABLE' }, String(value));
-      await assert.rejects(cache.getOrSet('g', () => 2n), { code: 'E_CACHE_NOT_SERIALIZABLE' });
+      await assert.rejects(
+        cache.getOrSet('g', () => 2n),
+        { code: 'E_CACHE_NOT_SERIALIZABLE' },
+      );
       assert.equal(await admin.exists(`pc:${cache.name}:k:k`, `pc:${cache.name}:k:g`), 0, 'nothing was written');
-      await assert.rejects(cache.setMany([{ key: 'ok', value: 1 }, { key: 'bad', value: 1n }]), { code: 'E_CACHE_NOT_SERIALIZABLE' });
+      await assert.rejects(
+        cache.setMany([
+          { key: 'ok', value: 1 },
+          { key: 'bad', value: 1n },
+        ]),
+        { code: 'E_CACHE_NOT_SERIALIZABLE' },
+      );
       assert.equal(await cache.get('ok'), undefined, 'a batch with one bad item writes none');
     } finally {
       await close();
@@ -39,7 +61,10 @@ describe('hostile input', () => {
   test('a huge value is refused with E_CACHE_VALUE_TOO_LARGE; a large one stays in L2 only', async () => {
     const { cache, close } = await flakyCache(server.url, { maxValueBytes: 1024 * 1024 });
     try {
-      await assert.rejects(cache.set('huge', 'x'.repeat(2 * 1024 * 1024)), { code: 'E_CACHE_VALUE_TOO_LARGE', context: { key: `pc:${cache.name}:k:huge`, size: 2 * 1024 * 1024 + 2, maxBytes: 1024 * 1024 } });
+      await assert.rejects(cache.set('huge', 'x'.repeat(2 * 1024 * 1024)), {
+        code: 'E_CACHE_VALUE_TOO_LARGE',
+        context: { key: `pc:${cache.name}:k:huge`, size: 2 * 1024 * 1024 + 2, maxBytes: 1024 * 1024 },
+      });
       assert.equal(await admin.exists(`pc:${cache.name}:k:huge`), 0);
       await cache.set('big', 'y'.repeat(512 * 1024));
       assert.equal(cache.inspect('big').inL1, false);
@@ -55,7 +80,10 @@ describe('hostile input', () => {
     try {
       const keys = ['\u0000', '\u0000\u0000', '\uffff', 'a\r\nb', '*', '[x]', '😀', 'k:n:ns:k:x', '\\'];
       await cache.setMany(keys.map((key, i) => ({ key, value: i })));
-      assert.deepEqual(await other.cache.getMany(keys), keys.map((_k, i) => i));
+      assert.deepEqual(
+        await other.cache.getMany(keys),
+        keys.map((_k, i) => i),
+      );
       await cache.namespace('ns').set('x', 'namespaced');
       assert.equal(await other.cache.get('n:ns:k:x'), undefined, 'a root key cannot reach into a namespace');
       for (const key of ['', '\ud800', 'x'.repeat(1025), 42, null, Buffer.from('k')]) {

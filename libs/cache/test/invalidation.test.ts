@@ -74,7 +74,10 @@ describe('cross-instance invalidation over Redis pub/sub', () => {
       // announced before it would have arrived too.
       await Promise.all([onceInvalidated(b), a.delete('sync')]);
       stop();
-      assert.deepEqual(seen.map((event) => event.keys), [[`pc:${a.name}:k:sync`]]);
+      assert.deepEqual(
+        seen.map((event) => event.keys),
+        [[`pc:${a.name}:k:sync`]],
+      );
       assert.equal(b.inspect('x').inL1, true, 'b was not told');
       b.forgetLocally({ tags: ['t'] });
       assert.equal(b.inspect('x').inL1, false);

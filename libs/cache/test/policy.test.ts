@@ -3,8 +3,24 @@ import { describe, test } from 'node:test';
 import { FrequencySketch, hashKey, intelligenceScore, L1Tier, simulateHitRate, type Entry } from '../src/index.ts';
 import { Cache } from '../src/index.ts';
 
-const entry = (key: string, size = 64): Entry => ({ value: key, expiresAt: Infinity, graceUntil: Infinity, tags: [], size, hash: hashKey(key), hits: 0 });
-const tier = (maxEntries = 3) => new L1Tier({ maxEntries, maxBytes: 1 << 20, hotEntryBytes: 1024, maxEntryBytes: 10 * 1024, promoteAfterHits: 2, sketchWindowFactor: 128 });
+const entry = (key: string, size = 64): Entry => ({
+  value: key,
+  expiresAt: Infinity,
+  graceUntil: Infinity,
+  tags: [],
+  size,
+  hash: hashKey(key),
+  hits: 0,
+});
+const tier = (maxEntries = 3) =>
+  new L1Tier({
+    maxEntries,
+    maxBytes: 1 << 20,
+    hotEntryBytes: 1024,
+    maxEntryBytes: 10 * 1024,
+    promoteAfterHits: 2,
+    sketchWindowFactor: 128,
+  });
 
 describe('frequency sketch', () => {
   test('memory is fixed whatever the number of distinct keys', () => {
@@ -80,16 +96,59 @@ describe('L1 placement and admission', () => {
 describe('options and score', () => {
   test('a bad option is a RangeError naming it and its value', () => {
     assert.throws(() => new Cache({ name: 'x', l1Only: true, l1MaxEntries: 0 }), /option l1MaxEntries must be an integer ≥ 1, received 0/);
-    assert.throws(() => new Cache({ name: 'x', l1Only: true, types: { allow: { ttlMs: -1 } } }), /option types\.allow\.ttlMs must be an integer ≥ 1, received -1/);
+    assert.throws(
+      () => new Cache({ name: 'x', l1Only: true, types: { allow: { ttlMs: -1 } } }),
+      /option types\.allow\.ttlMs must be an integer ≥ 1, received -1/,
+    );
     assert.throws(() => new Cache({ name: 'bad name', l1Only: true }), /option name/);
     assert.throws(() => new Cache({ name: 'x' }), /option redis must be given, or one of url, l2 or l1Only: true/);
   });
 
   test('the score follows its documented formula', () => {
-    const zero = { reads: 0, l1Hits: 0, l2Hits: 0, staleServed: 0, usefulAdmissions: 0, wastedAdmissions: 0, l2Failures: 0, l2ShortCircuits: 0, l2Calls: 0 };
-    const base = { ...zero, misses: 0, factoryCalls: 0, coalesced: 0, writes: 0, promotions: 0, demotions: 0, admitted: 0, rejectedTooLarge: 0, rejectedLukewarm: 0, rejectedByAdmission: 0, corruptEntries: 0, l2Timeouts: 0, l2RoundTrips: 0, l1Entries: 0, l1Bytes: 0, sketchBytes: 0 };
+    const zero = {
+      reads: 0,
+      l1Hits: 0,
+      l2Hits: 0,
+      staleServed: 0,
+      usefulAdmissions: 0,
+      wastedAdmissions: 0,
+      l2Failures: 0,
+      l2ShortCircuits: 0,
+      l2Calls: 0,
+    };
+    const base = {
+      ...zero,
+      misses: 0,
+      factoryCalls: 0,
+      coalesced: 0,
+      writes: 0,
+      promotions: 0,
+      demotions: 0,
+      admitted: 0,
+      rejectedTooLarge: 0,
+      rejectedLukewarm: 0,
+      rejectedByAdmission: 0,
+      corruptEntries: 0,
+      l2Timeouts: 0,
+      l2RoundTrips: 0,
+      l1Entries: 0,
+      l1Bytes: 0,
+      sketchBytes: 0,
+    };
     assert.equal(intelligenceScore(base), 40);
     // 40×0.5 + 20×0.75 + 20×(3/4) + 20×(1 − 1/4) = 20 + 15 + 15 + 15
-    assert.equal(intelligenceScore({ ...base, reads: 100, l1Hits: 50, l2Hits: 25, usefulAdmissions: 3, wastedAdmissions: 1, l2Calls: 4, l2Failures: 1 }), 65);
+    assert.equal(
+      intelligenceScore({
+        ...base,
+        reads: 100,
+        l1Hits: 50,
+        l2Hits: 25,
+        usefulAdmissions: 3,
+        wastedAdmissions: 1,
+        l2Calls: 4,
+        l2Failures: 1,
+      }),
+      65,
+    );
   });
 });

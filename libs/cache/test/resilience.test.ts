@@ -48,7 +48,11 @@ describe('when Redis fails or stalls', () => {
       await settle();
       mock.timers.tick(20);
       assert.equal(await computed, 42);
-      assert.equal(cache.stats().l2Timeouts - before, 2, 'get and the read of getOrSet timed out; the answer did not wait for the L2 write');
+      assert.equal(
+        cache.stats().l2Timeouts - before,
+        2,
+        'get and the read of getOrSet timed out; the answer did not wait for the L2 write',
+      );
       assert.equal(await cache.get('computed'), 42, 'L1 has the value at once');
       const closing = cache.close();
       await settle();

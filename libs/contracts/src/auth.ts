@@ -31,12 +31,14 @@ export type AuthenticateResponse = z.infer<typeof AuthenticateResponse>;
  * a missing or unsupported one gets RFC 6749 §5.2's `invalid_request` or
  * `unsupported_grant_type` rather than a schema error.
  */
-export const TokenRequest = z.object({
-  grant_type: z.string().max(256).optional().describe('client_credentials'),
-  client_id: z.string().min(1).max(256).optional(),
-  client_secret: z.string().min(1).max(512).optional(),
-  scope: z.string().max(1024).optional(),
-}).loose();
+export const TokenRequest = z
+  .object({
+    grant_type: z.string().max(256).optional().describe('client_credentials'),
+    client_id: z.string().min(1).max(256).optional(),
+    client_secret: z.string().min(1).max(512).optional(),
+    scope: z.string().max(1024).optional(),
+  })
+  .loose();
 
 export const TokenResponse = z.object({
   access_token: z.string(),
@@ -45,20 +47,24 @@ export const TokenResponse = z.object({
 });
 
 /** `POST /revoke` (RFC 7009). */
-export const RevokeRequest = z.object({
-  token: z.string().min(1).max(16_384),
-  token_type_hint: z.string().max(64).optional().describe('access_token; other hints are ignored'),
-  client_id: z.string().min(1).max(256).optional(),
-  client_secret: z.string().min(1).max(512).optional(),
-}).loose();
+export const RevokeRequest = z
+  .object({
+    token: z.string().min(1).max(16_384),
+    token_type_hint: z.string().max(64).optional().describe('access_token; other hints are ignored'),
+    client_id: z.string().min(1).max(256).optional(),
+    client_secret: z.string().min(1).max(512).optional(),
+  })
+  .loose();
 
 /** `POST /introspect` (RFC 7662 §2.1), form-encoded or JSON; the caller authenticates as a client. */
-export const IntrospectRequest = z.object({
-  token: z.string().min(1).max(16_384),
-  token_type_hint: z.string().max(64).optional(),
-  client_id: z.string().min(1).max(256).optional(),
-  client_secret: z.string().min(1).max(512).optional(),
-}).loose();
+export const IntrospectRequest = z
+  .object({
+    token: z.string().min(1).max(16_384),
+    token_type_hint: z.string().max(64).optional(),
+    client_id: z.string().min(1).max(256).optional(),
+    client_secret: z.string().min(1).max(512).optional(),
+  })
+  .loose();
 
 /** The answer of `POST /introspect` (RFC 7662 §2.2): `{"active": false}` and nothing else for any token that is not active. */
 export const IntrospectResponse = z.object({

@@ -25,10 +25,13 @@ export const EntityRefJson = z.union([EntityRef, z.strictObject({ __entity: Enti
  * details. Parsed with `parseJson`, integers reach Cedar exactly; one no 64-bit integer
  * equals is refused here, naming its path.
  */
-export const CedarValue = z.unknown().superRefine((value, context) => {
-  const found = findUnrepresentable(value);
-  if (found !== undefined) context.addIssue({ code: 'custom', message: found.number.message, path: found.path });
-}).describe('a Cedar value in Cedar JSON format');
+export const CedarValue = z
+  .unknown()
+  .superRefine((value, context) => {
+    const found = findUnrepresentable(value);
+    if (found !== undefined) context.addIssue({ code: 'custom', message: found.number.message, path: found.path });
+  })
+  .describe('a Cedar value in Cedar JSON format');
 
 /** Cedar entity JSON, as in Cedar's entities.json. */
 export const Entity = z.strictObject({

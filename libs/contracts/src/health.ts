@@ -7,5 +7,8 @@ export const HealthResponse = z.object({
   status: Status,
   ready: z.boolean(),
   draining: z.boolean(),
-  components: z.record(z.string(), z.object({ status: Status, critical: z.boolean(), detail: z.record(z.string(), z.unknown()).optional() })),
+  components: z.record(
+    z.string(),
+    z.object({ status: Status, critical: z.boolean(), detail: z.record(z.string(), z.unknown()).optional() }),
+  ),
 });

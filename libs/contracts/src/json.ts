@@ -78,7 +78,11 @@ export function parseJson(text: string): unknown {
 export function findUnrepresentable(value: unknown): { path: (string | number)[]; number: UnrepresentableNumber } | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   // Each node links to its parent; the path is built only for the one found.
-  interface Node { value: unknown; key: string | number | undefined; parent: Node | undefined }
+  interface Node {
+    value: unknown;
+    key: string | number | undefined;
+    parent: Node | undefined;
+  }
   const stack: Node[] = [{ value, key: undefined, parent: undefined }];
   while (stack.length > 0) {
     const node = stack.pop() as Node;

@@ -17,7 +17,10 @@ export interface RedisTarget {
  */
 export function parseRedisUrl(url: string): RedisTarget {
   const match = /^(rediss?):\/\/(?:([^@/]*)@)?([^/?#]+)/.exec(url);
-  if (match === null) throw new RangeError(`REDIS_URL must look like redis://[user:password@]host:port[,host:port...], received ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))}`);
+  if (match === null)
+    throw new RangeError(
+      `REDIS_URL must look like redis://[user:password@]host:port[,host:port...], received ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))}`,
+    );
   const [, scheme, credentials, hosts = ''] = match;
   let username: string | undefined;
   let password: string | undefined;
@@ -30,7 +33,8 @@ export function parseRedisUrl(url: string): RedisTarget {
     const colon = part.lastIndexOf(':');
     const host = colon === -1 ? part : part.slice(0, colon);
     const port = colon === -1 ? 6379 : Number(part.slice(colon + 1));
-    if (host === '' || !Number.isInteger(port) || port < 1 || port > 65_535) throw new RangeError(`REDIS_URL lists a bad node ${JSON.stringify(part)}`);
+    if (host === '' || !Number.isInteger(port) || port < 1 || port > 65_535)
+      throw new RangeError(`REDIS_URL lists a bad node ${JSON.stringify(part)}`);
     return { host, port };
   });
   return { nodes, cluster: nodes.length > 1, username, password, tls: scheme === 'rediss' };

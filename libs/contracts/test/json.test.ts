@@ -20,7 +20,9 @@ describe('parseJson: integers stay exact', () => {
   });
 
   test('numbers a double holds exactly stay plain numbers', () => {
-    const parsed = parseJson(`{"small":42,"max":9007199254740991,"neg":-9007199254740991,"fraction":1.5,"e":1e3,"long":"${TWO_53_PLUS_1}"}`);
+    const parsed = parseJson(
+      `{"small":42,"max":9007199254740991,"neg":-9007199254740991,"fraction":1.5,"e":1e3,"long":"${TWO_53_PLUS_1}"}`,
+    );
     assert.deepEqual(parsed, { small: 42, max: 9007199254740991, neg: -9007199254740991, fraction: 1.5, e: 1000, long: TWO_53_PLUS_1 });
   });
 
@@ -35,7 +37,7 @@ describe('parseJson: integers stay exact', () => {
     }
   });
 
-  test('syntax errors are JSON.parse\'s own; hostile nesting does not overflow the search', () => {
+  test("syntax errors are JSON.parse's own; hostile nesting does not overflow the search", () => {
     assert.throws(() => parseJson(`{"n":${TWO_53_PLUS_1}`), SyntaxError);
     const deep = (depth: number) => `${'['.repeat(depth)}${TWO_63}${']'.repeat(depth)}`;
     assert.throws(() => parseJson(deep(100_000)), { name: 'SyntaxError', message: /nested too deeply/ });
@@ -50,7 +52,10 @@ describe('parseJson: integers stay exact', () => {
 });
 
 describe('validation names the field', () => {
-  const evaluate = (n: string) => parseJson(`{"principal":{"type":"User","id":"a"},"action":{"type":"Action","id":"v"},"resource":{"type":"R","id":"r"},"context":{"n":${n}},"entities":[{"uid":{"type":"R","id":"r"},"attrs":{"size":${n}},"parents":[]}]}`);
+  const evaluate = (n: string) =>
+    parseJson(
+      `{"principal":{"type":"User","id":"a"},"action":{"type":"Action","id":"v"},"resource":{"type":"R","id":"r"},"context":{"n":${n}},"entities":[{"uid":{"type":"R","id":"r"},"attrs":{"size":${n}},"parents":[]}]}`,
+    );
 
   test('exact integers pass through the schemas untouched', () => {
     for (const n of [TWO_53, TWO_53_PLUS_1, LONG_MAX, LONG_MIN]) {

@@ -21,8 +21,11 @@ test('hostile evaluate requests are refused at the edge', () => {
   for (const body of refused) assert.equal(EvaluateRequest.safeParse(body).success, false, JSON.stringify(body).slice(0, 120));
 });
 
-test('entity references may use either of Cedar\'s JSON forms', () => {
-  const parsed = EvaluateRequest.parse({ ...base, entities: [{ uid: { __entity: { type: 'User', id: 'a' } }, parents: [{ type: 'Role', id: 'r' }] }] });
+test("entity references may use either of Cedar's JSON forms", () => {
+  const parsed = EvaluateRequest.parse({
+    ...base,
+    entities: [{ uid: { __entity: { type: 'User', id: 'a' } }, parents: [{ type: 'Role', id: 'r' }] }],
+  });
   assert.deepEqual(parsed.entities[0]?.attrs, {});
 });
 

@@ -13,7 +13,12 @@ export class HttpError extends PortcullisError {
   /** The RFC 6749 §5.2 `error` value on routes with `errorFormat: 'oauth'` (default: from the status). */
   readonly oauthError: string | undefined;
 
-  constructor(status: number, code: ErrorCode | (string & {}), message: string, options: { details?: unknown; cause?: unknown; headers?: Record<string, string>; oauthError?: string } = {}) {
+  constructor(
+    status: number,
+    code: ErrorCode | (string & {}),
+    message: string,
+    options: { details?: unknown; cause?: unknown; headers?: Record<string, string>; oauthError?: string } = {},
+  ) {
     super(message, { cause: options.cause, code });
     this.status = status;
     this.details = options.details;

@@ -1,7 +1,19 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { ERROR_CODES, type ErrorBody } from '@portcullis/contracts';
-import { SpanKind, endSpan, requestIdFrom, startSpan, traceparentOf, validTraceparent, type Health, type Logger, type PortcullisMetrics, type Span, type Tracing } from '@portcullis/observability';
+import {
+  SpanKind,
+  endSpan,
+  requestIdFrom,
+  startSpan,
+  traceparentOf,
+  validTraceparent,
+  type Health,
+  type Logger,
+  type PortcullisMetrics,
+  type Span,
+  type Tracing,
+} from '@portcullis/observability';
 import { readJsonBody } from './body.ts';
 import { HttpError, notFound } from './errors.ts';
 import { DEFAULT_BODY_LIMIT, type Route } from './route.ts';
@@ -43,7 +55,9 @@ export async function executeRoute(route: Route, incoming: Incoming, context: Se
   const tracer = context.tracing?.tracer;
   if (tracer !== undefined && route.traced !== false) {
     span = startSpan(tracer, `${route.method} ${route.path}`, {
-      kind: SpanKind.SERVER, parent: incomingTrace, attributes: { 'http.request.method': route.method, 'http.route': route.path, 'portcullis.request_id': requestId },
+      kind: SpanKind.SERVER,
+      parent: incomingTrace,
+      attributes: { 'http.request.method': route.method, 'http.route': route.path, 'portcullis.request_id': requestId },
     });
   }
   let outgoing: Outgoing;
@@ -94,9 +108,14 @@ export function errorResponse(error: unknown, requestId: string, log: Logger, fo
   const known = error instanceof HttpError;
   if (!known) log.error({ err: error, requestId }, 'unhandled error');
   const status = known ? error.status : 500;
-  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'x-request-id': requestId, ...(known ? error.headers : {}) };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json; charset=utf-8',
+    'x-request-id': requestId,
+    ...(known ? error.headers : {}),
+  };
   if (format === 'oauth') {
-    const code = (known ? error.oauthError : undefined) ?? (status === 401 ? 'invalid_client' : status >= 500 ? 'server_error' : 'invalid_request');
+    const code =
+      (known ? error.oauthError : undefined) ?? (status === 401 ? 'invalid_client' : status >= 500 ? 'server_error' : 'invalid_request');
     return {
       status,
       headers: { ...headers, 'cache-control': 'no-store', pragma: 'no-cache' },

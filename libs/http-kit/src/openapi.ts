@@ -9,7 +9,8 @@ export interface OpenApiInfo {
   description?: string;
 }
 
-const schemaOf = (schema: z.ZodType, io: 'input' | 'output'): unknown => z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' });
+const schemaOf = (schema: z.ZodType, io: 'input' | 'output'): unknown =>
+  z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' });
 
 /**
  * Builds an OpenAPI 3.1 document from the routes themselves: the same zod schemas that
@@ -30,7 +31,9 @@ export function buildOpenApi(routes: readonly Route[], info: OpenApiInfo): Recor
     paths[route.path]![route.method.toLowerCase()] = {
       summary: route.summary,
       ...(route.security ? { security: [{ bearer: [] }] } : {}),
-      ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(route.body, 'input') } } } } : {}),
+      ...(route.body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(route.body, 'input') } } } }
+        : {}),
       responses,
     };
   }

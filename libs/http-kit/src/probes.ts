@@ -10,17 +10,26 @@ import type { Route } from './route.ts';
 export function probeRoutes(health: Health, registry: Registry): Route[] {
   return [
     {
-      method: 'GET', path: '/health', traced: false, summary: 'Each dependency and its state',
+      method: 'GET',
+      path: '/health',
+      traced: false,
+      summary: 'Each dependency and its state',
       responses: { 200: { description: 'state of each dependency', schema: HealthResponse } },
       handle: () => ({ json: health.report() }),
     },
     {
-      method: 'GET', path: '/alive', traced: false, summary: 'Liveness: 200 while the process serves',
+      method: 'GET',
+      path: '/alive',
+      traced: false,
+      summary: 'Liveness: 200 while the process serves',
       responses: { 200: { description: 'alive', schema: z.object({ status: z.literal('alive') }) } },
       handle: () => ({ json: { status: 'alive' } }),
     },
     {
-      method: 'GET', path: '/ready', traced: false, summary: 'Readiness: 503 while degraded or draining',
+      method: 'GET',
+      path: '/ready',
+      traced: false,
+      summary: 'Readiness: 503 while degraded or draining',
       responses: { 200: { description: 'ready', schema: HealthResponse }, 503: { description: 'not ready', schema: HealthResponse } },
       handle: () => {
         const report = health.report();
@@ -28,7 +37,10 @@ export function probeRoutes(health: Health, registry: Registry): Route[] {
       },
     },
     {
-      method: 'GET', path: '/metrics', traced: false, summary: 'Prometheus metrics',
+      method: 'GET',
+      path: '/metrics',
+      traced: false,
+      summary: 'Prometheus metrics',
       responses: { 200: { description: 'Prometheus text format' } },
       handle: async () => ({ text: await registry.metrics(), contentType: registry.contentType }),
     },

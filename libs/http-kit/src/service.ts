@@ -1,4 +1,15 @@
-import { ConfigError, Health, collectProcessMetrics, createLogger, defaultRegistry, portcullisMetrics, resetRequestMetrics, startTracing, tracingConfigFromEnv, type Logger } from '@portcullis/observability';
+import {
+  ConfigError,
+  Health,
+  collectProcessMetrics,
+  createLogger,
+  defaultRegistry,
+  portcullisMetrics,
+  resetRequestMetrics,
+  startTracing,
+  tracingConfigFromEnv,
+  type Logger,
+} from '@portcullis/observability';
 import { buildOpenApi, type OpenApiInfo } from './openapi.ts';
 import { probeRoutes } from './probes.ts';
 import { createExpressApp } from './express-adapter.ts';
@@ -13,10 +24,20 @@ import type { Route } from './route.ts';
  * empty Health its dependencies register with, and tracing from the standard OTEL_*
  * variables (off unless an OTLP endpoint is set; a bad value is a ConfigError).
  */
-export async function createServiceContext(service: string, logLevel: string, env: NodeJS.ProcessEnv = process.env): Promise<ServerContext & Required<Pick<ServerContext, 'tracing'>>> {
+export async function createServiceContext(
+  service: string,
+  logLevel: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ServerContext & Required<Pick<ServerContext, 'tracing'>>> {
   const tracing = await startTracing(tracingConfigFromEnv(service, env));
   collectProcessMetrics(defaultRegistry);
-  return { service, log: createLogger({ service, level: logLevel }), metrics: portcullisMetrics(defaultRegistry), health: new Health(), tracing };
+  return {
+    service,
+    log: createLogger({ service, level: logLevel }),
+    metrics: portcullisMetrics(defaultRegistry),
+    health: new Health(),
+    tracing,
+  };
 }
 
 /** Options for {@link serveRoutes}. */
@@ -44,7 +65,12 @@ export async function serveRoutes(options: ServeOptions): Promise<DualServer> {
   if (options.warmUp !== undefined) {
     // The same routes and code, without tracing: warm-up requests are nobody's trace.
     const untraced = { ...context, tracing: undefined };
-    const scratch = await listenDual({ port: 0, host: '127.0.0.1', http1: createExpressApp(routes, untraced), http2: createH2Handler(routes, untraced) });
+    const scratch = await listenDual({
+      port: 0,
+      host: '127.0.0.1',
+      http1: createExpressApp(routes, untraced),
+      http2: createH2Handler(routes, untraced),
+    });
     try {
       await options.warmUp(`http://127.0.0.1:${scratch.port}`);
     } finally {
@@ -60,7 +86,13 @@ export async function serveRoutes(options: ServeOptions): Promise<DualServer> {
  * in-flight work, run the service's own cleanup (bus, Redis), exit 0. A second signal,
  * or a drain that overruns `timeoutMs`, exits at once.
  */
-export function drainOnSignals(options: { context: ServerContext; server: DualServer; cleanup?: () => Promise<void>; timeoutMs?: number; log: Logger }): void {
+export function drainOnSignals(options: {
+  context: ServerContext;
+  server: DualServer;
+  cleanup?: () => Promise<void>;
+  timeoutMs?: number;
+  log: Logger;
+}): void {
   let draining = false;
   const drain = (signal: NodeJS.Signals): void => {
     if (draining) process.exit(1);
@@ -127,7 +159,9 @@ export async function runService<Config extends object>(options: {
     throw error;
   }
   drainOnSignals({
-    context: service.context, server: service.server, log: service.log,
+    context: service.context,
+    server: service.server,
+    log: service.log,
     // Spans of the last requests are exported after everything else has stopped.
     cleanup: () => service.stop().finally(() => service.context.tracing?.shutdown()),
   });
@@ -144,6 +178,13 @@ export async function runService<Config extends object>(options: {
 function withStandardRoutes(own: readonly Route[], context: ServerContext, info: OpenApiInfo): Route[] {
   const routes = [...own, ...probeRoutes(context.health, defaultRegistry)];
   const document = buildOpenApi(routes, info);
-  routes.push({ method: 'GET', path: '/openapi.json', traced: false, summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } }, handle: () => ({ json: document }) });
+  routes.push({
+    method: 'GET',
+    path: '/openapi.json',
+    traced: false,
+    summary: 'This document',
+    responses: { 200: { description: 'OpenAPI 3.1' } },
+    handle: () => ({ json: document }),
+  });
   return routes;
 }

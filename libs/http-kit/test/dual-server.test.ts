@@ -8,34 +8,69 @@ import { h2Connect, h2Request } from '@portcullis/testing';
 import { chunkedPost } from './helpers.ts';
 
 const logged: string[] = [];
-const sink = new Writable({ write(chunk: Buffer, _encoding, done) { logged.push(chunk.toString()); done(); } });
+const sink = new Writable({
+  write(chunk: Buffer, _encoding, done) {
+    logged.push(chunk.toString());
+    done();
+  },
+});
 const registry = new Registry();
 const health = new Health();
-const context: ServerContext = { service: 'test', log: createLogger({ service: 'test', destination: sink }), metrics: portcullisMetrics(registry), health };
+const context: ServerContext = {
+  service: 'test',
+  log: createLogger({ service: 'test', destination: sink }),
+  metrics: portcullisMetrics(registry),
+  health,
+};
 
 const Echo = z.strictObject({ name: z.string().max(10) });
 let release: (() => void) | undefined;
 const routes = [
   defineRoute({
-    method: 'POST', path: '/echo', summary: 'echo', body: Echo, bodyLimit: 1024,
+    method: 'POST',
+    path: '/echo',
+    summary: 'echo',
+    body: Echo,
+    bodyLimit: 1024,
     responses: { 200: { description: 'ok', schema: Echo } },
     handle: ({ body }) => ({ json: { name: body.name } }),
   }),
   defineRoute({
-    method: 'GET', path: '/boom', summary: 'a bug', responses: { 500: { description: 'bug' } },
-    handle: () => { throw new Error('secret internals'); },
+    method: 'GET',
+    path: '/boom',
+    summary: 'a bug',
+    responses: { 500: { description: 'bug' } },
+    handle: () => {
+      throw new Error('secret internals');
+    },
   }),
   defineRoute({
-    method: 'GET', path: '/admin', summary: 'admin', security: 'bearer', responses: { 200: { description: 'ok' } },
-    authorize: (headers) => { if (headers.authorization !== 'Bearer s3cret') throw new HttpError(401, 'E_UNAUTHORIZED', 'admin token required'); },
+    method: 'GET',
+    path: '/admin',
+    summary: 'admin',
+    security: 'bearer',
+    responses: { 200: { description: 'ok' } },
+    authorize: (headers) => {
+      if (headers.authorization !== 'Bearer s3cret') throw new HttpError(401, 'E_UNAUTHORIZED', 'admin token required');
+    },
     handle: () => ({ json: { ok: true } }),
   }),
   defineRoute({
-    method: 'GET', path: '/slow', summary: 'waits for the test', responses: { 200: { description: 'ok' } },
-    handle: () => new Promise((resolve) => { release = () => resolve({ json: { finished: true } }); }),
+    method: 'GET',
+    path: '/slow',
+    summary: 'waits for the test',
+    responses: { 200: { description: 'ok' } },
+    handle: () =>
+      new Promise((resolve) => {
+        release = () => resolve({ json: { finished: true } });
+      }),
   }),
   defineRoute({
-    method: 'POST', path: '/form', summary: 'form or JSON, for a caller authorize identified', body: Echo, acceptsForm: true,
+    method: 'POST',
+    path: '/form',
+    summary: 'form or JSON, for a caller authorize identified',
+    body: Echo,
+    acceptsForm: true,
     responses: { 200: { description: 'ok' } },
     authorize: async (headers) => {
       if (headers['x-user'] === undefined) throw new HttpError(401, 'E_UNAUTHORIZED', 'who are you?');
@@ -56,7 +91,11 @@ describe('one port, two protocols, one set of routes', () => {
   after(() => server.close(1000));
 
   test('HTTP/1.1 and h2c give the same answer', async () => {
-    const h1 = await fetch(`${base}/echo`, { method: 'POST', body: JSON.stringify({ name: 'ann' }), headers: { 'content-type': 'application/json' } });
+    const h1 = await fetch(`${base}/echo`, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'ann' }),
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(h1.status, 200);
     assert.deepEqual(await h1.json(), { name: 'ann' });
     const session = h2Connect(server.port);
@@ -105,7 +144,11 @@ describe('one port, two protocols, one set of routes', () => {
   });
 
   test('wrong media type, unknown route and wrong method have stable codes', async () => {
-    const media = await fetch(`${base}/echo`, { method: 'POST', body: 'name=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const media = await fetch(`${base}/echo`, {
+      method: 'POST',
+      body: 'name=a',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(media.status, 415);
     assert.equal(((await media.json()) as { error: { code: string } }).error.code, 'E_UNSUPPORTED_MEDIA_TYPE');
     const missing = await fetch(`${base}/nope`);
@@ -129,20 +172,34 @@ describe('one port, two protocols, one set of routes', () => {
     const refused = await fetch(`${base}/admin`, { headers: { authorization: 'Bearer wrong', 'x-request-id': 'abc-123' } });
     assert.equal(refused.status, 401);
     assert.equal(refused.headers.get('x-request-id'), 'abc-123');
-    const ok = await fetch(`${base}/admin`, { headers: { authorization: 'Bearer s3cret', 'x-request-id': 'bad\u0001id'.replace('\u0001', '%') } });
+    const ok = await fetch(`${base}/admin`, {
+      headers: { authorization: 'Bearer s3cret', 'x-request-id': 'bad\u0001id'.replace('\u0001', '%') },
+    });
     assert.equal(ok.status, 200);
     assert.notEqual(ok.headers.get('x-request-id'), 'bad%id');
   });
 
   test('a route may take a form body, and authorize runs first and hands its result to the handler', async () => {
-    const form = await fetch(`${base}/form`, { method: 'POST', body: 'name=ann', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-user': 'u1' } });
+    const form = await fetch(`${base}/form`, {
+      method: 'POST',
+      body: 'name=ann',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-user': 'u1' },
+    });
     assert.deepEqual(await form.json(), { name: 'ann', by: 'u1' });
-    const json = await fetch(`${base}/form`, { method: 'POST', body: '{"name":"bo"}', headers: { 'content-type': 'application/json', 'x-user': 'u2' } });
+    const json = await fetch(`${base}/form`, {
+      method: 'POST',
+      body: '{"name":"bo"}',
+      headers: { 'content-type': 'application/json', 'x-user': 'u2' },
+    });
     assert.deepEqual(await json.json(), { name: 'bo', by: 'u2' });
     // Unauthenticated: refused before the (invalid) body is even read.
     const anonymous = await fetch(`${base}/form`, { method: 'POST', body: '{"bad', headers: { 'content-type': 'application/json' } });
     assert.equal(anonymous.status, 401);
-    const hostile = await fetch(`${base}/form`, { method: 'POST', body: 'name=a&__proto__=x', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-user': 'u' } });
+    const hostile = await fetch(`${base}/form`, {
+      method: 'POST',
+      body: 'name=a&__proto__=x',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-user': 'u' },
+    });
     assert.equal(hostile.status, 400);
   });
 
@@ -154,7 +211,13 @@ describe('one port, two protocols, one set of routes', () => {
   });
 
   test('the OpenAPI document is built from the same schemas', () => {
-    const doc = buildOpenApi(routes, { title: 't', version: '1' }) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } }>> };
+    const doc = buildOpenApi(routes, { title: 't', version: '1' }) as {
+      openapi: string;
+      paths: Record<
+        string,
+        Record<string, { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } }>
+      >;
+    };
     assert.equal(doc.openapi, '3.1.0');
     assert.ok(doc.paths['/echo']?.post?.requestBody?.content['application/json']?.schema.properties.name);
   });

@@ -12,10 +12,30 @@ after(() => receiver.close());
 async function serve(tracing: Tracing | undefined) {
   const registry = new Registry();
   const health = new Health();
-  const context: ServerContext = { service: 'trace-test', log: createLogger({ service: 't', level: 'silent' }), metrics: portcullisMetrics(registry), health, ...(tracing ? { tracing } : {}) };
+  const context: ServerContext = {
+    service: 'trace-test',
+    log: createLogger({ service: 't', level: 'silent' }),
+    metrics: portcullisMetrics(registry),
+    health,
+    ...(tracing ? { tracing } : {}),
+  };
   const routes = [
-    defineRoute({ method: 'GET', path: '/downstream', summary: 'x', responses: { 200: { description: 'ok' } }, handle: ({ traceparent }) => ({ json: { traceparent: traceparent ?? null } }) }),
-    defineRoute({ method: 'GET', path: '/fail', summary: 'x', responses: { 500: { description: 'bug' } }, handle: () => { throw new Error('bug'); } }),
+    defineRoute({
+      method: 'GET',
+      path: '/downstream',
+      summary: 'x',
+      responses: { 200: { description: 'ok' } },
+      handle: ({ traceparent }) => ({ json: { traceparent: traceparent ?? null } }),
+    }),
+    defineRoute({
+      method: 'GET',
+      path: '/fail',
+      summary: 'x',
+      responses: { 500: { description: 'bug' } },
+      handle: () => {
+        throw new Error('bug');
+      },
+    }),
     ...probeRoutes(health, registry),
   ];
   const server = await serveRoutes({ routes, context, port: 0, host: '127.0.0.1' });
@@ -23,9 +43,13 @@ async function serve(tracing: Tracing | undefined) {
 }
 
 const downstream = async (base: string, traceparent?: string): Promise<string | null> =>
-  ((await (await fetch(`${base}/downstream`, { headers: traceparent === undefined ? {} : { traceparent } })).json()) as { traceparent: string | null }).traceparent;
+  (
+    (await (await fetch(`${base}/downstream`, { headers: traceparent === undefined ? {} : { traceparent } })).json()) as {
+      traceparent: string | null;
+    }
+  ).traceparent;
 
-test('tracing off: the caller\'s traceparent is handed on untouched, a malformed one dropped', async () => {
+test("tracing off: the caller's traceparent is handed on untouched, a malformed one dropped", async () => {
   const { server, base } = await serve(undefined);
   try {
     assert.equal(await downstream(base, CALLER), CALLER);
@@ -62,7 +86,10 @@ test('tracing on: every request over either protocol is a server span, probes ar
     assert.equal(ok?.attributes['http.response.status_code'], 200);
     assert.equal(failed?.traceId, '0af7651916cd43dd8448eb211c80319c');
     assert.equal(failed?.statusCode, 2);
-    assert.equal(mine.some((s) => s.name.includes('/ready')), false);
+    assert.equal(
+      mine.some((s) => s.name.includes('/ready')),
+      false,
+    );
   } finally {
     await server.close(1000);
   }

@@ -1,4 +1,11 @@
-import { createLogger, portcullisMetrics, validTraceparent, type HealthCheck, type Logger, type PortcullisMetrics } from '@portcullis/observability';
+import {
+  createLogger,
+  portcullisMetrics,
+  validTraceparent,
+  type HealthCheck,
+  type Logger,
+  type PortcullisMetrics,
+} from '@portcullis/observability';
 import { closeClient, connect, type BusScripts, type RedisClient } from './connection.ts';
 import { DeadLetters } from './dead-letters.ts';
 import { createEnvelope, ENVELOPE_FIELD, isValidMessageId } from './envelope.ts';
@@ -70,15 +77,27 @@ export class MessageBus {
     const occurredAt = new Date().toISOString();
     const prepared = items.map((item) => {
       const priority: Priority = item.priority ?? 'normal';
-      if (!isValidTopic(item.topic)) throw new RangeError(`topic must match [A-Za-z0-9._:-]{1,200}, received ${JSON.stringify(item.topic)}`);
-      if (!PRIORITIES.includes(priority)) throw new RangeError(`priority must be one of ${PRIORITIES.join(', ')}, received ${String(priority)}`);
-      if (item.id !== undefined && !isValidMessageId(item.id)) throw new RangeError(`id must be 1..200 characters without spaces or braces, received ${JSON.stringify(item.id)}`);
-      const envelope = createEnvelope(item.topic, item.payload, priority, this.#options.source, item.id, validTraceparent(item.traceparent), occurredAt);
+      if (!isValidTopic(item.topic))
+        throw new RangeError(`topic must match [A-Za-z0-9._:-]{1,200}, received ${JSON.stringify(item.topic)}`);
+      if (!PRIORITIES.includes(priority))
+        throw new RangeError(`priority must be one of ${PRIORITIES.join(', ')}, received ${String(priority)}`);
+      if (item.id !== undefined && !isValidMessageId(item.id))
+        throw new RangeError(`id must be 1..200 characters without spaces or braces, received ${JSON.stringify(item.id)}`);
+      const envelope = createEnvelope(
+        item.topic,
+        item.payload,
+        priority,
+        this.#options.source,
+        item.id,
+        validTraceparent(item.traceparent),
+        occurredAt,
+      );
       return { topic: item.topic, priority, id: envelope.id, json: JSON.stringify(envelope) };
     });
-    const trim = 'maxLen' in this.#options.trim
-      ? ['MAXLEN', String(this.#options.trim.maxLen)]
-      : ['MINID', String(Date.now() - this.#options.trim.maxAgeMs)];
+    const trim =
+      'maxLen' in this.#options.trim
+        ? ['MAXLEN', String(this.#options.trim.maxLen)]
+        : ['MINID', String(Date.now() - this.#options.trim.maxAgeMs)];
     try {
       if (prepared.length === 1 && prepared[0] !== undefined) {
         // A lone publish rides ioredis auto-pipelining with concurrent ones instead.
@@ -87,7 +106,8 @@ export class MessageBus {
       } else {
         const calls: Promise<number>[] = [];
         for (const group of Map.groupBy(prepared, (item) => item.topic).values()) {
-          for (let offset = 0; offset < group.length; offset += PUBLISH_CHUNK) calls.push(this.#publishChunk(group.slice(offset, offset + PUBLISH_CHUNK), trim));
+          for (let offset = 0; offset < group.length; offset += PUBLISH_CHUNK)
+            calls.push(this.#publishChunk(group.slice(offset, offset + PUBLISH_CHUNK), trim));
         }
         await Promise.all(calls);
       }
@@ -133,7 +153,11 @@ export class MessageBus {
   }
 
   /** Consumes `topic` in batches of up to `batchSize` messages of one priority. */
-  async subscribeBatch<T = unknown>(topic: string, handler: BatchHandler<T>, options: SubscribeOptions<T> & { batchSize: number }): Promise<Subscription<T>> {
+  async subscribeBatch<T = unknown>(
+    topic: string,
+    handler: BatchHandler<T>,
+    options: SubscribeOptions<T> & { batchSize: number },
+  ): Promise<Subscription<T>> {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1 || options.batchSize > 10_000) {
       throw new RangeError(`option batchSize must be an integer in 1..10000, received ${String(options.batchSize)}`);
     }
@@ -148,7 +172,10 @@ export class MessageBus {
     this.#blocking.add(blocking);
     const subscription = new Subscription<T>(
       { client: this.#client, blocking, bus: this.#options, metrics: this.#metrics, logger: this.#logger },
-      topic, handler, resolved, batchSize,
+      topic,
+      handler,
+      resolved,
+      batchSize,
     );
     await subscription.start();
     this.#subscriptions.add(subscription as unknown as Subscription<never>);
@@ -183,14 +210,19 @@ export class MessageBus {
     const timeoutMs = options.timeoutMs ?? 10_000;
     const deadline = Date.now() + timeoutMs;
     const stillHeld: string[] = [];
-    await Promise.all([...this.#subscriptions].map(async (subscription) => {
-      const finished = await subscription.close(deadline).catch((error: unknown) => {
-        this.#logger.warn({ err: error }, 'bus subscription close failed');
-        return true;
-      });
-      if (!finished) stillHeld.push(subscription.topic);
-    }));
+    await Promise.all(
+      [...this.#subscriptions].map(async (subscription) => {
+        const finished = await subscription.close(deadline).catch((error: unknown) => {
+          this.#logger.warn({ err: error }, 'bus subscription close failed');
+          return true;
+        });
+        if (!finished) stillHeld.push(subscription.topic);
+      }),
+    );
     await Promise.all([...this.#blocking, this.#client].map((client) => closeClient(client)));
-    if (stillHeld.length > 0) throw new ShutdownTimeoutError(`handlers were still running after ${timeoutMs} ms; their messages were released`, { context: { topics: stillHeld } });
+    if (stillHeld.length > 0)
+      throw new ShutdownTimeoutError(`handlers were still running after ${timeoutMs} ms; their messages were released`, {
+        context: { topics: stillHeld },
+      });
   }
 }

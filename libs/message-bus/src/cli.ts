@@ -23,13 +23,18 @@ export async function main(argv: string[], out: (line: string) => void = console
     out(USAGE);
     return 2;
   }
-  const bus = new MessageBus({ redis: values.redis ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', registry: new Registry(), source: 'portcullis-bus-cli' });
+  const bus = new MessageBus({
+    redis: values.redis ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+    registry: new Registry(),
+    source: 'portcullis-bus-cli',
+  });
   try {
     const letters = bus.deadLetters;
     if (command === 'list') {
       const count = values.count === undefined ? 100 : Number(values.count);
       if (!Number.isInteger(count) || count < 1) throw new RangeError(`--count must be a positive integer, received ${values.count}`);
-      for (const letter of await letters.list(topic, { count, ...(values.after === undefined ? {} : { after: values.after }) })) out(JSON.stringify(letter));
+      for (const letter of await letters.list(topic, { count, ...(values.after === undefined ? {} : { after: values.after }) }))
+        out(JSON.stringify(letter));
     } else if (command === 'inspect') {
       if (id === undefined) throw new RangeError('inspect needs a dead-letter id');
       out(JSON.stringify(await letters.inspect(topic, id), null, 2));
@@ -43,7 +48,11 @@ export async function main(argv: string[], out: (line: string) => void = console
     return 0;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    out(JSON.stringify({ error: { code: typeof code === 'string' ? code : 'E_CLI', message: error instanceof Error ? error.message : String(error) } }));
+    out(
+      JSON.stringify({
+        error: { code: typeof code === 'string' ? code : 'E_CLI', message: error instanceof Error ? error.message : String(error) },
+      }),
+    );
     return 1;
   } finally {
     await bus.close({ timeoutMs: 1000 }).catch(() => undefined);

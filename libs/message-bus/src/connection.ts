@@ -9,7 +9,15 @@ export type RedisClient = Redis | Cluster;
 export interface BusScripts {
   busAckMany(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   busPublishMany(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
-  busDeadLetter(stream: string, deadLetter: string, attempts: string, group: string, entryId: string, maxLen: number, ...fields: string[]): Promise<string>;
+  busDeadLetter(
+    stream: string,
+    deadLetter: string,
+    attempts: string,
+    group: string,
+    entryId: string,
+    maxLen: number,
+    ...fields: string[]
+  ): Promise<string>;
 }
 
 /**
@@ -30,10 +38,14 @@ export function connect(url: string, role: 'command' | 'blocking'): RedisClient 
     protocol: 2 as const,
   };
   const client: RedisClient = cluster
-    // No auto-pipelining on a cluster: it cannot route scripts whose key count is an
-    // argument (busAckMany) and would mix slots in one pipeline. Acks are coalesced by
-    // the consumer and batches by publishBatch anyway.
-    ? new Cluster(nodes, { redisOptions: { ...common, enableAutoPipelining: false, username, password, ...(tls ? { tls: {} } : {}) }, enableAutoPipelining: false, clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000) })
+    ? // No auto-pipelining on a cluster: it cannot route scripts whose key count is an
+      // argument (busAckMany) and would mix slots in one pipeline. Acks are coalesced by
+      // the consumer and batches by publishBatch anyway.
+      new Cluster(nodes, {
+        redisOptions: { ...common, enableAutoPipelining: false, username, password, ...(tls ? { tls: {} } : {}) },
+        enableAutoPipelining: false,
+        clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000),
+      })
     : new Redis(url, common);
   client.defineCommand('busAckMany', { lua: ACK_MANY_LUA });
   client.defineCommand('busPublishMany', { lua: PUBLISH_MANY_LUA });
@@ -56,7 +68,12 @@ export async function closeClient(client: RedisClient, timeoutMs = 1000): Promis
   if (client.status === 'end') return;
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([client.quit(), new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs); })]);
+    await Promise.race([
+      client.quit(),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
   } catch {
     // Quit fails when the connection is already gone; disconnect below covers it.
   } finally {

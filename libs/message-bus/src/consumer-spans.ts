@@ -10,10 +10,15 @@ export function startConsumerSpans<T>(tracer: Tracer | undefined, topic: string,
   if (tracer === undefined) return [];
   return messages.map((message) => {
     const span = startSpan(tracer, `process ${topic}`, {
-      kind: SpanKind.CONSUMER, parent: message.traceparent,
+      kind: SpanKind.CONSUMER,
+      parent: message.traceparent,
       attributes: {
-        'messaging.system': 'redis', 'messaging.operation.type': 'process', 'messaging.destination.name': topic,
-        'messaging.consumer.group.name': group, 'messaging.message.id': message.id, 'portcullis.bus.attempt': message.attempt,
+        'messaging.system': 'redis',
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': topic,
+        'messaging.consumer.group.name': group,
+        'messaging.message.id': message.id,
+        'portcullis.bus.attempt': message.attempt,
       },
     });
     message.traceparent = traceparentOf(span);

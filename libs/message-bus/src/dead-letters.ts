@@ -28,8 +28,15 @@ function toDeadLetter(entry: unknown): DeadLetter | undefined {
     return '';
   };
   return {
-    deadLetterId: entry[0], message: get(ENVELOPE_FIELD), reason: get('reason'), error: get('error'), attempts: Number(get('attempts')),
-    group: get('group'), priority: get('priority'), entryId: get('entryId'), failedAt: get('failedAt'),
+    deadLetterId: entry[0],
+    message: get(ENVELOPE_FIELD),
+    reason: get('reason'),
+    error: get('error'),
+    attempts: Number(get('attempts')),
+    group: get('group'),
+    priority: get('priority'),
+    entryId: get('entryId'),
+    failedAt: get('failedAt'),
   };
 }
 
@@ -59,7 +66,8 @@ export class DeadLetters {
   async inspect(topic: string, deadLetterId: string): Promise<DeadLetter> {
     const reply = await this.#client.call('XRANGE', deadLetterKey(topic), deadLetterId, deadLetterId);
     const found = Array.isArray(reply) ? toDeadLetter(reply[0]) : undefined;
-    if (found === undefined) throw new DeadLetterNotFoundError(`no dead letter ${deadLetterId} on ${topic}`, { context: { topic, deadLetterId } });
+    if (found === undefined)
+      throw new DeadLetterNotFoundError(`no dead letter ${deadLetterId} on ${topic}`, { context: { topic, deadLetterId } });
     return found;
   }
 
@@ -73,8 +81,12 @@ export class DeadLetters {
     const letter = await this.inspect(topic, deadLetterId);
     const envelope = decodeEntry([ENVELOPE_FIELD, letter.message], topic, letter.entryId);
     envelope.attempt = 1;
-    const trim = 'maxLen' in this.#options.trim ? ['MAXLEN', '~', this.#options.trim.maxLen] : ['MINID', '~', Date.now() - this.#options.trim.maxAgeMs];
-    const results = await this.#client.multi()
+    const trim =
+      'maxLen' in this.#options.trim
+        ? ['MAXLEN', '~', this.#options.trim.maxLen]
+        : ['MINID', '~', Date.now() - this.#options.trim.maxAgeMs];
+    const results = await this.#client
+      .multi()
       .call('XADD', streamKey(topic, envelope.priority), ...trim, '*', ENVELOPE_FIELD, JSON.stringify(envelope))
       .call('XDEL', deadLetterKey(topic), deadLetterId)
       .exec();

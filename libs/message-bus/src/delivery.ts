@@ -52,7 +52,12 @@ export function fromReadReply(topic: string, reply: unknown): Delivery[] {
 }
 
 /** Turns an XAUTOCLAIM reply (`[cursor, [[id, fields], ...], [deleted ids]]`) into a cursor and deliveries. */
-export function fromClaimReply(topic: string, stream: string, priority: Priority, reply: unknown): { cursor: string; deliveries: Delivery[] } {
+export function fromClaimReply(
+  topic: string,
+  stream: string,
+  priority: Priority,
+  reply: unknown,
+): { cursor: string; deliveries: Delivery[] } {
   if (!Array.isArray(reply) || typeof reply[0] !== 'string') return { cursor: '0-0', deliveries: [] };
   const entries = Array.isArray(reply[1]) ? (reply[1] as unknown[]) : [];
   const deliveries: Delivery[] = [];

@@ -25,7 +25,15 @@ export const ENVELOPE_FIELD = 'm';
 
 const MAX_ID_LENGTH = 200;
 
-export function createEnvelope<T>(topic: string, payload: T, priority: Priority, source: string, id?: string, traceparent?: string, occurredAt = new Date().toISOString()): Envelope<T> {
+export function createEnvelope<T>(
+  topic: string,
+  payload: T,
+  priority: Priority,
+  source: string,
+  id?: string,
+  traceparent?: string,
+  occurredAt = new Date().toISOString(),
+): Envelope<T> {
   const envelope: Envelope<T> = { id: id ?? randomUUID(), type: topic, priority, occurredAt, source, attempt: 1, payload };
   if (traceparent !== undefined) envelope.traceparent = traceparent;
   return envelope;
@@ -65,10 +73,12 @@ export function decodeEntry(fields: readonly string[] | null, topic: string, ent
   if (!PRIORITIES.includes(envelope['priority'] as Priority)) problems.push('priority');
   if (typeof envelope['occurredAt'] !== 'string' || Number.isNaN(Date.parse(envelope['occurredAt']))) problems.push('occurredAt');
   if (typeof envelope['source'] !== 'string') problems.push('source');
-  if (typeof envelope['attempt'] !== 'number' || !Number.isInteger(envelope['attempt']) || envelope['attempt'] < 1) problems.push('attempt');
+  if (typeof envelope['attempt'] !== 'number' || !Number.isInteger(envelope['attempt']) || envelope['attempt'] < 1)
+    problems.push('attempt');
   if (envelope['traceparent'] !== undefined && typeof envelope['traceparent'] !== 'string') problems.push('traceparent');
   if (!('payload' in envelope)) problems.push('payload');
-  if (problems.length > 0) throw new MalformedEntryError(`envelope has invalid ${problems.join(', ')}`, { context: { ...context, fields: problems } });
+  if (problems.length > 0)
+    throw new MalformedEntryError(`envelope has invalid ${problems.join(', ')}`, { context: { ...context, fields: problems } });
   return envelope as unknown as Envelope;
 }
 

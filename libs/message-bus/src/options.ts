@@ -61,11 +61,17 @@ export interface SubscribeOptions<T = unknown> {
   parse?: (payload: unknown) => T;
 }
 
-export type ResolvedBusOptions = Required<Omit<BusOptions, 'registry' | 'weights' | 'tracer'>> & { registry: Registry | undefined; tracer: Tracer | undefined; weights: Record<Priority, number>; consumerName: string };
+export type ResolvedBusOptions = Required<Omit<BusOptions, 'registry' | 'weights' | 'tracer'>> & {
+  registry: Registry | undefined;
+  tracer: Tracer | undefined;
+  weights: Record<Priority, number>;
+  consumerName: string;
+};
 export type ResolvedSubscribeOptions<T> = Required<Omit<SubscribeOptions<T>, 'parse'>> & { parse: ((payload: unknown) => T) | undefined };
 
 /** An integer in 1..max; `undefined` takes the fallback. */
-const positiveInt = (name: string, value: number | undefined, fallback: number, max?: number): number => optionInt(name, value, fallback, 1, max);
+const positiveInt = (name: string, value: number | undefined, fallback: number, max?: number): number =>
+  optionInt(name, value, fallback, 1, max);
 
 const GROUP_RE = /^[A-Za-z0-9._-]{1,100}$/;
 
@@ -96,7 +102,8 @@ export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
 /** Validates and defaults one subscription's options. */
 export function resolveSubscribeOptions<T>(options: SubscribeOptions<T>): ResolvedSubscribeOptions<T> {
   optionOneOf('mode', options.mode, ['work', 'broadcast'], options.mode);
-  if (typeof options.group !== 'string' || !GROUP_RE.test(options.group)) throw optionError('group', `a string matching ${GROUP_RE}`, options.group);
+  if (typeof options.group !== 'string' || !GROUP_RE.test(options.group))
+    throw optionError('group', `a string matching ${GROUP_RE}`, options.group);
   const concurrency = positiveInt('concurrency', options.concurrency, 16, 10_000);
   const reclaimIdleMs = positiveInt('reclaimIdleMs', options.reclaimIdleMs, 30_000);
   const backoffBaseMs = positiveInt('backoffBaseMs', options.backoffBaseMs, 100);

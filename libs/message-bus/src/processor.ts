@@ -56,8 +56,14 @@ export class Processor<T> {
   constructor(ctx: ProcessorContext<T>) {
     this.#ctx = ctx;
     this.#attempts = attemptsKey(ctx.topic, ctx.group);
-    const child = (outcome: Outcome): PortcullisCounterChild => ctx.metrics.busProcessed.labels({ topic: ctx.topic, group: ctx.group, outcome });
-    this.#processed = { success: child('success'), retry: child('retry'), dead_letter: child('dead_letter'), duplicate: child('duplicate') };
+    const child = (outcome: Outcome): PortcullisCounterChild =>
+      ctx.metrics.busProcessed.labels({ topic: ctx.topic, group: ctx.group, outcome });
+    this.#processed = {
+      success: child('success'),
+      retry: child('retry'),
+      dead_letter: child('dead_letter'),
+      duplicate: child('duplicate'),
+    };
     this.#delivery = ctx.metrics.busDelivery.labels({ topic: ctx.topic });
   }
 
@@ -76,16 +82,20 @@ export class Processor<T> {
     const { client, topic, group } = this.#ctx;
     if (reclaimed) {
       const counts = await Promise.all(deliveries.map((delivery) => client.hincrby(this.#attempts, delivery.entryId, 1)));
-      deliveries.forEach((delivery, index) => { delivery.failures = counts[index] ?? 1; });
+      deliveries.forEach((delivery, index) => {
+        delivery.failures = counts[index] ?? 1;
+      });
     }
     const withId = deliveries.filter((delivery) => delivery.envelope !== undefined);
-    const done = withId.length === 0 ? [] : await client.mget(...withId.map((delivery) => doneKey(topic, group, delivery.envelope?.id ?? '')));
+    const done =
+      withId.length === 0 ? [] : await client.mget(...withId.map((delivery) => doneKey(topic, group, delivery.envelope?.id ?? '')));
     const duplicates = new Set(withId.filter((_, index) => done[index] !== null));
     const accepted: Delivery[] = [];
     for (const delivery of deliveries) {
       this.held.set(delivery.key, delivery);
       if (duplicates.has(delivery)) void this.#store(delivery, 'duplicate', () => client.xack(delivery.stream, group, delivery.entryId));
-      else if (reclaimed && delivery.failures >= this.#ctx.options.maxAttempts) void this.#deadLetter(delivery, MaxAttemptsError.code, 'consumer died or stalled while holding it');
+      else if (reclaimed && delivery.failures >= this.#ctx.options.maxAttempts)
+        void this.#deadLetter(delivery, MaxAttemptsError.code, 'consumer died or stalled while holding it');
       else accepted.push(delivery);
     }
     return accepted;
@@ -97,7 +107,12 @@ export class Processor<T> {
     for (const delivery of unit) {
       const { envelope } = delivery;
       if (envelope === undefined) {
-        await this.#deadLetter(delivery, delivery.malformed?.code ?? 'E_MALFORMED_ENTRY', delivery.malformed?.message ?? 'malformed entry', 1);
+        await this.#deadLetter(
+          delivery,
+          delivery.malformed?.code ?? 'E_MALFORMED_ENTRY',
+          delivery.malformed?.message ?? 'malformed entry',
+          1,
+        );
         continue;
       }
       let payload: T;
@@ -108,15 +123,26 @@ export class Processor<T> {
         continue;
       }
       const message: Message<T> = {
-        id: envelope.id, topic: this.#ctx.topic, priority: delivery.priority, occurredAt: envelope.occurredAt, source: envelope.source,
-        attempt: delivery.failures + 1, payload, entryId: delivery.entryId,
+        id: envelope.id,
+        topic: this.#ctx.topic,
+        priority: delivery.priority,
+        occurredAt: envelope.occurredAt,
+        source: envelope.source,
+        attempt: delivery.failures + 1,
+        payload,
+        entryId: delivery.entryId,
       };
       if (envelope.traceparent !== undefined) message.traceparent = envelope.traceparent;
       if (delivery.failures === 0) this.#delivery.observe(Math.max(0, Date.now() - Date.parse(envelope.occurredAt)) / 1000);
       ready.push({ delivery, message });
     }
     if (ready.length === 0) return;
-    const spans = startConsumerSpans(this.#ctx.bus.tracer, this.#ctx.topic, this.#ctx.group, ready.map((item) => item.message));
+    const spans = startConsumerSpans(
+      this.#ctx.bus.tracer,
+      this.#ctx.topic,
+      this.#ctx.group,
+      ready.map((item) => item.message),
+    );
     try {
       await this.#ctx.handler(ready.map((item) => item.message));
     } catch (error) {
@@ -162,14 +188,19 @@ export class Processor<T> {
         keys.push(doneKey(topic, group, delivery.envelope?.id ?? ''));
         ids.push(delivery.entryId);
       }
-      const flush: Promise<void> = client.busAckMany(keys.length, ...keys, group, options.dedupTtlMs, ...ids).then(
-        () => this.#acked(queue),
-        (error: unknown) => { for (const delivery of queue) this.#drop(delivery, error); },
-      ).finally(() => {
-        this.#flushing.delete(flush);
-        this.#unsettled -= queue.length;
-        this.#ctx.settled();
-      });
+      const flush: Promise<void> = client
+        .busAckMany(keys.length, ...keys, group, options.dedupTtlMs, ...ids)
+        .then(
+          () => this.#acked(queue),
+          (error: unknown) => {
+            for (const delivery of queue) this.#drop(delivery, error);
+          },
+        )
+        .finally(() => {
+          this.#flushing.delete(flush);
+          this.#unsettled -= queue.length;
+          this.#ctx.settled();
+        });
       this.#flushing.add(flush);
     }
   }
@@ -206,23 +237,54 @@ export class Processor<T> {
     this.#count('retry', delivery, reason);
     const key = delivery.key;
     // `failures` counts from 1: the first retry waits about backoffBaseMs.
-    const delay = Math.round(backoffDelay(failures - 1, { baseMs: this.#ctx.options.backoffBaseMs, maxMs: this.#ctx.options.backoffMaxMs }));
-    this.#retryTimers.set(key, setTimeout(() => {
-      this.#retryTimers.delete(key);
-      this.#ctx.retry(delivery);
-    }, delay));
+    const delay = Math.round(
+      backoffDelay(failures - 1, { baseMs: this.#ctx.options.backoffBaseMs, maxMs: this.#ctx.options.backoffMaxMs }),
+    );
+    this.#retryTimers.set(
+      key,
+      setTimeout(() => {
+        this.#retryTimers.delete(key);
+        this.#ctx.retry(delivery);
+      }, delay),
+    );
   }
 
   async #deadLetter(delivery: Delivery, reason: string, error: string, extraAttempts = 0): Promise<void> {
     const { client, topic, group, bus } = this.#ctx;
     const envelope = delivery.envelope;
     const fields = [
-      ENVELOPE_FIELD, envelope === undefined ? rawEntry(delivery.fields) : JSON.stringify(envelope),
-      'reason', reason, 'error', error.slice(0, 2000), 'attempts', String(delivery.failures + extraAttempts),
-      'group', group, 'priority', delivery.priority, 'entryId', delivery.entryId, 'failedAt', new Date().toISOString(),
+      ENVELOPE_FIELD,
+      envelope === undefined ? rawEntry(delivery.fields) : JSON.stringify(envelope),
+      'reason',
+      reason,
+      'error',
+      error.slice(0, 2000),
+      'attempts',
+      String(delivery.failures + extraAttempts),
+      'group',
+      group,
+      'priority',
+      delivery.priority,
+      'entryId',
+      delivery.entryId,
+      'failedAt',
+      new Date().toISOString(),
     ];
-    const stored = await this.#store(delivery, 'dead_letter', () =>
-      client.busDeadLetter(delivery.stream, deadLetterKey(topic), this.#attempts, group, delivery.entryId, bus.deadLetterMaxLen, ...fields), reason);
+    const stored = await this.#store(
+      delivery,
+      'dead_letter',
+      () =>
+        client.busDeadLetter(
+          delivery.stream,
+          deadLetterKey(topic),
+          this.#attempts,
+          group,
+          delivery.entryId,
+          bus.deadLetterMaxLen,
+          ...fields,
+        ),
+      reason,
+    );
     if (stored) this.#ctx.metrics.busDeadLettered.inc({ topic });
   }
 
@@ -246,7 +308,10 @@ export class Processor<T> {
    */
   #drop(delivery: Delivery, error: unknown): void {
     this.held.delete(delivery.key);
-    this.#ctx.logger.warn({ err: error, topic: this.#ctx.topic, entryId: delivery.entryId }, 'bus could not store an outcome; the entry will be reclaimed');
+    this.#ctx.logger.warn(
+      { err: error, topic: this.#ctx.topic, entryId: delivery.entryId },
+      'bus could not store an outcome; the entry will be reclaimed',
+    );
   }
 
   #count(outcome: Outcome, delivery: Delivery, reason?: string): void {
@@ -256,7 +321,14 @@ export class Processor<T> {
 
   #publish(outcome: Outcome, delivery: Delivery, reason?: string): void {
     const { topic, group } = this.#ctx;
-    const event: ProcessedEvent = { topic, group, id: delivery.envelope?.id ?? '', entryId: delivery.entryId, outcome, attempt: delivery.failures + 1 };
+    const event: ProcessedEvent = {
+      topic,
+      group,
+      id: delivery.envelope?.id ?? '',
+      entryId: delivery.entryId,
+      outcome,
+      attempt: delivery.failures + 1,
+    };
     if (reason !== undefined) event.reason = reason;
     processedChannel.publish(event);
   }

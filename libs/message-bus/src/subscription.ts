@@ -49,7 +49,11 @@ export class Subscription<T = unknown> {
     this.group = options.mode === 'work' ? options.group : `${options.group}.${ctx.bus.consumerName.replace(/[^A-Za-z0-9_-]/g, '_')}`;
     this.#scheduler = new PriorityScheduler(ctx.bus.weights);
     this.#processor = new Processor<T>({
-      ...ctx, topic, group: this.group, options, handler,
+      ...ctx,
+      topic,
+      group: this.group,
+      options,
+      handler,
       retry: (delivery) => {
         if (this.#closing) return;
         this.#buffers[delivery.priority].unshift(delivery);
@@ -100,7 +104,11 @@ export class Subscription<T = unknown> {
     const timer = setInterval(() => {
       if (busy || this.#closing) return;
       busy = true;
-      task().catch((error: unknown) => this.#ctx.logger.warn({ err: error, topic: this.topic }, 'bus maintenance failed')).finally(() => { busy = false; });
+      task()
+        .catch((error: unknown) => this.#ctx.logger.warn({ err: error, topic: this.topic }, 'bus maintenance failed'))
+        .finally(() => {
+          busy = false;
+        });
     }, ms);
     timer.unref();
     this.#timers.push(timer);
@@ -112,14 +120,25 @@ export class Subscription<T = unknown> {
       // Read all five streams or none: leaving a full priority out of the read would let
       // the BLOCK wait on the empty ones while that priority's backlog sits unread.
       if (!this.#hasRoom()) {
-        await new Promise<void>((resolve) => { this.#space = resolve; });
+        await new Promise<void>((resolve) => {
+          this.#space = resolve;
+        });
         continue;
       }
       let reply: unknown;
       try {
         reply = await this.#ctx.blocking.call(
-          'XREADGROUP', 'GROUP', this.group, this.#ctx.bus.consumerName, 'COUNT', prefetch, 'BLOCK', blockMs,
-          'STREAMS', ...streamKeys(this.topic), ...PRIORITIES.map(() => '>'),
+          'XREADGROUP',
+          'GROUP',
+          this.group,
+          this.#ctx.bus.consumerName,
+          'COUNT',
+          prefetch,
+          'BLOCK',
+          blockMs,
+          'STREAMS',
+          ...streamKeys(this.topic),
+          ...PRIORITIES.map(() => '>'),
         );
       } catch (error) {
         if (this.#closing) break;
@@ -137,7 +156,10 @@ export class Subscription<T = unknown> {
    */
   async #recover(error: unknown): Promise<void> {
     const code = redisErrorCode(error);
-    this.#ctx.logger.warn({ err: error, topic: this.topic, group: this.group }, code === 'NOGROUP' ? 'bus group lost, recreating' : 'bus read failed');
+    this.#ctx.logger.warn(
+      { err: error, topic: this.topic, group: this.group },
+      code === 'NOGROUP' ? 'bus group lost, recreating' : 'bus read failed',
+    );
     try {
       if (code === 'NOGROUP') {
         await this.#ensureGroups('0');
@@ -197,7 +219,16 @@ export class Subscription<T = unknown> {
         if (room <= 0 || this.#closing) break;
         let reply: unknown;
         try {
-          reply = await client.call('XAUTOCLAIM', stream, this.group, this.#ctx.bus.consumerName, this.#options.reclaimIdleMs, cursor, 'COUNT', room);
+          reply = await client.call(
+            'XAUTOCLAIM',
+            stream,
+            this.group,
+            this.#ctx.bus.consumerName,
+            this.#options.reclaimIdleMs,
+            cursor,
+            'COUNT',
+            room,
+          );
         } catch (error) {
           if (redisErrorCode(error) === 'NOGROUP') return this.#ensureGroups('0');
           throw error;
@@ -213,7 +244,10 @@ export class Subscription<T = unknown> {
     const { client, metrics } = this.#ctx;
     await Promise.all(
       streamKeys(this.topic).map(async (stream) => {
-        const [length, pending] = await Promise.all([client.call('XLEN', stream), client.call('XPENDING', stream, this.group).catch(() => [0])]);
+        const [length, pending] = await Promise.all([
+          client.call('XLEN', stream),
+          client.call('XPENDING', stream, this.group).catch(() => [0]),
+        ]);
         metrics.busStreamLength.set({ stream }, Number(length));
         metrics.busPending.set({ stream, group: this.group }, Number(Array.isArray(pending) ? pending[0] : 0));
       }),
@@ -263,11 +297,18 @@ export class Subscription<T = unknown> {
 
 async function waitUntil(promise: Promise<unknown>, deadline: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())); });
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+  });
   try {
-    return await Promise.race([promise.then(() => true as const, () => true as const), expired]);
+    return await Promise.race([
+      promise.then(
+        () => true as const,
+        () => true as const,
+      ),
+      expired,
+    ]);
   } finally {
     clearTimeout(timer);
   }
 }
-

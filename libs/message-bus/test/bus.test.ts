@@ -25,13 +25,30 @@ describe('message bus on a real redis-server', () => {
     const bus = testBus(redis.url, { source: 'svc-a' });
     const seen = outcomes(topic);
     const got: Message<{ n: number }>[] = [];
-    await bus.subscribe<{ n: number }>(topic, (message) => { got.push(message); }, { mode: 'work', group: 'g' });
+    await bus.subscribe<{ n: number }>(
+      topic,
+      (message) => {
+        got.push(message);
+      },
+      { mode: 'work', group: 'g' },
+    );
     const id = await bus.publish(topic, { n: 1 }, { priority: 'high', id: 'msg-1', traceparent: TRACEPARENT });
     await seen.until((events) => count(events, 'success') === 1);
     assert.equal(id, 'msg-1');
-    assert.deepEqual({ ...got[0], occurredAt: 'x', entryId: 'y' }, {
-      id: 'msg-1', topic, priority: 'high', occurredAt: 'x', source: 'svc-a', attempt: 1, traceparent: TRACEPARENT, payload: { n: 1 }, entryId: 'y',
-    });
+    assert.deepEqual(
+      { ...got[0], occurredAt: 'x', entryId: 'y' },
+      {
+        id: 'msg-1',
+        topic,
+        priority: 'high',
+        occurredAt: 'x',
+        source: 'svc-a',
+        attempt: 1,
+        traceparent: TRACEPARENT,
+        payload: { n: 1 },
+        entryId: 'y',
+      },
+    );
     const pending = (await raw.call('XPENDING', streamKey(topic, 'high'), 'g')) as [number];
     assert.equal(Number(pending[0]), 0);
     seen.stop();
@@ -43,7 +60,13 @@ describe('message bus on a real redis-server', () => {
     const bus = testBus(redis.url);
     const seen = outcomes(topic);
     const got: Message[] = [];
-    await bus.subscribe(topic, (message) => { got.push(message); }, { mode: 'work', group: 'g' });
+    await bus.subscribe(
+      topic,
+      (message) => {
+        got.push(message);
+      },
+      { mode: 'work', group: 'g' },
+    );
     await bus.publish(topic, {}, { traceparent: '00-abc-def-01\r\nevil' });
     await seen.until((events) => count(events, 'success') === 1);
     assert.equal(got[0]?.traceparent, undefined);
@@ -51,18 +74,25 @@ describe('message bus on a real redis-server', () => {
     await bus.close();
   });
 
-  test('with a tracer, each message is a consumer span continuing the envelope\'s trace', async () => {
+  test("with a tracer, each message is a consumer span continuing the envelope's trace", async () => {
     const receiver = await startOtlpReceiver();
     const tracing = await startTracing({ serviceName: 'bus-test', url: `${receiver.url}/v1/traces`, sampleRatio: 1, exportDelayMs: 10 });
     const topic = uniqueId('t');
     const bus = testBus(redis.url, { tracer: tracing.tracer });
     const seen = outcomes(topic);
     const got: Message[] = [];
-    await bus.subscribe(topic, (message) => {
-      got.push(message);
-      if (message.id === 'fails') throw new Error('handler failed');
-    }, { mode: 'work', group: 'g', maxAttempts: 1 });
-    await bus.publishBatch([{ topic, payload: {}, id: 'ok', traceparent: TRACEPARENT }, { topic, payload: {}, id: 'fails' }]);
+    await bus.subscribe(
+      topic,
+      (message) => {
+        got.push(message);
+        if (message.id === 'fails') throw new Error('handler failed');
+      },
+      { mode: 'work', group: 'g', maxAttempts: 1 },
+    );
+    await bus.publishBatch([
+      { topic, payload: {}, id: 'ok', traceparent: TRACEPARENT },
+      { topic, payload: {}, id: 'fails' },
+    ]);
     await seen.until((events) => events.length === 2);
     await tracing.shutdown();
     const spans = (await receiver.waitFor((all) => all.length >= 2)).filter((s) => s.name === `process ${topic}`);
@@ -72,7 +102,11 @@ describe('message bus on a real redis-server', () => {
     assert.equal(ok?.traceId, '0af7651916cd43dd8448eb211c80319c');
     assert.equal(ok?.parentSpanId, 'b7ad6b7169203331');
     assert.equal(ok?.attributes['messaging.consumer.group.name'], 'g');
-    assert.equal(got.find((m) => m.id === 'ok')?.traceparent, `00-${ok?.traceId}-${ok?.spanId}-01`, 'the handler continues the consumer span');
+    assert.equal(
+      got.find((m) => m.id === 'ok')?.traceparent,
+      `00-${ok?.traceId}-${ok?.spanId}-01`,
+      'the handler continues the consumer span',
+    );
     assert.equal(failed?.parentSpanId, '', 'no traceparent: a new trace');
     assert.equal(failed?.statusCode, 2);
     seen.stop();
@@ -85,7 +119,13 @@ describe('message bus on a real redis-server', () => {
     const bus = testBus(redis.url);
     const seen = outcomes(topic);
     let applied = 0;
-    await bus.subscribe(topic, () => { applied += 1; }, { mode: 'work', group: 'g', concurrency: 1 });
+    await bus.subscribe(
+      topic,
+      () => {
+        applied += 1;
+      },
+      { mode: 'work', group: 'g', concurrency: 1 },
+    );
     await bus.publish(topic, { v: 1 }, { id: 'same' });
     await seen.until((events) => count(events, 'success') === 1);
     await bus.publish(topic, { v: 1 }, { id: 'same' });
@@ -101,10 +141,34 @@ describe('message bus on a real redis-server', () => {
     const seen = outcomes(topic);
     const work = { a: 0, b: 0 };
     const broadcast = { a: 0, b: 0 };
-    await a.subscribe(topic, () => { work.a += 1; }, { mode: 'work', group: 'svc' });
-    await b.subscribe(topic, () => { work.b += 1; }, { mode: 'work', group: 'svc' });
-    await a.subscribe(topic, () => { broadcast.a += 1; }, { mode: 'broadcast', group: 'all' });
-    await b.subscribe(topic, () => { broadcast.b += 1; }, { mode: 'broadcast', group: 'all' });
+    await a.subscribe(
+      topic,
+      () => {
+        work.a += 1;
+      },
+      { mode: 'work', group: 'svc' },
+    );
+    await b.subscribe(
+      topic,
+      () => {
+        work.b += 1;
+      },
+      { mode: 'work', group: 'svc' },
+    );
+    await a.subscribe(
+      topic,
+      () => {
+        broadcast.a += 1;
+      },
+      { mode: 'broadcast', group: 'all' },
+    );
+    await b.subscribe(
+      topic,
+      () => {
+        broadcast.b += 1;
+      },
+      { mode: 'broadcast', group: 'all' },
+    );
     await producer.publishBatch(Array.from({ length: 200 }, (_, n) => ({ topic, payload: { n } })));
     await seen.until((events) => count(events, 'success') === 600);
     assert.equal(work.a + work.b, 200);
@@ -122,10 +186,14 @@ describe('message bus on a real redis-server', () => {
     const seen = outcomes(topic);
     const calls = new Map<string, number>();
     let healed = false;
-    await bus.subscribe(topic, (message) => {
-      calls.set(message.id, (calls.get(message.id) ?? 0) + 1);
-      if (!healed) throw new Error('boom');
-    }, { mode: 'work', group: 'g', maxAttempts: 3, backoffBaseMs: 5, backoffMaxMs: 20 });
+    await bus.subscribe(
+      topic,
+      (message) => {
+        calls.set(message.id, (calls.get(message.id) ?? 0) + 1);
+        if (!healed) throw new Error('boom');
+      },
+      { mode: 'work', group: 'g', maxAttempts: 3, backoffBaseMs: 5, backoffMaxMs: 20 },
+    );
     await bus.publish(topic, { bad: true }, { id: 'poison' });
     await seen.until((events) => count(events, 'dead_letter') === 1);
     assert.equal(calls.get('poison'), 3);
@@ -149,13 +217,20 @@ describe('message bus on a real redis-server', () => {
     const bus = testBus(redis.url);
     const seen = outcomes(topic);
     let handled = 0;
-    await bus.subscribe<{ n: number }>(topic, () => { handled += 1; }, {
-      mode: 'work', group: 'g',
-      parse: (payload) => {
-        if (typeof (payload as { n?: unknown }).n !== 'number') throw new TypeError('n must be a number');
-        return payload as { n: number };
+    await bus.subscribe<{ n: number }>(
+      topic,
+      () => {
+        handled += 1;
       },
-    });
+      {
+        mode: 'work',
+        group: 'g',
+        parse: (payload) => {
+          if (typeof (payload as { n?: unknown }).n !== 'number') throw new TypeError('n must be a number');
+          return payload as { n: number };
+        },
+      },
+    );
     await bus.publish(topic, { n: 'x' });
     await bus.publish(topic, { n: 2 });
     await seen.until((events) => events.length === 2);
@@ -172,7 +247,13 @@ describe('message bus on a real redis-server', () => {
     const bus = testBus(redis.url);
     const seen = outcomes(topic);
     const good: unknown[] = [];
-    await bus.subscribe(topic, (message) => { good.push(message.payload); }, { mode: 'work', group: 'g' });
+    await bus.subscribe(
+      topic,
+      (message) => {
+        good.push(message.payload);
+      },
+      { mode: 'work', group: 'g' },
+    );
     const key = streamKey(topic, 'normal');
     // As an operator would with redis-cli: XADD by hand.
     await raw.call('XADD', key, '*', 'hello', 'world');
@@ -183,7 +264,10 @@ describe('message bus on a real redis-server', () => {
     await seen.until((events) => events.length === 5);
     assert.deepEqual(good, [{ ok: true }]);
     const letters = await bus.deadLetters.list(topic);
-    assert.deepEqual(letters.map((letter) => letter.reason), Array(4).fill('E_MALFORMED_ENTRY'));
+    assert.deepEqual(
+      letters.map((letter) => letter.reason),
+      Array(4).fill('E_MALFORMED_ENTRY'),
+    );
     assert.match(letters[0]?.error ?? '', /no "m" field/);
     assert.match(letters[1]?.error ?? '', /not valid JSON/);
     assert.match(letters[2]?.error ?? '', /invalid priority, occurredAt, source, attempt/);

@@ -10,7 +10,13 @@ test('CLI lists, inspects, replays and purges the dead-letter stream', async () 
   const topic = uniqueId('cli');
   const bus = testBus(redis.url);
   const seen = outcomes(topic);
-  await bus.subscribe(topic, () => { throw new Error('always'); }, { mode: 'work', group: 'g', maxAttempts: 1 });
+  await bus.subscribe(
+    topic,
+    () => {
+      throw new Error('always');
+    },
+    { mode: 'work', group: 'g', maxAttempts: 1 },
+  );
   await bus.publishBatch([0, 1, 2].map((n) => ({ topic, payload: { n }, id: `d${n}` })));
   await seen.until((events) => count(events, 'dead_letter') === 3);
   await bus.close();
@@ -22,7 +28,10 @@ test('CLI lists, inspects, replays and purges the dead-letter stream', async () 
   const listed = await run('list', topic);
   assert.equal(listed.code, 0);
   const letters = listed.lines.map((line) => JSON.parse(line) as { deadLetterId: string; reason: string });
-  assert.deepEqual(letters.map((letter) => letter.reason), ['E_MAX_ATTEMPTS', 'E_MAX_ATTEMPTS', 'E_MAX_ATTEMPTS']);
+  assert.deepEqual(
+    letters.map((letter) => letter.reason),
+    ['E_MAX_ATTEMPTS', 'E_MAX_ATTEMPTS', 'E_MAX_ATTEMPTS'],
+  );
   const inspected = await run('inspect', topic, letters[0]?.deadLetterId ?? '');
   assert.match(inspected.lines[0] ?? '', /"always"/);
   assert.deepEqual(JSON.parse((await run('replay', topic, letters[0]?.deadLetterId ?? '')).lines[0] ?? '{}').replayed, 1);

@@ -21,19 +21,30 @@ test('a consumer killed with SIGKILL mid-batch: every message is processed, none
   });
   // 30 messages applied and acked, 8 handlers in flight (the concurrency limit), more buffered.
   await victim.waitForLine(/^success m29$/);
-  const inFlight = (): number => victim.output().split('\n').filter((line) => line.startsWith('stuck ')).length;
+  const inFlight = (): number =>
+    victim
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('stuck ')).length;
   while (inFlight() < 8) await victim.waitForLine(new RegExp(`^stuck m${30 + inFlight()}$`));
   assert.equal(await victim.stop('SIGKILL'), 'SIGKILL');
 
   const seen = outcomes(topic);
   const effects = new Redis(redis.url);
   const survivor = testBus(redis.url);
-  await survivor.subscribe<{ n: number }>(topic, async (message) => {
-    await effects.rpush(applied, String(message.payload.n));
-  }, { mode: 'work', group: 'crash', reclaimIdleMs: 300, reclaimIntervalMs: 50 });
+  await survivor.subscribe<{ n: number }>(
+    topic,
+    async (message) => {
+      await effects.rpush(applied, String(message.payload.n));
+    },
+    { mode: 'work', group: 'crash', reclaimIdleMs: 300, reclaimIntervalMs: 50 },
+  );
   await seen.until((events) => count(events, 'success') === 70);
   const done = (await effects.lrange(applied, 0, -1)).map(Number).sort((a, b) => a - b);
-  assert.deepEqual(done, Array.from({ length: 100 }, (_, n) => n));
+  assert.deepEqual(
+    done,
+    Array.from({ length: 100 }, (_, n) => n),
+  );
   // The killed consumer's in-flight messages came back as a second attempt.
   assert.ok(seen.events.some((event) => event.attempt === 2));
   seen.stop();

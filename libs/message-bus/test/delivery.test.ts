@@ -20,13 +20,26 @@ describe('priorities, ordering, trimming, shutdown', () => {
     const seen = outcomes(topic);
     await bus.publishBatch(PRIORITIES.flatMap((priority) => Array.from({ length: 60 }, (_, n) => ({ topic, priority, payload: { n } }))));
     const order: Priority[] = [];
-    await bus.subscribe(topic, (message) => { order.push(message.priority); }, { mode: 'work', group: 'g', concurrency: 1, prefetch: 100 });
+    await bus.subscribe(
+      topic,
+      (message) => {
+        order.push(message.priority);
+      },
+      { mode: 'work', group: 'g', concurrency: 1, prefetch: 100 },
+    );
     await seen.until((events) => count(events, 'success') === 300);
     const first = order.slice(0, 31);
-    assert.deepEqual(PRIORITIES.map((priority) => first.filter((p) => p === priority).length), [16, 8, 4, 2, 1]);
+    assert.deepEqual(
+      PRIORITIES.map((priority) => first.filter((p) => p === priority).length),
+      [16, 8, 4, 2, 1],
+    );
     assert.equal(order[0], 'critical');
     const last = PRIORITIES.map((priority) => order.lastIndexOf(priority));
-    assert.deepEqual([...last].sort((a, b) => a - b), last, `last positions ${last.join(',')}`);
+    assert.deepEqual(
+      [...last].sort((a, b) => a - b),
+      last,
+      `last positions ${last.join(',')}`,
+    );
     seen.stop();
     await bus.close();
   });
@@ -36,12 +49,21 @@ describe('priorities, ordering, trimming, shutdown', () => {
     const bus = testBus(redis.url);
     const seen = outcomes(topic);
     const got: number[] = [];
-    await bus.subscribe<{ n: number }>(topic, (message) => { got.push(message.payload.n); }, { mode: 'work', group: 'g', concurrency: 1 });
+    await bus.subscribe<{ n: number }>(
+      topic,
+      (message) => {
+        got.push(message.payload.n);
+      },
+      { mode: 'work', group: 'g', concurrency: 1 },
+    );
     for (let batch = 0; batch < 5; batch += 1) {
       await bus.publishBatch(Array.from({ length: 40 }, (_, n) => ({ topic, payload: { n: batch * 40 + n } })));
     }
     await seen.until((events) => count(events, 'success') === 200);
-    assert.deepEqual(got, Array.from({ length: 200 }, (_, n) => n));
+    assert.deepEqual(
+      got,
+      Array.from({ length: 200 }, (_, n) => n),
+    );
     seen.stop();
     await bus.close();
   });
@@ -65,12 +87,24 @@ describe('priorities, ordering, trimming, shutdown', () => {
     const stuck = testBus(redis.url);
     const seen = outcomes(topic);
     let started!: () => void;
-    const handlerStarted = new Promise<void>((resolve) => { started = resolve; });
-    await stuck.subscribe(topic, () => { started(); return new Promise<void>(() => undefined); }, options);
+    const handlerStarted = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    await stuck.subscribe(
+      topic,
+      () => {
+        started();
+        return new Promise<void>(() => undefined);
+      },
+      options,
+    );
     await stuck.publish(topic, { n: 1 }, { id: 'held' });
     await handlerStarted;
     const began = Date.now();
-    await assert.rejects(stuck.close({ timeoutMs: 200 }), (error: unknown) => error instanceof ShutdownTimeoutError && error.code === 'E_SHUTDOWN_TIMEOUT');
+    await assert.rejects(
+      stuck.close({ timeoutMs: 200 }),
+      (error: unknown) => error instanceof ShutdownTimeoutError && error.code === 'E_SHUTDOWN_TIMEOUT',
+    );
     assert.ok(Date.now() - began < 5000);
     // Released with an idle time of reclaimIdleMs: taken at the next reclaim, not in 60 s.
     const other = testBus(redis.url);

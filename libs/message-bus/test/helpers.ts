@@ -12,7 +12,11 @@ export function testBus(redis: string, options: Partial<BusOptions> = {}): Messa
  * Resolves once `predicate` has been true for the processed events seen so far.
  * Events arrive on the diagnostics channel after each outcome is stored in Redis.
  */
-export function outcomes(topic: string): { events: ProcessedEvent[]; until(predicate: (events: ProcessedEvent[]) => boolean, timeoutMs?: number): Promise<void>; stop(): void } {
+export function outcomes(topic: string): {
+  events: ProcessedEvent[];
+  until(predicate: (events: ProcessedEvent[]) => boolean, timeoutMs?: number): Promise<void>;
+  stop(): void;
+} {
   const events: ProcessedEvent[] = [];
   const waiters = new Set<() => void>();
   const listener = (message: unknown): void => {
@@ -44,4 +48,5 @@ export function outcomes(topic: string): { events: ProcessedEvent[]; until(predi
   };
 }
 
-export const count = (events: ProcessedEvent[], outcome: ProcessedEvent['outcome']): number => events.filter((event) => event.outcome === outcome).length;
+export const count = (events: ProcessedEvent[], outcome: ProcessedEvent['outcome']): number =>
+  events.filter((event) => event.outcome === outcome).length;

@@ -10,7 +10,11 @@ const redis = useRedisServer();
 test('Redis restarted under a running consumer: groups recreated, no NOGROUP loop, delivery resumes', async () => {
   const topic = uniqueId('restart');
   const warnings: string[] = [];
-  const logger = { warn: (_: unknown, message: string) => { warnings.push(message); } } as unknown as Logger;
+  const logger = {
+    warn: (_: unknown, message: string) => {
+      warnings.push(message);
+    },
+  } as unknown as Logger;
   const bus = new MessageBus({ redis: redis.url, registry: new Registry(), logger });
   const health = bus.healthCheck();
   const seen = outcomes(topic);

@@ -8,9 +8,18 @@ describe('pure parts', () => {
     const scheduler = new PriorityScheduler();
     const picks: Priority[] = [];
     for (let index = 0; index < 62; index += 1) picks.push(scheduler.next(() => true) as Priority);
-    assert.deepEqual(PRIORITIES.map((priority) => picks.filter((pick) => pick === priority).length), [32, 16, 8, 4, 2]);
-    assert.equal(scheduler.next(() => false), undefined);
-    assert.equal(scheduler.next((priority) => priority === 'background'), 'background');
+    assert.deepEqual(
+      PRIORITIES.map((priority) => picks.filter((pick) => pick === priority).length),
+      [32, 16, 8, 4, 2],
+    );
+    assert.equal(
+      scheduler.next(() => false),
+      undefined,
+    );
+    assert.equal(
+      scheduler.next((priority) => priority === 'background'),
+      'background',
+    );
   });
 
   test('options are validated in one place with a RangeError naming the option', () => {
@@ -25,7 +34,15 @@ describe('pure parts', () => {
   });
 
   test('decodeEntry refuses hostile entries with a reason instead of throwing anything else', () => {
-    const hostile: (string[] | null)[] = [null, [], ['m'], ['m', 'null'], ['m', '"str"'], ['m', '{"__proto__":{"x":1}}'], ['m', '{'.repeat(5000)]];
+    const hostile: (string[] | null)[] = [
+      null,
+      [],
+      ['m'],
+      ['m', 'null'],
+      ['m', '"str"'],
+      ['m', '{"__proto__":{"x":1}}'],
+      ['m', '{'.repeat(5000)],
+    ];
     for (const fields of hostile) assert.throws(() => decodeEntry(fields, 't', '1-0'), MalformedEntryError);
   });
 });

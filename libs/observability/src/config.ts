@@ -16,10 +16,7 @@ export class ConfigError extends PortcullisError {
  * returns the parsed, defaulted values. The first problem throws a {@link ConfigError}
  * naming the variable and the value received.
  */
-export function loadConfig<Shape extends z.ZodRawShape>(
-  shape: Shape,
-  env: NodeJS.ProcessEnv = process.env,
-): z.infer<z.ZodObject<Shape>> {
+export function loadConfig<Shape extends z.ZodRawShape>(shape: Shape, env: NodeJS.ProcessEnv = process.env): z.infer<z.ZodObject<Shape>> {
   const input: Record<string, unknown> = {};
   for (const key of Object.keys(shape)) {
     const value = env[key];
@@ -50,9 +47,13 @@ export const env = {
   port: (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback),
   positiveInt: (fallback: number) => z.coerce.number().int().positive().default(fallback),
   bool: (fallback: boolean) =>
-    z.enum(['true', 'false', '1', '0']).default(fallback ? 'true' : 'false').transform((value) => value === 'true' || value === '1'),
+    z
+      .enum(['true', 'false', '1', '0'])
+      .default(fallback ? 'true' : 'false')
+      .transform((value) => value === 'true' || value === '1'),
   /** `REDIS_URL`: one server, or a comma-separated node list for Redis Cluster; unset means none. */
-  redisUrl: () => z.string().refine(isRedisUrl, 'must be redis://[user:password@]host:port, or a comma-separated node list for Redis Cluster').optional(),
+  redisUrl: () =>
+    z.string().refine(isRedisUrl, 'must be redis://[user:password@]host:port, or a comma-separated node list for Redis Cluster').optional(),
   /** `LOG_LEVEL`: a pino level. */
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };

@@ -2,9 +2,22 @@ import { pino, type Logger } from 'pino';
 
 /** Paths whose values never reach a log line: tokens, secrets, credentials. */
 export const REDACTED_PATHS = [
-  'authorization', '*.authorization', 'headers.authorization', 'req.headers.authorization',
-  'token', '*.token', 'access_token', '*.access_token', 'client_secret', '*.client_secret',
-  'secret', '*.secret', 'password', '*.password', 'adminToken', '*.adminToken',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'req.headers.authorization',
+  'token',
+  '*.token',
+  'access_token',
+  '*.access_token',
+  'client_secret',
+  '*.client_secret',
+  'secret',
+  '*.secret',
+  'password',
+  '*.password',
+  'adminToken',
+  '*.adminToken',
 ];
 
 /** Options for {@link createLogger}. */

@@ -34,8 +34,16 @@ export interface TracingConfig {
 export function tracingConfigFromEnv(serviceName: string, env: NodeJS.ProcessEnv = process.env): TracingConfig {
   const values = loadConfig(TRACING_ENV, env);
   const base = values.OTEL_EXPORTER_OTLP_ENDPOINT;
-  const url = values.OTEL_SDK_DISABLED === 'true' ? undefined : (values.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base === undefined ? undefined : `${base.replace(/\/+$/, '')}/v1/traces`));
-  return { serviceName: values.OTEL_SERVICE_NAME ?? serviceName, url, sampleRatio: values.OTEL_TRACES_SAMPLER_ARG, exportDelayMs: values.OTEL_BSP_SCHEDULE_DELAY };
+  const url =
+    values.OTEL_SDK_DISABLED === 'true'
+      ? undefined
+      : (values.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base === undefined ? undefined : `${base.replace(/\/+$/, '')}/v1/traces`));
+  return {
+    serviceName: values.OTEL_SERVICE_NAME ?? serviceName,
+    url,
+    sampleRatio: values.OTEL_TRACES_SAMPLER_ARG,
+    exportDelayMs: values.OTEL_BSP_SCHEDULE_DELAY,
+  };
 }
 
 /** A process's tracer (undefined when tracing is off) and how to flush it on shutdown. */
@@ -56,7 +64,11 @@ const TRACING_OFF: Tracing = { tracer: undefined, shutdown: () => Promise.resolv
 export async function startTracing(config: TracingConfig): Promise<Tracing> {
   if (config.url === undefined) return TRACING_OFF;
   if (!(config.sampleRatio >= 0 && config.sampleRatio <= 1)) throw new ConfigError('OTEL_TRACES_SAMPLER_ARG', 'must be between 0 and 1');
-  const [{ TracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler }, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all([
+  const [
+    { TracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler },
+    { OTLPTraceExporter },
+    { resourceFromAttributes },
+  ] = await Promise.all([
     import('@opentelemetry/sdk-trace'),
     import('@opentelemetry/exporter-trace-otlp-http'),
     import('@opentelemetry/resources'),
@@ -64,7 +76,9 @@ export async function startTracing(config: TracingConfig): Promise<Tracing> {
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.serviceName }),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) }),
-    spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: config.url }), scheduledDelayMillis: config.exportDelayMs })],
+    spanProcessors: [
+      new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: config.url }), scheduledDelayMillis: config.exportDelayMs }),
+    ],
   });
   let stopping: Promise<void> | undefined;
   return {

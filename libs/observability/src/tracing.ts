@@ -1,4 +1,14 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Link,
+  type Span,
+  type SpanContext,
+  type Tracer,
+} from '@opentelemetry/api';
 import { parseTraceParent } from '@opentelemetry/core';
 
 export { SpanKind, type Span, type Tracer };
@@ -69,7 +79,11 @@ export function startSpan(tracer: Tracer, name: string, options: SpanOptions): S
       if (linked !== undefined) (links ??= []).push({ context: linked });
     }
   }
-  return tracer.startSpan(name, { kind: options.kind, ...(options.attributes ? { attributes: options.attributes } : {}), ...(links ? { links } : {}) }, context);
+  return tracer.startSpan(
+    name,
+    { kind: options.kind, ...(options.attributes ? { attributes: options.attributes } : {}), ...(links ? { links } : {}) },
+    context,
+  );
 }
 
 /** Ends a span; with `error` it is marked failed and the error recorded (its message only, never request data). */

@@ -43,7 +43,8 @@ export class CircuitBreaker {
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: CircuitBreakerOptions) {
-    if (!Array.isArray(options.rules) || options.rules.length === 0) throw optionError('rules', 'a list of at least one rule', options.rules?.length);
+    if (!Array.isArray(options.rules) || options.rules.length === 0)
+      throw optionError('rules', 'a list of at least one rule', options.rules?.length);
     this.#rules = options.rules;
     this.#resetMs = optionInt('resetMs', options.resetMs, 0, 1);
     this.#now = options.now ?? Date.now;

@@ -6,7 +6,11 @@ import { BREAKER_STATE_VALUE, type CircuitBreaker } from './breaker.ts';
  * `portcullis_circuit_events_total{target,event}`: every breaker, one vocabulary.
  * Returns an unsubscribe function.
  */
-export function observeBreaker(breaker: CircuitBreaker, metrics: Pick<PortcullisMetrics, 'circuitState' | 'circuitEvents'>, target: string): () => void {
+export function observeBreaker(
+  breaker: CircuitBreaker,
+  metrics: Pick<PortcullisMetrics, 'circuitState' | 'circuitEvents'>,
+  target: string,
+): () => void {
   const state = metrics.circuitState.labels({ target });
   state.set(BREAKER_STATE_VALUE[breaker.state]);
   // One labelled child per event, made once: `success` is counted on every call.

@@ -57,7 +57,8 @@ export class FailureRate implements BreakerRule {
 
   constructor(options: FailureRateOptions) {
     const { thresholdPercent } = options;
-    if (typeof thresholdPercent !== 'number' || !(thresholdPercent > 0 && thresholdPercent <= 100)) throw optionError('thresholdPercent', 'in (0, 100]', thresholdPercent);
+    if (typeof thresholdPercent !== 'number' || !(thresholdPercent > 0 && thresholdPercent <= 100))
+      throw optionError('thresholdPercent', 'in (0, 100]', thresholdPercent);
     const windowMs = optionInt('windowMs', options.windowMs, 0, 1);
     const minimumCalls = optionInt('minimumCalls', options.minimumCalls, 0, 0);
     const buckets = optionInt('buckets', options.buckets, 10, 1);

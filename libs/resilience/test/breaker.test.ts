@@ -9,7 +9,13 @@ function breaker(options: { threshold?: number; resetMs?: number; rate?: Constru
   const rules = [new ConsecutiveFailures(options.threshold ?? 3), ...(options.rate ? [new FailureRate(options.rate)] : [])];
   const b = new CircuitBreaker({ rules, resetMs: options.resetMs ?? 1000, now: () => now });
   b.onEvent((event) => events.push(event));
-  return { b, events, advance: (ms: number) => { now += ms; } };
+  return {
+    b,
+    events,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
 }
 
 describe('circuit breaker (fake clock)', () => {
@@ -92,9 +98,15 @@ describe('circuit breaker (fake clock)', () => {
 
   test('bad options throw a RangeError naming the option and the value', () => {
     assert.throws(() => new ConsecutiveFailures(0), /threshold must be an integer ≥ 1, received 0/);
-    assert.throws(() => new FailureRate({ thresholdPercent: 0, windowMs: 10, minimumCalls: 1 }), /thresholdPercent must be in \(0, 100\], received 0/);
+    assert.throws(
+      () => new FailureRate({ thresholdPercent: 0, windowMs: 10, minimumCalls: 1 }),
+      /thresholdPercent must be in \(0, 100\], received 0/,
+    );
     assert.throws(() => new CircuitBreaker({ rules: [], resetMs: 10 }), /option rules must be a list of at least one rule, received 0/);
-    assert.throws(() => new CircuitBreaker({ rules: [new ConsecutiveFailures(1)], resetMs: 0 }), /resetMs must be an integer ≥ 1, received 0/);
+    assert.throws(
+      () => new CircuitBreaker({ rules: [new ConsecutiveFailures(1)], resetMs: 0 }),
+      /resetMs must be an integer ≥ 1, received 0/,
+    );
   });
 
   test('metrics: one state gauge and one event counter per target', async () => {
@@ -106,16 +118,32 @@ describe('circuit breaker (fake clock)', () => {
     b.tryAcquire();
     const text = await registry.metrics();
     assert.match(text, /portcullis_circuit_state\{target="dep"\} 2/);
-    for (const event of ['success', 'failure', 'open', 'reject']) assert.match(text, new RegExp(`portcullis_circuit_events_total\\{target="dep",event="${event}"\\} 1`));
+    for (const event of ['success', 'failure', 'open', 'reject'])
+      assert.match(text, new RegExp(`portcullis_circuit_events_total\\{target="dep",event="${event}"\\} 1`));
   });
 });
 
 describe('backoff', () => {
   test('doubles per retry from the base, with jitter between half and all of the nominal delay, capped', () => {
-    assert.equal(backoffDelay(0, { baseMs: 100 }, () => 0), 50);
-    assert.equal(backoffDelay(0, { baseMs: 100 }, () => 1), 100);
-    assert.equal(backoffDelay(3, { baseMs: 100 }, () => 1), 800);
-    assert.equal(backoffDelay(10, { baseMs: 100, maxMs: 1000 }, () => 1), 1000);
-    assert.equal(backoffDelay(10, { baseMs: 100, maxMs: 1000 }, () => 0), 500);
+    assert.equal(
+      backoffDelay(0, { baseMs: 100 }, () => 0),
+      50,
+    );
+    assert.equal(
+      backoffDelay(0, { baseMs: 100 }, () => 1),
+      100,
+    );
+    assert.equal(
+      backoffDelay(3, { baseMs: 100 }, () => 1),
+      800,
+    );
+    assert.equal(
+      backoffDelay(10, { baseMs: 100, maxMs: 1000 }, () => 1),
+      1000,
+    );
+    assert.equal(
+      backoffDelay(10, { baseMs: 100, maxMs: 1000 }, () => 0),
+      500,
+    );
   });
 });

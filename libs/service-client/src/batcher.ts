@@ -84,7 +84,8 @@ export class Batcher<R> {
       return;
     }
     const bytes = Buffer.byteLength(json);
-    if (this.#pending.size > 0 && this.#pendingBytes + this.#pending.size + bytes + ENVELOPE_BYTES > this.#options.maxBatchBytes) this.flush();
+    if (this.#pending.size > 0 && this.#pendingBytes + this.#pending.size + bytes + ENVELOPE_BYTES > this.#options.maxBatchBytes)
+      this.flush();
     this.#pending.set(key, { key, json, bytes, waiters: [waiter] });
     this.#pendingBytes += bytes;
     if (this.#pending.size >= this.#options.maxBatch) this.flush();

@@ -32,7 +32,11 @@ export class BreakerLayer {
     this.#breaker = new CircuitBreaker({
       rules: [
         new ConsecutiveFailures(options.consecutiveFailures),
-        new FailureRate({ thresholdPercent: options.errorThresholdPercentage, windowMs: options.rollingWindowMs, minimumCalls: options.volumeThreshold }),
+        new FailureRate({
+          thresholdPercent: options.errorThresholdPercentage,
+          windowMs: options.rollingWindowMs,
+          minimumCalls: options.volumeThreshold,
+        }),
       ],
       resetMs: options.resetTimeoutMs,
     });
@@ -76,7 +80,10 @@ export class BreakerLayer {
   }
 
   openError(cause?: unknown): CircuitOpenError {
-    return new CircuitOpenError(`circuit to ${this.#target} is ${this.state}`, { cause, context: { target: this.#target, state: this.state } });
+    return new CircuitOpenError(`circuit to ${this.#target} is ${this.state}`, {
+      cause,
+      context: { target: this.#target, state: this.state },
+    });
   }
 
   /** Counts a call refused before it was queued (see {@link refusing}). */

@@ -1,5 +1,14 @@
 import type { EvaluateRequest, EvaluateResponse } from '@portcullis/contracts';
-import { SpanKind, endSpan, portcullisMetrics, startSpan, traceparentOf, validTraceparent, type HealthCheck, type PortcullisMetrics } from '@portcullis/observability';
+import {
+  SpanKind,
+  endSpan,
+  portcullisMetrics,
+  startSpan,
+  traceparentOf,
+  validTraceparent,
+  type HealthCheck,
+  type PortcullisMetrics,
+} from '@portcullis/observability';
 import { Batcher, type Batch, type Waiter } from './batcher.ts';
 import { BreakerLayer, type BreakerState } from './breaker.ts';
 import { canonicalJson } from './canonical.ts';
@@ -80,7 +89,11 @@ export class PolicyClient {
     this.#breaker = new BreakerLayer({ ...this.#options.breaker, target: this.#options.target, metrics: this.#metrics });
     this.#batcher = new Batcher<Decision>(this.#options, (batch) => this.#sendBatch(batch));
     this.#keeper = new SessionKeeper(this.#transport, RECONNECT);
-    this.#warmUp = new WarmUp({ connect: () => this.connect(), evaluate: (request, options) => this.evaluate(request, options), closed: () => this.#closed });
+    this.#warmUp = new WarmUp({
+      connect: () => this.connect(),
+      evaluate: (request, options) => this.evaluate(request, options),
+      closed: () => this.#closed,
+    });
   }
 
   /**
@@ -110,7 +123,8 @@ export class PolicyClient {
    * E_POLICY_REJECTED. Never resolves with a decision that was not this request's.
    */
   evaluate(request: EvaluateInput, options: EvaluateOptions = {}): Promise<Decision> {
-    if (this.#closed) return Promise.reject(new PolicyUnavailableError('the policy client is closed', { context: { target: this.#options.target } }));
+    if (this.#closed)
+      return Promise.reject(new PolicyUnavailableError('the policy client is closed', { context: { target: this.#options.target } }));
     let timeoutMs: number;
     try {
       timeoutMs = resolveTimeout(options.timeoutMs, this.#options.timeoutMs);
@@ -149,7 +163,9 @@ export class PolicyClient {
       // The caller's own clock: it fires at the deadline even if the server never answers
       // (after reading what already arrived: an answer waiting in the socket still counts).
       const timer = afterDeadline(timeoutMs, () => {
-        waiter.reject(new DeadlineExceededError(`no decision within ${timeoutMs} ms`, { context: { target: this.#options.target, timeoutMs } }));
+        waiter.reject(
+          new DeadlineExceededError(`no decision within ${timeoutMs} ms`, { context: { target: this.#options.target, timeoutMs } }),
+        );
         const batch = waiter.batch;
         if (batch !== undefined && --batch.live === 0) batch.controller.abort();
       });
@@ -179,7 +195,12 @@ export class PolicyClient {
       critical: true,
       check: () => {
         const state = this.#breaker.state;
-        const detail = { breaker: state, connected: this.#keeper.connected, connects: this.#transport.connects, inFlightBatches: this.#batcher.inFlight };
+        const detail = {
+          breaker: state,
+          connected: this.#keeper.connected,
+          connects: this.#transport.connects,
+          inFlightBatches: this.#batcher.inFlight,
+        };
         if (this.#warmUp.pending) {
           const lastError = this.#warmUp.lastError ?? this.#keeper.lastError;
           return { status: 'down', detail: { ...detail, warmedUp: false, ...(lastError === undefined ? {} : { lastError }) } };
@@ -192,7 +213,13 @@ export class PolicyClient {
   stats(): ClientStats {
     const { calls, roundTrips, itemsSent, retries, timeouts, circuitRejections, inFlightCalls } = this.#counts;
     return {
-      calls, roundTrips, itemsSent, retries, timeouts, circuitRejections, inFlightCalls,
+      calls,
+      roundTrips,
+      itemsSent,
+      retries,
+      timeouts,
+      circuitRejections,
+      inFlightCalls,
       coalescedDuplicates: this.#batcher.coalesced,
       breakerOpens: this.#breaker.opens,
       inFlightBatches: this.#batcher.inFlight,
@@ -218,11 +245,20 @@ export class PolicyClient {
     const attemptTimeoutMs = this.#options.attemptTimeoutMs ?? Math.max(1, Math.ceil(budget / 2));
     const count = batch.items.length;
     const tracer = this.#options.tracer;
-    const span = tracer === undefined ? undefined : startSpan(tracer, 'POST /evaluate/batch', {
-      kind: SpanKind.CLIENT, parent: batch.traceparent,
-      links: batch.items.flatMap((item) => item.waiters.map((waiter) => waiter.traceparent)),
-      attributes: { 'http.request.method': 'POST', 'url.full': `${this.#options.url}/evaluate/batch`, 'portcullis.batch.items': count, 'portcullis.batch.callers': batch.live },
-    });
+    const span =
+      tracer === undefined
+        ? undefined
+        : startSpan(tracer, 'POST /evaluate/batch', {
+            kind: SpanKind.CLIENT,
+            parent: batch.traceparent,
+            links: batch.items.flatMap((item) => item.waiters.map((waiter) => waiter.traceparent)),
+            attributes: {
+              'http.request.method': 'POST',
+              'url.full': `${this.#options.url}/evaluate/batch`,
+              'portcullis.batch.items': count,
+              'portcullis.batch.callers': batch.live,
+            },
+          });
     const traceparent = span === undefined ? batch.traceparent : traceparentOf(span);
     let attempts = 0;
     const attempt = (timeoutMs: number): Promise<BatchResponse> => {
@@ -246,7 +282,10 @@ export class PolicyClient {
         }),
       );
     } catch (error) {
-      const failure = error instanceof PolicyClientError ? error : new PolicyUnavailableError('policy-service call failed', { cause: error, context: { target: this.#options.target } });
+      const failure =
+        error instanceof PolicyClientError
+          ? error
+          : new PolicyUnavailableError('policy-service call failed', { cause: error, context: { target: this.#options.target } });
       if (span !== undefined) {
         span.setAttribute('portcullis.batch.attempts', attempts);
         endSpan(span, failure);
@@ -262,13 +301,20 @@ export class PolicyClient {
       const result = answer.results[index];
       if (result === undefined) return; // length was checked by the transport
       if ('error' in result) {
-        const rejected = new PolicyRejectedError(`policy-service rejected the request: ${result.error.message}`, { context: { target: this.#options.target, itemCode: result.error.code, itemMessage: result.error.message } });
+        const rejected = new PolicyRejectedError(`policy-service rejected the request: ${result.error.message}`, {
+          context: { target: this.#options.target, itemCode: result.error.code, itemMessage: result.error.message },
+        });
         for (const waiter of item.waiters) waiter.reject(rejected);
         return;
       }
       for (const waiter of item.waiters) {
         // A copy per caller: one caller mutating its answer must not change another's.
-        waiter.resolve({ decision: result.decision, reasons: [...result.reasons], errors: [...result.errors], policyVersion: answer.policyVersion });
+        waiter.resolve({
+          decision: result.decision,
+          reasons: [...result.reasons],
+          errors: [...result.errors],
+          policyVersion: answer.policyVersion,
+        });
       }
     });
   }

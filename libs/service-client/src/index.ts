@@ -4,4 +4,11 @@ export type { WarmUpOptions } from './warm-up.ts';
 export type { BreakerState } from './breaker.ts';
 export { canonicalJson } from './canonical.ts';
 export * as errors from './errors.ts';
-export { PolicyClientError, PolicyUnavailableError, CircuitOpenError, DeadlineExceededError, PolicyRejectedError, isLocalStall } from './errors.ts';
+export {
+  PolicyClientError,
+  PolicyUnavailableError,
+  CircuitOpenError,
+  DeadlineExceededError,
+  PolicyRejectedError,
+  isLocalStall,
+} from './errors.ts';

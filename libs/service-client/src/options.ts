@@ -57,7 +57,8 @@ export type ResolvedOptions = Required<Omit<PolicyClientOptions, 'registry' | 'b
 };
 
 /** An integer in min..max; `undefined` takes the fallback. */
-const int = (name: string, value: number | undefined, fallback: number, min: number, max: number): number => optionInt(name, value, fallback, min, max);
+const int = (name: string, value: number | undefined, fallback: number, min: number, max: number): number =>
+  optionInt(name, value, fallback, min, max);
 
 /** Validates one per-call `timeoutMs` the same way as the constructor's. */
 export function resolveTimeout(value: number | undefined, fallback: number): number {
@@ -75,7 +76,8 @@ export function resolveOptions(options: PolicyClientOptions): ResolvedOptions {
   // h2c is cleartext by definition; https would need ALPN, which this client does not do.
   if (url.protocol !== 'http:') throw optionError('url', 'an http:// URL', options.url);
   const target = options.target ?? 'policy-service';
-  if (typeof target !== 'string' || target.length === 0 || target.length > 100) throw optionError('target', 'a string of 1 to 100 characters', target);
+  if (typeof target !== 'string' || target.length === 0 || target.length > 100)
+    throw optionError('target', 'a string of 1 to 100 characters', target);
   if (options.batching !== undefined && typeof options.batching !== 'boolean') throw optionError('batching', 'a boolean', options.batching);
   const breaker = options.breaker ?? {};
   const errorThresholdPercentage = breaker.errorThresholdPercentage ?? 50;

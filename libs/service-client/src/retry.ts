@@ -17,7 +17,6 @@ export interface RetryPlan {
   onRetry?: (attempt: number, error: unknown) => void;
 }
 
-
 /**
  * The retry layer: runs `attempt(timeoutMs)` until it succeeds, fails with a
  * non-retryable error, runs out of retries, or would outlive the deadline. Every

@@ -96,7 +96,13 @@ export class H2cTransport {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (attempt.traceparent !== undefined) headers['traceparent'] = attempt.traceparent;
     try {
-      const { statusCode, body } = await this.#client.request({ path: '/evaluate/batch', method: 'POST', headers, body: attempt.body, signal: controller.signal });
+      const { statusCode, body } = await this.#client.request({
+        path: '/evaluate/batch',
+        method: 'POST',
+        headers,
+        body: attempt.body,
+        signal: controller.signal,
+      });
       if (statusCode !== 200) {
         const text = await readLimited(body, ERROR_BODY_LIMIT).catch(() => '');
         throw statusError(statusCode, text, this.#origin);
@@ -107,14 +113,22 @@ export class H2cTransport {
       if (timedOut || attempt.signal.aborted) {
         // Busy most of the window: the service may well have answered; not its failure.
         const local = performance.eventLoopUtilization(utilization).utilization > LOCAL_STALL_UTILIZATION;
-        if (timedOut) throw new DeadlineExceededError(`policy-service attempt exceeded ${attempt.timeoutMs} ms`, { cause: error, context: { retryable: true, attemptTimeoutMs: attempt.timeoutMs, local } });
+        if (timedOut)
+          throw new DeadlineExceededError(`policy-service attempt exceeded ${attempt.timeoutMs} ms`, {
+            cause: error,
+            context: { retryable: true, attemptTimeoutMs: attempt.timeoutMs, local },
+          });
         throw new DeadlineExceededError('every caller of this batch gave up', { cause: error, context: { retryable: false, local } });
       }
       if (error instanceof PolicyUnavailableError || error instanceof PolicyRejectedError) throw error;
-      if (error instanceof ResponseTooLarge) throw new PolicyUnavailableError(error.message, { context: { retryable: false, origin: this.#origin } });
+      if (error instanceof ResponseTooLarge)
+        throw new PolicyUnavailableError(error.message, { context: { retryable: false, origin: this.#origin } });
       // Reset, GOAWAY, refused connection, stream errors: the service may answer the next one.
       const code = (error as { code?: unknown }).code;
-      throw new PolicyUnavailableError(`policy-service request failed: ${(error as Error).message}`, { cause: error, context: { retryable: true, origin: this.#origin, errorCode: code } });
+      throw new PolicyUnavailableError(`policy-service request failed: ${(error as Error).message}`, {
+        cause: error,
+        context: { retryable: true, origin: this.#origin, errorCode: code },
+      });
     } finally {
       timer.cancel();
       attempt.signal.removeEventListener('abort', onAbort);
@@ -173,7 +187,9 @@ function statusError(status: number, text: string, origin: string): Error {
   }
   const context = { status, origin, serverCode: code, serverMessage: message, retryable: RETRYABLE_STATUS.has(status) };
   if (status >= 400 && status < 500 && !RETRYABLE_STATUS.has(status)) {
-    return new PolicyRejectedError(`policy-service rejected the batch with ${status}${message ? `: ${message}` : ''}`, { context: { ...context, itemCode: code, itemMessage: message } });
+    return new PolicyRejectedError(`policy-service rejected the batch with ${status}${message ? `: ${message}` : ''}`, {
+      context: { ...context, itemCode: code, itemMessage: message },
+    });
   }
   return new PolicyUnavailableError(`policy-service answered ${status}`, { context });
 }
@@ -191,10 +207,15 @@ function parseAnswer(text: string, count: number, origin: string): BatchResponse
   }
   const parsed = BatchEvaluateResponse.safeParse(json);
   if (!parsed.success) {
-    throw new PolicyUnavailableError('policy-service answer is not a batch response', { cause: parsed.error, context: { retryable: false, origin } });
+    throw new PolicyUnavailableError('policy-service answer is not a batch response', {
+      cause: parsed.error,
+      context: { retryable: false, origin },
+    });
   }
   if (parsed.data.results.length !== count) {
-    throw new PolicyUnavailableError(`policy-service answered ${parsed.data.results.length} results for ${count} requests`, { context: { retryable: false, origin } });
+    throw new PolicyUnavailableError(`policy-service answered ${parsed.data.results.length} results for ${count} requests`, {
+      context: { retryable: false, origin },
+    });
   }
   return parsed.data;
 }

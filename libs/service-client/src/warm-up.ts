@@ -61,10 +61,13 @@ export class WarmUp {
       try {
         await this.#target.connect();
         for (let round = 0; round < rounds; round++) {
-          await Promise.all(Array.from({ length: perRound }, (_, i) =>
-            this.#target.evaluate(request(round * perRound + i), { timeoutMs }).catch((error: unknown) => {
-              if (!(error instanceof PolicyRejectedError)) throw error;
-            })));
+          await Promise.all(
+            Array.from({ length: perRound }, (_, i) =>
+              this.#target.evaluate(request(round * perRound + i), { timeoutMs }).catch((error: unknown) => {
+                if (!(error instanceof PolicyRejectedError)) throw error;
+              }),
+            ),
+          );
         }
         this.#state = 'done';
         this.#lastError = undefined;

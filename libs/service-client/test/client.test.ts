@@ -55,13 +55,24 @@ describe('batching', () => {
     assert.equal(server.itemsReceived, 200);
     // Items keep their callers' order inside each batch.
     const ids = server.received.flatMap((r) => r.body.requests.map((x: any) => Number(x.principal.id.slice(1))));
-    assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+    assert.deepEqual(
+      ids,
+      [...ids].sort((a, b) => a - b),
+    );
   });
 
   test('identical requests in one batch are evaluated once (key order does not matter)', async () => {
     const { client: c } = client();
-    const swapped = { resource: { id: 'a.jpg', type: 'Photo' }, action: { id: 'view', type: 'Action' }, principal: { id: 'bob', type: 'User' } };
-    const answers = await Promise.all([...Array.from({ length: 10 }, () => c.evaluate(req('bob'))), c.evaluate(swapped), c.evaluate(req('carol'))]);
+    const swapped = {
+      resource: { id: 'a.jpg', type: 'Photo' },
+      action: { id: 'view', type: 'Action' },
+      principal: { id: 'bob', type: 'User' },
+    };
+    const answers = await Promise.all([
+      ...Array.from({ length: 10 }, () => c.evaluate(req('bob'))),
+      c.evaluate(swapped),
+      c.evaluate(req('carol')),
+    ]);
     assert.equal(answers.length, 12);
     assert.ok(answers.slice(0, 11).every((a) => a.reasons[0] === 'p-bob'));
     assert.equal(answers[11]!.reasons[0], 'p-carol');
@@ -91,10 +102,16 @@ describe('batching', () => {
     const secondArrived = once(server, 'request');
     const next = Array.from({ length: 5 }, (_, i) => c.evaluate(req(`n${i}`)));
     await secondArrived;
-    assert.deepEqual(server.received.map((r) => r.body.requests.length), [1, 3]);
+    assert.deepEqual(
+      server.received.map((r) => r.body.requests.length),
+      [1, 3],
+    );
     held.release();
     await Promise.all([first, ...next]);
-    assert.deepEqual(server.received.map((r) => r.body.requests.length), [1, 3, 2]);
+    assert.deepEqual(
+      server.received.map((r) => r.body.requests.length),
+      [1, 3, 2],
+    );
   });
 
   test('batching: false sends every call alone', async () => {
@@ -111,7 +128,11 @@ describe('batching', () => {
       const { client: c } = client({ tracer: tracing.tracer });
       const first = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
       const second = '00-11111111111111111111111111111111-2222222222222222-01';
-      await Promise.all([c.evaluate(req('a'), { traceparent: first }), c.evaluate(req('b'), { traceparent: second }), c.evaluate(req('c'))]);
+      await Promise.all([
+        c.evaluate(req('a'), { traceparent: first }),
+        c.evaluate(req('b'), { traceparent: second }),
+        c.evaluate(req('c')),
+      ]);
       const sent = server.received[0]!.headers['traceparent'];
       assert.match(String(sent), /^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
       assert.notEqual(sent, first, 'the policy-service sees the batch span, not the caller');
@@ -132,7 +153,11 @@ describe('batching', () => {
   test('the first caller’s traceparent is sent on the batch', async () => {
     const { client: c } = client();
     const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-    await Promise.all([c.evaluate(req('a')), c.evaluate(req('b'), { traceparent: tp }), c.evaluate(req('c'), { traceparent: '00-ffffffffffffffffffffffffffffffff-b7ad6b7169203331-01' })]);
+    await Promise.all([
+      c.evaluate(req('a')),
+      c.evaluate(req('b'), { traceparent: tp }),
+      c.evaluate(req('c'), { traceparent: '00-ffffffffffffffffffffffffffffffff-b7ad6b7169203331-01' }),
+    ]);
     assert.equal(server.received[0]!.headers['traceparent'], tp);
     await c.evaluate(req('d'), { traceparent: 'bad\r\nx: y' });
     assert.equal(server.received[1]!.headers['traceparent'], undefined, 'a malformed traceparent is dropped');

@@ -29,11 +29,16 @@ export function decide(item: any): any {
 
 export const behaviours = {
   answer: ((stream, received) => reply(stream, 200, { policyVersion: 'v1', results: received.body.requests.map(decide) })) as Behaviour,
-  status: (status: number, body: unknown = { error: { code: 'E_SOMETHING', message: 'no' } }): Behaviour => (stream) => reply(stream, status, body),
-  raw: (status: number, text: string): Behaviour => (stream) => {
-    stream.respond({ ':status': status, 'content-type': 'application/json' });
-    stream.end(text);
-  },
+  status:
+    (status: number, body: unknown = { error: { code: 'E_SOMETHING', message: 'no' } }): Behaviour =>
+    (stream) =>
+      reply(stream, status, body),
+  raw:
+    (status: number, text: string): Behaviour =>
+    (stream) => {
+      stream.respond({ ':status': status, 'content-type': 'application/json' });
+      stream.end(text);
+    },
   /** Never answers: the client must give up on its own. */
   hang: (() => undefined) as Behaviour,
   /** GOAWAY with last stream id 0 (this stream was never processed), then drop the session. */
@@ -131,7 +136,10 @@ export class FakePolicyServer extends EventEmitter {
  * each test, and a factory of clients (own metrics registry, 2 s default deadline) that
  * are all closed with the server after the file.
  */
-export function useFakePolicyServer(): { server: FakePolicyServer; client(options?: Partial<PolicyClientOptions>): { client: PolicyClient; registry: Registry } } {
+export function useFakePolicyServer(): {
+  server: FakePolicyServer;
+  client(options?: Partial<PolicyClientOptions>): { client: PolicyClient; registry: Registry };
+} {
   const server = new FakePolicyServer();
   const clients: PolicyClient[] = [];
   before(() => server.start());

@@ -5,7 +5,6 @@ import { useFakePolicyServer, behaviours, req } from './fake-policy-server.ts';
 
 const { server, client } = useFakePolicyServer();
 
-
 function nextState(c: PolicyClient, wanted: BreakerState): Promise<void> {
   return new Promise((resolve) => {
     const off = c.onBreakerStateChange((state) => {
@@ -77,7 +76,10 @@ describe('retries', () => {
   test('a 4xx is not retried', async () => {
     server.reset(behaviours.status(400, { error: { code: 'E_BAD_REQUEST', message: 'nope' } }));
     const { client: c } = client();
-    await assert.rejects(c.evaluate(req('alice')), (error: any) => error.code === 'E_POLICY_REJECTED' && error.context.itemCode === 'E_BAD_REQUEST');
+    await assert.rejects(
+      c.evaluate(req('alice')),
+      (error: any) => error.code === 'E_POLICY_REJECTED' && error.context.itemCode === 'E_BAD_REQUEST',
+    );
     assert.equal(server.received.length, 1);
     assert.equal(c.breakerState, 'closed');
   });
@@ -192,6 +194,9 @@ describe('lifecycle', () => {
   test('bad options throw a RangeError naming the option and value', () => {
     assert.throws(() => new PolicyClient({ url: 'https://x' }), /option url .*https:\/\/x/);
     assert.throws(() => new PolicyClient({ url: server.url, maxBatch: 0 }), /option maxBatch .* received 0/);
-    assert.throws(() => new PolicyClient({ url: server.url, breaker: { errorThresholdPercentage: 150 } }), /breaker.errorThresholdPercentage .* received 150/);
+    assert.throws(
+      () => new PolicyClient({ url: server.url, breaker: { errorThresholdPercentage: 150 } }),
+      /breaker.errorThresholdPercentage .* received 150/,
+    );
   });
 });

@@ -5,7 +5,6 @@ import { behaviours, useFakePolicyServer, req } from './fake-policy-server.ts';
 
 const { server, client } = useFakePolicyServer();
 
-
 /** Resolves at the next session transition to `open`. */
 function nextConnection(c: PolicyClient, open: boolean): Promise<void> {
   return new Promise((resolve) => {
@@ -105,7 +104,8 @@ describe('deadlines missed by a busy caller', () => {
     await idle.connect();
     await idle.evaluate(req('warm'));
     server.reset(behaviours.hang);
-    for (let i = 0; i < 10 && idle.breakerState === 'closed'; i++) await assert.rejects(idle.evaluate(req(`idle${i}`)), { code: 'E_DEADLINE_EXCEEDED' });
+    for (let i = 0; i < 10 && idle.breakerState === 'closed'; i++)
+      await assert.rejects(idle.evaluate(req(`idle${i}`)), { code: 'E_DEADLINE_EXCEEDED' });
     assert.equal(idle.breakerState, 'open', 'an idle caller that waited in vain blames the service');
   });
 });

@@ -19,17 +19,48 @@ describe('retries', () => {
     assert.equal(isRetryable(new PolicyRejectedError('400')), false);
     const signal = new AbortController().signal;
     let calls = 0;
-    await assert.rejects(withRetries(async () => { calls++; throw new PolicyRejectedError('400'); }, { retries: 5, backoffBaseMs: 0, attemptTimeoutMs: 10, deadline: performance.now() + 1000, signal }), { code: 'E_POLICY_REJECTED' });
+    await assert.rejects(
+      withRetries(
+        async () => {
+          calls++;
+          throw new PolicyRejectedError('400');
+        },
+        { retries: 5, backoffBaseMs: 0, attemptTimeoutMs: 10, deadline: performance.now() + 1000, signal },
+      ),
+      { code: 'E_POLICY_REJECTED' },
+    );
     assert.equal(calls, 1);
     calls = 0;
     const timeouts: number[] = [];
-    await assert.rejects(withRetries(async (t) => { calls++; timeouts.push(t); throw retryable; }, { retries: 2, backoffBaseMs: 0, attemptTimeoutMs: 10, deadline: performance.now() + 1000, signal }), { code: 'E_POLICY_UNAVAILABLE' });
+    await assert.rejects(
+      withRetries(
+        async (t) => {
+          calls++;
+          timeouts.push(t);
+          throw retryable;
+        },
+        { retries: 2, backoffBaseMs: 0, attemptTimeoutMs: 10, deadline: performance.now() + 1000, signal },
+      ),
+      { code: 'E_POLICY_UNAVAILABLE' },
+    );
     assert.equal(calls, 3);
     assert.ok(timeouts.every((t) => t <= 10));
     // A backoff longer than the time left is not slept: the error comes back at once.
     calls = 0;
-    await assert.rejects(withRetries(async () => { calls++; throw retryable; }, { retries: 5, backoffBaseMs: 10_000, attemptTimeoutMs: 10, deadline: performance.now() + 1000, signal }), { code: 'E_POLICY_UNAVAILABLE' });
+    await assert.rejects(
+      withRetries(
+        async () => {
+          calls++;
+          throw retryable;
+        },
+        { retries: 5, backoffBaseMs: 10_000, attemptTimeoutMs: 10, deadline: performance.now() + 1000, signal },
+      ),
+      { code: 'E_POLICY_UNAVAILABLE' },
+    );
     assert.equal(calls, 1);
-    await assert.rejects(withRetries(async () => 1, { retries: 1, backoffBaseMs: 0, attemptTimeoutMs: 10, deadline: performance.now() - 1, signal }), { code: 'E_DEADLINE_EXCEEDED' });
+    await assert.rejects(
+      withRetries(async () => 1, { retries: 1, backoffBaseMs: 0, attemptTimeoutMs: 10, deadline: performance.now() - 1, signal }),
+      { code: 'E_DEADLINE_EXCEEDED' },
+    );
   });
 });

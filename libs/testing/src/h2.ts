@@ -1,6 +1,5 @@
 import { connect, type ClientHttp2Session } from 'node:http2';
 
-
 /** One HTTP/2 (h2c, prior knowledge) request over an existing session. */
 export function h2Request(
   session: ClientHttp2Session,
@@ -28,4 +27,3 @@ export function h2Request(
 export function h2Connect(port: number): ClientHttp2Session {
   return connect(`http://127.0.0.1:${port}`);
 }
-

@@ -27,11 +27,25 @@ export interface OtlpReceiverHandle {
   close(): Promise<void>;
 }
 
-interface OtlpValue { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number }
-interface OtlpKeyValue { key: string; value: OtlpValue }
+interface OtlpValue {
+  stringValue?: string;
+  intValue?: string | number;
+  boolValue?: boolean;
+  doubleValue?: number;
+}
+interface OtlpKeyValue {
+  key: string;
+  value: OtlpValue;
+}
 interface OtlpSpan {
-  traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number;
-  attributes?: OtlpKeyValue[]; links?: { traceId: string; spanId: string }[]; status?: { code?: number };
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes?: OtlpKeyValue[];
+  links?: { traceId: string; spanId: string }[];
+  status?: { code?: number };
 }
 interface OtlpRequest {
   resourceSpans?: { resource?: { attributes?: OtlpKeyValue[] }; scopeSpans?: { spans?: OtlpSpan[] }[] }[];
@@ -79,7 +93,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiverHandle> {
         };
         const timer = setTimeout(() => {
           finish();
-          reject(new Error(`spans not received within ${timeoutMs} ms; got: ${spans.map((s) => `${s.service}:${s.name}`).join(', ') || 'none'}`));
+          reject(
+            new Error(`spans not received within ${timeoutMs} ms; got: ${spans.map((s) => `${s.service}:${s.name}`).join(', ') || 'none'}`),
+          );
         }, timeoutMs);
         const finish = (): void => {
           clearTimeout(timer);
@@ -104,8 +120,15 @@ function flatten(request: OtlpRequest): ReceivedSpan[] {
     for (const scope of resourceSpans.scopeSpans ?? []) {
       for (const span of scope.spans ?? []) {
         out.push({
-          service, name: span.name, kind: span.kind, traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId ?? '',
-          attributes: toRecord(span.attributes), links: (span.links ?? []).map(({ traceId, spanId }) => ({ traceId, spanId })), statusCode: span.status?.code ?? 0,
+          service,
+          name: span.name,
+          kind: span.kind,
+          traceId: span.traceId,
+          spanId: span.spanId,
+          parentSpanId: span.parentSpanId ?? '',
+          attributes: toRecord(span.attributes),
+          links: (span.links ?? []).map(({ traceId, spanId }) => ({ traceId, spanId })),
+          statusCode: span.status?.code ?? 0,
         });
       }
     }
@@ -115,6 +138,8 @@ function flatten(request: OtlpRequest): ReceivedSpan[] {
 
 function toRecord(attributes: OtlpKeyValue[] | undefined): Record<string, unknown> {
   const record: Record<string, unknown> = {};
-  for (const { key, value } of attributes ?? []) record[key] = value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : undefined) ?? value.boolValue ?? value.doubleValue;
+  for (const { key, value } of attributes ?? [])
+    record[key] =
+      value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : undefined) ?? value.boolValue ?? value.doubleValue;
   return record;
 }

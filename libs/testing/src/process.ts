@@ -63,7 +63,14 @@ export async function startProcess(options: StartProcessOptions): Promise<Proces
     const found = findLine(buffer.slice(from), pattern);
     if (found !== undefined) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
-      const waiter = { pattern, from, resolve: (line: string) => { clearTimeout(timer); resolve(line); } };
+      const waiter = {
+        pattern,
+        from,
+        resolve: (line: string) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      };
       const timer = setTimeout(() => {
         waiters.delete(waiter);
         reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern} from ${options.command}\n${buffer}`));

@@ -12,7 +12,12 @@ function gopathBin(binary: string): string | undefined {
 
 /** `$<envVar>`, `<binary>` on PATH, or Go's bin directory; else `go install <module>` once. */
 export function findGoTool(binary: string, module: string, envVar: string, minutes: string): string {
-  const candidates = [process.env[envVar], ...(process.env.PATH ?? '').split(':').map((dir) => join(dir, binary)), join(homedir(), 'go', 'bin', binary), gopathBin(binary)];
+  const candidates = [
+    process.env[envVar],
+    ...(process.env.PATH ?? '').split(':').map((dir) => join(dir, binary)),
+    join(homedir(), 'go', 'bin', binary),
+    gopathBin(binary),
+  ];
   const found = candidates.find((path) => path !== undefined && path !== '' && existsSync(path));
   if (found !== undefined) return found;
   console.log(`${binary} not found; building ${module} with go install (${minutes}, once)`);

@@ -9,7 +9,16 @@ import { findGoTool } from './_go-tool.ts';
 const K6_MODULE = 'go.k6.io/k6@v1.8.1';
 
 /** What k6's handleSummary reports for one run (latencies in ms). */
-export interface K6Summary { rps: number; sent: number; failed: number; dropped: number; p50: number; p95: number; p99: number; max: number }
+export interface K6Summary {
+  rps: number;
+  sent: number;
+  failed: number;
+  dropped: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
 
 /** The k6 binary: `$K6_BIN`, `k6` on PATH, or Go's bin directory; built with `go install` when missing. */
 export const findK6 = (): string => findGoTool('k6', K6_MODULE, 'K6_BIN', 'a few minutes');
@@ -17,12 +26,23 @@ export const findK6 = (): string => findGoTool('k6', K6_MODULE, 'K6_BIN', 'a few
 /** Runs one k6 script with `-e` variables and returns its summary. */
 export async function runK6(k6: string, script: string, env: Record<string, string | number>): Promise<K6Summary> {
   const path = fileURLToPath(new URL(`../../k6/${script}`, import.meta.url));
-  const args = ['run', '--quiet', '--no-color', '--no-usage-report', ...Object.entries(env).flatMap(([key, value]) => ['-e', `${key}=${value}`]), path];
+  const args = [
+    'run',
+    '--quiet',
+    '--no-color',
+    '--no-usage-report',
+    ...Object.entries(env).flatMap(([key, value]) => ['-e', `${key}=${value}`]),
+    path,
+  ];
   const child = spawn(k6, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
   const [code] = (await once(child, 'exit')) as [number | null];
   const line = stdout.split('\n').find((l) => l.startsWith('K6_SUMMARY '));
   // 99 means a threshold (a goal) was missed: the figures are still the result.

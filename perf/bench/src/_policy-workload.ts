@@ -33,7 +33,9 @@ export function prng(seed: number): () => number {
 export function makeRequests(count: number, entities: Entity[], seed = 42): EvaluateRequest[] {
   const random = prng(seed);
   const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)]!;
-  const resources = entities.map((e) => e.uid as { type: string; id: string }).filter((uid) => uid.type === 'Document' || uid.type === 'Photo');
+  const resources = entities
+    .map((e) => e.uid as { type: string; id: string })
+    .filter((uid) => uid.type === 'Document' || uid.type === 'Photo');
   const roles = ['admin', 'editor', 'viewer'];
   const actions = ['view', 'view', 'view', 'edit', 'delete', 'share'];
   return Array.from({ length: count }, (_, index) => {

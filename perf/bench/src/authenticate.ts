@@ -29,7 +29,9 @@ async function roundTrips(url: string): Promise<number> {
 async function serverBuckets(url: string): Promise<Map<number, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const buckets = new Map<number, number>();
-  for (const match of text.matchAll(/http_request_duration_seconds_bucket\{le="([^"]+)",service="auth-service",route="\/authenticate",method="POST",status_code="200"\} (\d+)/g)) {
+  for (const match of text.matchAll(
+    /http_request_duration_seconds_bucket\{le="([^"]+)",service="auth-service",route="\/authenticate",method="POST",status_code="200"\} (\d+)/g,
+  )) {
     buckets.set(match[1] === '+Inf' ? Infinity : Number(match[1]), Number(match[2]));
   }
   return buckets;
@@ -44,7 +46,9 @@ function serverP95(before: Map<number, number>, after: Map<number, number>): num
 }
 
 const show = (name: string, load: K6Summary): void =>
-  console.log(`${name.padEnd(34)} ${load.rps.toFixed(0).padStart(6)} req/s  p50 ${load.p50.toFixed(2)} ms  p95 ${load.p95.toFixed(2)} ms  p99 ${load.p99.toFixed(2)} ms  errors ${load.failed}/${load.sent}  late ${load.dropped}`);
+  console.log(
+    `${name.padEnd(34)} ${load.rps.toFixed(0).padStart(6)} req/s  p50 ${load.p50.toFixed(2)} ms  p95 ${load.p95.toFixed(2)} ms  p99 ${load.p99.toFixed(2)} ms  errors ${load.failed}/${load.sent}  late ${load.dropped}`,
+  );
 
 export async function run(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-auth-'));
@@ -56,21 +60,37 @@ export async function run(): Promise<void> {
   const startAuth = async (batching: boolean): Promise<{ url: string; handle: ProcessHandle }> => {
     const port = await freePort();
     const handle = await startProcess({
-      command: process.execPath, args: [AUTH_MAIN],
-      env: { AUTH_PORT: String(port), POLICY_URL: `http://127.0.0.1:${policyPort}`, REDIS_URL: redis.url, JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789', AUTH_CLIENTS_FILE: clients, AUTH_BATCHING: String(batching), LOG_LEVEL: 'warn', AUTH_POLICY_TIMEOUT_MS: '200' },
+      command: process.execPath,
+      args: [AUTH_MAIN],
+      env: {
+        AUTH_PORT: String(port),
+        POLICY_URL: `http://127.0.0.1:${policyPort}`,
+        REDIS_URL: redis.url,
+        JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789',
+        AUTH_CLIENTS_FILE: clients,
+        AUTH_BATCHING: String(batching),
+        LOG_LEVEL: 'warn',
+        AUTH_POLICY_TIMEOUT_MS: '200',
+      },
       readyWhen: /auth-service ready on/,
     });
     processes.push(handle);
     return { url: `http://127.0.0.1:${port}`, handle };
   };
   try {
-    processes.push(await startProcess({
-      command: process.execPath, args: [POLICY_MAIN],
-      env: { POLICY_PORT: String(policyPort), POLICY_WATCH: 'false', LOG_LEVEL: 'warn' },
-      readyWhen: /policy-service ready on/,
-    }));
+    processes.push(
+      await startProcess({
+        command: process.execPath,
+        args: [POLICY_MAIN],
+        env: { POLICY_PORT: String(policyPort), POLICY_WATCH: 'false', LOG_LEVEL: 'warn' },
+        readyWhen: /policy-service ready on/,
+      }),
+    );
     const auth = await startAuth(true);
-    const tokenRes = await fetch(`${auth.url}/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }) });
+    const tokenRes = await fetch(`${auth.url}/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }),
+    });
     const { access_token: token } = (await tokenRes.json()) as { access_token: string };
     const k6 = findK6();
     const load = (target: string, mode: 'warm' | 'cold' | 'max' | 'cold-max', extra: Record<string, string | number>): Promise<K6Summary> =>
@@ -92,7 +112,9 @@ export async function run(): Promise<void> {
     const coldOff = await load(unbatched.url, 'cold', { RATE: 1000, OFFSET: 10_000_000 });
     const trips2 = (await roundTrips(unbatched.url)) - before2;
     show('cold, fixed 1,000 req/s, no batching', coldOff);
-    console.log(`  batch efficiency: ${(coldOff.sent / Math.max(1, trips2)).toFixed(1)} requests per policy round trip (${trips2} round trips)`);
+    console.log(
+      `  batch efficiency: ${(coldOff.sent / Math.max(1, trips2)).toFixed(1)} requests per policy round trip (${trips2} round trips)`,
+    );
     // Where batching pays: capacity. Closed loop, every request a new decision.
     const coldMaxOff = await load(unbatched.url, 'cold-max', { VUS: 32, OFFSET: 20_000_000 });
     show('cold, max (32 VUs), no batching', coldMaxOff);
@@ -101,7 +123,9 @@ export async function run(): Promise<void> {
     const coldMax = await load(auth.url, 'cold-max', { VUS: 32, OFFSET: 30_000_000 });
     const trips3 = (await roundTrips(auth.url)) - before3;
     show('cold, max (32 VUs), batching', coldMax);
-    console.log(`  batch efficiency: ${(coldMax.sent / Math.max(1, trips3)).toFixed(1)} requests per policy round trip; ${(coldMax.rps / coldMaxOff.rps).toFixed(2)}× the unbatched rate`);
+    console.log(
+      `  batch efficiency: ${(coldMax.sent / Math.max(1, trips3)).toFixed(1)} requests per policy round trip; ${(coldMax.rps / coldMaxOff.rps).toFixed(2)}× the unbatched rate`,
+    );
 
     await load(auth.url, 'warm', { RATE: 1000, DURATION: '1s' }); // fill the cache
     const bucketsBefore = await serverBuckets(auth.url);
@@ -112,7 +136,9 @@ export async function run(): Promise<void> {
     const warmMax = await load(auth.url, 'max', { VUS: 32 });
     show('warm, max (32 k6 VUs)', warmMax);
 
-    console.log(`RESULT authenticate warm_rps_max=${warmMax.rps.toFixed(0)} warm_p95_ms=${warmFixed.p95.toFixed(2)} cold_p95_ms=${cold.p95.toFixed(2)} batch_efficiency=${efficiency.toFixed(1)} cold_p95_ms_unbatched=${coldOff.p95.toFixed(2)} cold_rps_max=${coldMax.rps.toFixed(0)} cold_rps_max_vs_unbatched=${(coldMax.rps / coldMaxOff.rps).toFixed(2)} warm_server_p95_ms_le=${warmServerP95}`);
+    console.log(
+      `RESULT authenticate warm_rps_max=${warmMax.rps.toFixed(0)} warm_p95_ms=${warmFixed.p95.toFixed(2)} cold_p95_ms=${cold.p95.toFixed(2)} batch_efficiency=${efficiency.toFixed(1)} cold_p95_ms_unbatched=${coldOff.p95.toFixed(2)} cold_rps_max=${coldMax.rps.toFixed(0)} cold_rps_max_vs_unbatched=${(coldMax.rps / coldMaxOff.rps).toFixed(2)} warm_server_p95_ms_le=${warmServerP95}`,
+    );
   } finally {
     await Promise.all(processes.map((p) => p.stop()));
     await redis.close();

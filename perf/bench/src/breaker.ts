@@ -25,7 +25,10 @@ async function measure(run: () => Promise<unknown>): Promise<number> {
 }
 
 export async function run(): Promise<void> {
-  const ours = new CircuitBreaker({ rules: [new ConsecutiveFailures(3), new FailureRate({ thresholdPercent: 50, windowMs: 10_000, minimumCalls: 10 })], resetMs: 15_000 });
+  const ours = new CircuitBreaker({
+    rules: [new ConsecutiveFailures(3), new FailureRate({ thresholdPercent: 50, windowMs: 10_000, minimumCalls: 10 })],
+    resetMs: 15_000,
+  });
   observeBreaker(ours, portcullisMetrics(new Registry()), 'bench');
   const throughOurs = async (): Promise<number> => {
     if (!ours.tryAcquire()) throw new Error('open');
@@ -38,7 +41,14 @@ export async function run(): Promise<void> {
       throw error;
     }
   };
-  const opossum = new Opossum(call, { timeout: false, errorThresholdPercentage: 50, rollingCountTimeout: 10_000, rollingCountBuckets: 10, volumeThreshold: 10, resetTimeout: 15_000 });
+  const opossum = new Opossum(call, {
+    timeout: false,
+    errorThresholdPercentage: 50,
+    rollingCountTimeout: 10_000,
+    rollingCountBuckets: 10,
+    volumeThreshold: 10,
+    resetTimeout: 15_000,
+  });
   const events = portcullisMetrics(new Registry()).circuitEvents;
   opossum.on('success', () => events.inc({ target: 'bench', event: 'success' }));
   const bare = await measure(call);
@@ -46,6 +56,10 @@ export async function run(): Promise<void> {
   const opossumNs = await measure(() => opossum.fire());
   opossum.shutdown();
   ours.shutdown();
-  console.log(`bare call ${bare.toFixed(0)} ns; shared breaker ${oursNs.toFixed(0)} ns; opossum ${opossumNs.toFixed(0)} ns (medians of ${ROUNDS} × ${CALLS.toLocaleString()} calls)`);
-  console.log(`RESULT breaker ours_ns=${(oursNs - bare).toFixed(0)} opossum_ns=${(opossumNs - bare).toFixed(0)} opossum_vs_ours=${((opossumNs - bare) / Math.max(1, oursNs - bare)).toFixed(2)}`);
+  console.log(
+    `bare call ${bare.toFixed(0)} ns; shared breaker ${oursNs.toFixed(0)} ns; opossum ${opossumNs.toFixed(0)} ns (medians of ${ROUNDS} × ${CALLS.toLocaleString()} calls)`,
+  );
+  console.log(
+    `RESULT breaker ours_ns=${(oursNs - bare).toFixed(0)} opossum_ns=${(opossumNs - bare).toFixed(0)} opossum_vs_ours=${((opossumNs - bare) / Math.max(1, oursNs - bare)).toFixed(2)}`,
+  );
 }

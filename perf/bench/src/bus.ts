@@ -29,8 +29,16 @@ async function busThroughput(url: string): Promise<number> {
   const producer = new MessageBus({ redis: url, registry: new Registry(), logger: silent });
   let handled = 0;
   let done!: () => void;
-  const finished = new Promise<void>((resolve) => { done = resolve; });
-  await consumer.subscribe(topic, () => { if (++handled === MESSAGES) done(); }, { mode: 'work', group: 'bench', concurrency: CONCURRENCY });
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  await consumer.subscribe(
+    topic,
+    () => {
+      if (++handled === MESSAGES) done();
+    },
+    { mode: 'work', group: 'bench', concurrency: CONCURRENCY },
+  );
   const started = performance.now();
   const batches: Promise<string[]>[] = [];
   for (let sent = 0; sent < MESSAGES; sent += BATCH) {
@@ -52,9 +60,13 @@ async function bullmqThroughput(port: number): Promise<number> {
   const queue = new Queue(name, { connection: queueConnection });
   let completed = 0;
   let done!: () => void;
-  const finished = new Promise<void>((resolve) => { done = resolve; });
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
   const worker = new Worker(name, async () => undefined, { connection: workerConnection, concurrency: CONCURRENCY, autorun: false });
-  worker.on('completed', () => { if (++completed === MESSAGES) done(); });
+  worker.on('completed', () => {
+    if (++completed === MESSAGES) done();
+  });
   await worker.waitUntilReady();
   const started = performance.now();
   void worker.run();
@@ -74,7 +86,23 @@ async function bullmqThroughput(port: number): Promise<number> {
 
 async function redisBenchmarkXadd(port: number): Promise<number> {
   const { stdout } = await promisify(execFile)('redis-benchmark', [
-    '-p', String(port), '-n', '200000', '-c', '50', '-P', '16', '-q', 'XADD', uniqueId('ceiling'), 'MAXLEN', '~', '100000', '*', 'm', JSON.stringify(PAYLOAD),
+    '-p',
+    String(port),
+    '-n',
+    '200000',
+    '-c',
+    '50',
+    '-P',
+    '16',
+    '-q',
+    'XADD',
+    uniqueId('ceiling'),
+    'MAXLEN',
+    '~',
+    '100000',
+    '*',
+    'm',
+    JSON.stringify(PAYLOAD),
   ]);
   const match = /([\d.]+) requests per second/.exec(stdout);
   return match ? Number(match[1]) : 0;
@@ -88,11 +116,17 @@ async function busLatency(url: string): Promise<{ p50: number; p99: number }> {
   const latencies: number[] = [];
   const total = RATE * LATENCY_SECONDS;
   let done!: () => void;
-  const finished = new Promise<void>((resolve) => { done = resolve; });
-  await consumer.subscribe<{ t: number; data: string }>(topic, (message) => {
-    latencies.push(performance.now() - message.payload.t);
-    if (latencies.length === total) done();
-  }, { mode: 'work', group: 'bench', concurrency: CONCURRENCY });
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  await consumer.subscribe<{ t: number; data: string }>(
+    topic,
+    (message) => {
+      latencies.push(performance.now() - message.payload.t);
+      if (latencies.length === total) done();
+    },
+    { mode: 'work', group: 'bench', concurrency: CONCURRENCY },
+  );
   const perTick = RATE / 500;
   const started = performance.now();
   let sent = 0;
@@ -132,8 +166,12 @@ export async function run(_args: string[]): Promise<void> {
     console.log(`redis-benchmark XADD (P16, 50 clients): ${ceiling.toFixed(0)} req/s`);
     const latency = await busLatency(redis.url);
     console.log(`bus latency at ${RATE} msg/s: p50 ${latency.p50.toFixed(2)} ms, p99 ${latency.p99.toFixed(2)} ms`);
-    console.log(`medians of ${RUNS} runs (${MESSAGES} msgs, 256 B, concurrency ${CONCURRENCY}): bus ${median(bus).toFixed(0)} msg/s, bullmq ${median(bullmq).toFixed(0)} msg/s, ratio ${median(ratios).toFixed(2)}, xadd ceiling ${ceiling.toFixed(0)}`);
-    console.log(`RESULT bus msgs_per_s=${median(bus).toFixed(0)} vs_bullmq=${median(ratios).toFixed(2)} p99_ms=${latency.p99.toFixed(2)} p50_ms=${latency.p50.toFixed(2)} bullmq_msgs_per_s=${median(bullmq).toFixed(0)} xadd_ceiling=${ceiling.toFixed(0)}`);
+    console.log(
+      `medians of ${RUNS} runs (${MESSAGES} msgs, 256 B, concurrency ${CONCURRENCY}): bus ${median(bus).toFixed(0)} msg/s, bullmq ${median(bullmq).toFixed(0)} msg/s, ratio ${median(ratios).toFixed(2)}, xadd ceiling ${ceiling.toFixed(0)}`,
+    );
+    console.log(
+      `RESULT bus msgs_per_s=${median(bus).toFixed(0)} vs_bullmq=${median(ratios).toFixed(2)} p99_ms=${latency.p99.toFixed(2)} p50_ms=${latency.p50.toFixed(2)} bullmq_msgs_per_s=${median(bullmq).toFixed(0)} xadd_ceiling=${ceiling.toFixed(0)}`,
+    );
   } finally {
     await redis.close();
   }

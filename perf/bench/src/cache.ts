@@ -29,7 +29,11 @@ export async function run(args: string[]): Promise<void> {
   const bentoOf = () =>
     new BentoCache({
       default: 'tiered',
-      stores: { tiered: bentostore().useL1Layer(memoryDriver({ maxItems: L1_ENTRIES })).useL2Layer(redisDriver({ connection: { host: hostname, port: Number(port) }, prefix: `${name}-bento` })) },
+      stores: {
+        tiered: bentostore()
+          .useL1Layer(memoryDriver({ maxItems: L1_ENTRIES }))
+          .useL2Layer(redisDriver({ connection: { host: hostname, port: Number(port) }, prefix: `${name}-bento` })),
+      },
     });
   const bento = bentoOf();
   const bentoReader = bentoOf();
@@ -54,9 +58,11 @@ export async function run(args: string[]): Promise<void> {
     const workers = 64;
     let n = 0;
     const start = performance.now();
-    await Promise.all(Array.from({ length: workers }, async () => {
-      while (performance.now() - start < SLICE_MS) await body(n++ % 1000);
-    }));
+    await Promise.all(
+      Array.from({ length: workers }, async () => {
+        while (performance.now() - start < SLICE_MS) await body(n++ % 1000);
+      }),
+    );
     return n / ((performance.now() - start) / 1000);
   };
 
@@ -71,16 +77,22 @@ export async function run(args: string[]): Promise<void> {
     record('gos_bento', await concurrent((i) => bento.getOrSet({ key: `gos${r}:${i}`, factory: async () => value })));
     const trips = oursReader.stats().l2RoundTrips;
     let batches = 0;
-    record('many_ours', await opsPerSecond(SLICE_MS / 3, 1, () => {
-      batches += 1;
-      const start = (oursCursor += 100);
-      return oursReader.getMany(Array.from({ length: 100 }, (_v, i) => cold[(start + i) % cold.length] as string));
-    }));
+    record(
+      'many_ours',
+      await opsPerSecond(SLICE_MS / 3, 1, () => {
+        batches += 1;
+        const start = (oursCursor += 100);
+        return oursReader.getMany(Array.from({ length: 100 }, (_v, i) => cold[(start + i) % cold.length] as string));
+      }),
+    );
     record('many_trips', (oursReader.stats().l2RoundTrips - trips) / batches);
-    record('many_bento', await opsPerSecond(SLICE_MS / 3, 1, () => {
-      const start = (bentoCursor += 100);
-      return Promise.all(Array.from({ length: 100 }, (_v, i) => bentoReader.get({ key: cold[(start + i) % cold.length] as string })));
-    }));
+    record(
+      'many_bento',
+      await opsPerSecond(SLICE_MS / 3, 1, () => {
+        const start = (bentoCursor += 100);
+        return Promise.all(Array.from({ length: 100 }, (_v, i) => bentoReader.get({ key: cold[(start + i) % cold.length] as string })));
+      }),
+    );
   }
 
   const stream = zipfStream(100_000, 1.0, 4_000_000);
@@ -101,10 +113,16 @@ export async function run(args: string[]): Promise<void> {
   console.log(`L1-hit get      ours ${fmt(m('l1_ours'))}  bentocache ${fmt(m('l1_bento'))}  lru-cache ${fmt(m('l1_lru'))}`);
   console.log(`L2-hit get      ours ${fmt(m('l2_ours'))}  bentocache ${fmt(m('l2_bento'))}  (sequential, loopback Redis)`);
   console.log(`getOrSet x64    ours ${fmt(m('gos_ours'))}  bentocache ${fmt(m('gos_bento'))}  (1000 keys, 64 concurrent callers)`);
-  console.log(`getMany(100)    ours ${fmt(m('many_ours'))}  bentocache ${fmt(m('many_bento'))} (100 concurrent get)  batches/s; ours ${m('many_trips')} round trips each`);
-  console.log(`Zipf(1.0) 100k keys, L1 10k, 4M requests: ours ${sim.hitRate.toFixed(4)} overall, ${sim.steadyHitRate.toFixed(4)} second half; plain LRU ${(plainHits / stream.length).toFixed(4)} overall, ${(plainSteady / (stream.length / 2)).toFixed(4)} second half`);
+  console.log(
+    `getMany(100)    ours ${fmt(m('many_ours'))}  bentocache ${fmt(m('many_bento'))} (100 concurrent get)  batches/s; ours ${m('many_trips')} round trips each`,
+  );
+  console.log(
+    `Zipf(1.0) 100k keys, L1 10k, 4M requests: ours ${sim.hitRate.toFixed(4)} overall, ${sim.steadyHitRate.toFixed(4)} second half; plain LRU ${(plainHits / stream.length).toFixed(4)} overall, ${(plainSteady / (stream.length / 2)).toFixed(4)} second half`,
+  );
   const ratio = (a: number, b: number) => (a / b).toFixed(3);
-  console.log(`ratios vs bentocache: l2_hit ${ratio(m('l2_ours'), m('l2_bento'))} getorset ${ratio(m('gos_ours'), m('gos_bento'))} getmany ${ratio(m('many_ours'), m('many_bento'))}`);
+  console.log(
+    `ratios vs bentocache: l2_hit ${ratio(m('l2_ours'), m('l2_bento'))} getorset ${ratio(m('gos_ours'), m('gos_bento'))} getmany ${ratio(m('many_ours'), m('many_bento'))}`,
+  );
 
   await Promise.all([ours.close(), oursReader.close(), bento.disconnect(), bentoReader.disconnect()]);
   for (const client of clients) client.disconnect();

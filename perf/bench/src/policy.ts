@@ -30,7 +30,10 @@ function sliceFor(request: EvaluateRequest, store: Map<string, Entity>): Entity[
   const own = new Map(request.entities.map((e) => [JSON.stringify(e.uid), e] as const));
   const out: Entity[] = [];
   const seen = new Set<string>();
-  const stack: { ref: unknown; root: boolean }[] = [{ ref: request.principal, root: true }, { ref: request.resource, root: true }];
+  const stack: { ref: unknown; root: boolean }[] = [
+    { ref: request.principal, root: true },
+    { ref: request.resource, root: true },
+  ];
   while (stack.length > 0) {
     const { ref, root } = stack.pop()!;
     const key = JSON.stringify(ref);
@@ -48,10 +51,12 @@ function sliceFor(request: EvaluateRequest, store: Map<string, Entity>): Entity[
 function inProcess(requests: EvaluateRequest[], domain: Awaited<ReturnType<typeof readSampleDomain>>): number {
   const parts = cedar.policySetTextToParts(domain.policies);
   if (parts.type !== 'success') throw new Error('sample policies do not parse');
-  const ids = Object.fromEntries(parts.policies.map((text, i) => {
-    const json = cedar.policyToJson(text);
-    return [json.type === 'success' ? (json.json.annotations?.id ?? `policy${i}`) : `policy${i}`, text];
-  }));
+  const ids = Object.fromEntries(
+    parts.policies.map((text, i) => {
+      const json = cedar.policyToJson(text);
+      return [json.type === 'success' ? (json.json.annotations?.id ?? `policy${i}`) : `policy${i}`, text];
+    }),
+  );
   cedar.preparsePolicySet('bench', { staticPolicies: ids });
   cedar.preparseSchema('bench', domain.schema);
   const store = new Map(domain.entities.map((e) => [JSON.stringify(e.uid), e] as const));
@@ -63,8 +68,14 @@ function inProcess(requests: EvaluateRequest[], domain: Awaited<ReturnType<typeo
     for (let i = 0; i < 200; i += 1, done += 1) {
       const r = requests[done % requests.length]!;
       const answer = cedar.statefulIsAuthorized({
-        principal: r.principal, action: r.action, resource: r.resource, context: r.context as cedar.Context,
-        entities: slices[done % requests.length] as cedar.Entities, preparsedPolicySetId: 'bench', preparsedSchemaName: 'bench', validateRequest: true,
+        principal: r.principal,
+        action: r.action,
+        resource: r.resource,
+        context: r.context as cedar.Context,
+        entities: slices[done % requests.length] as cedar.Entities,
+        preparsedPolicySetId: 'bench',
+        preparsedSchemaName: 'bench',
+        validateRequest: true,
       });
       if (answer.type !== 'success') throw new Error(JSON.stringify(answer.errors));
     }
@@ -72,24 +83,40 @@ function inProcess(requests: EvaluateRequest[], domain: Awaited<ReturnType<typeo
   return done / ((performance.now() - started) / 1000);
 }
 
-async function overHttp(dispatcher: Dispatcher, origin: string, requests: EvaluateRequest[], batch: number, concurrency = CONCURRENCY): Promise<{ evalsPerS: number; latencies: number[] }> {
-  const bodies = Array.from({ length: 200 }, (_, i) => JSON.stringify({ requests: Array.from({ length: batch }, (_, j) => requests[(i * batch + j) % requests.length]) }));
+async function overHttp(
+  dispatcher: Dispatcher,
+  origin: string,
+  requests: EvaluateRequest[],
+  batch: number,
+  concurrency = CONCURRENCY,
+): Promise<{ evalsPerS: number; latencies: number[] }> {
+  const bodies = Array.from({ length: 200 }, (_, i) =>
+    JSON.stringify({ requests: Array.from({ length: batch }, (_, j) => requests[(i * batch + j) % requests.length]) }),
+  );
   const latencies: number[] = [];
   let evals = 0;
   let next = 0;
   const deadline = performance.now() + SECONDS * 1000;
   const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < deadline) {
-      const body = bodies[next++ % bodies.length]!;
-      const sent = performance.now();
-      const res = await dispatcher.request({ origin, path: '/evaluate/batch', method: 'POST', body, headers: { 'content-type': 'application/json' } });
-      const json = (await res.body.json()) as { results: unknown[] };
-      if (res.statusCode !== 200 || json.results.length !== batch) throw new Error(`unexpected answer ${res.statusCode}`);
-      latencies.push(performance.now() - sent);
-      evals += batch;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        const body = bodies[next++ % bodies.length]!;
+        const sent = performance.now();
+        const res = await dispatcher.request({
+          origin,
+          path: '/evaluate/batch',
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json' },
+        });
+        const json = (await res.body.json()) as { results: unknown[] };
+        if (res.statusCode !== 200 || json.results.length !== batch) throw new Error(`unexpected answer ${res.statusCode}`);
+        latencies.push(performance.now() - sent);
+        evals += batch;
+      }
+    }),
+  );
   return { evalsPerS: evals / ((performance.now() - started) / 1000), latencies };
 }
 
@@ -102,7 +129,8 @@ export async function run(): Promise<void> {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   const service = await startProcess({
-    command: process.execPath, args: [MAIN],
+    command: process.execPath,
+    args: [MAIN],
     env: { POLICY_PORT: String(port), POLICY_DECISION_CACHE_SIZE: '0', POLICY_WATCH: 'false', LOG_LEVEL: 'warn' },
     readyWhen: /policy-service ready on/,
   });
@@ -110,21 +138,38 @@ export async function run(): Promise<void> {
   let unloadedP95 = Number.NaN;
   try {
     for (const protocol of ['http1', 'h2c'] as const) {
-      const dispatcher: Dispatcher = protocol === 'h2c' ? new H2CClient(origin, { maxConcurrentStreams: 100 }) : new Pool(origin, { connections: CONCURRENCY });
+      const dispatcher: Dispatcher =
+        protocol === 'h2c' ? new H2CClient(origin, { maxConcurrentStreams: 100 }) : new Pool(origin, { connections: CONCURRENCY });
       for (const batch of [1, 10, 50]) {
         await overHttp(dispatcher, origin, requests, batch); // warm-up
         const runs = [];
         for (let i = 0; i < RUNS; i += 1) runs.push(await overHttp(dispatcher, origin, requests, batch));
         const latencies = runs.flatMap((r) => r.latencies);
-        const row = { protocol, batch, evalsPerS: median(runs.map((r) => r.evalsPerS)), p50: percentile(latencies, 50), p95: percentile(latencies, 95) };
+        const row = {
+          protocol,
+          batch,
+          evalsPerS: median(runs.map((r) => r.evalsPerS)),
+          p50: percentile(latencies, 50),
+          p95: percentile(latencies, 95),
+        };
         rows.push(row);
-        console.log(`${protocol.padEnd(5)} batch ${String(batch).padStart(2)}: ${row.evalsPerS.toFixed(0).padStart(6)} evals/s  ratio ${(row.evalsPerS / baseline).toFixed(2)}  p50 ${row.p50.toFixed(2)} ms  p95 ${row.p95.toFixed(2)} ms`);
+        console.log(
+          `${protocol.padEnd(5)} batch ${String(batch).padStart(2)}: ${row.evalsPerS.toFixed(0).padStart(6)} evals/s  ratio ${(row.evalsPerS / baseline).toFixed(2)}  p50 ${row.p50.toFixed(2)} ms  p95 ${row.p95.toFixed(2)} ms`,
+        );
       }
       if (protocol === 'h2c') {
         const solo = [];
         for (let i = 0; i < RUNS; i += 1) solo.push(await overHttp(dispatcher, origin, requests, 50, 1));
-        unloadedP95 = percentile(solo.flatMap((r) => r.latencies), 95);
-        console.log(`h2c   batch 50, one request in flight: p50 ${percentile(solo.flatMap((r) => r.latencies), 50).toFixed(2)} ms  p95 ${unloadedP95.toFixed(2)} ms`);
+        unloadedP95 = percentile(
+          solo.flatMap((r) => r.latencies),
+          95,
+        );
+        console.log(
+          `h2c   batch 50, one request in flight: p50 ${percentile(
+            solo.flatMap((r) => r.latencies),
+            50,
+          ).toFixed(2)} ms  p95 ${unloadedP95.toFixed(2)} ms`,
+        );
       }
       await dispatcher.close();
     }
@@ -133,5 +178,7 @@ export async function run(): Promise<void> {
   }
   const best = rows.reduce((a, b) => (b.evalsPerS > a.evalsPerS ? b : a));
   console.log(`throughput at concurrency ${CONCURRENCY}; best: ${best.protocol} batch ${best.batch}`);
-  console.log(`RESULT policy evals_per_s=${best.evalsPerS.toFixed(0)} vs_inprocess=${(best.evalsPerS / baseline).toFixed(2)} p95_ms_batch50=${unloadedP95.toFixed(2)}`);
+  console.log(
+    `RESULT policy evals_per_s=${best.evalsPerS.toFixed(0)} vs_inprocess=${(best.evalsPerS / baseline).toFixed(2)} p95_ms_batch50=${unloadedP95.toFixed(2)}`,
+  );
 }

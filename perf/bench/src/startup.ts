@@ -19,7 +19,11 @@ const SECONDS = Number(process.env.STARTUP_SECONDS ?? 10);
 const RUNS = Number(process.env.STARTUP_RUNS ?? 3);
 const CLIENT = { client_id: 'bench', client_secret: 'bench-secret-0123456789', roles: ['editor'] };
 
-interface RunResult { hits: Hit[]; breakerOpens: number; readyMs: number }
+interface RunResult {
+  hits: Hit[];
+  breakerOpens: number;
+  readyMs: number;
+}
 
 async function oneRun(vegeta: string, run: number): Promise<RunResult> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-startup-'));
@@ -31,28 +35,46 @@ async function oneRun(vegeta: string, run: number): Promise<RunResult> {
     const policyPort = await freePort();
     const authPort = await freePort();
     const began = performance.now();
-    processes.push(await startProcess({
-      command: process.execPath, args: [POLICY_MAIN],
-      env: { POLICY_PORT: String(policyPort), POLICY_WATCH: 'false', REDIS_URL: redis.url, LOG_LEVEL: 'warn' },
-      readyWhen: /policy-service ready on/,
-    }));
+    processes.push(
+      await startProcess({
+        command: process.execPath,
+        args: [POLICY_MAIN],
+        env: { POLICY_PORT: String(policyPort), POLICY_WATCH: 'false', REDIS_URL: redis.url, LOG_LEVEL: 'warn' },
+        readyWhen: /policy-service ready on/,
+      }),
+    );
     const auth = await startProcess({
-      command: process.execPath, args: [AUTH_MAIN],
-      env: { AUTH_PORT: String(authPort), POLICY_URL: `http://127.0.0.1:${policyPort}`, REDIS_URL: redis.url, JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789', AUTH_CLIENTS_FILE: clients, LOG_LEVEL: 'warn' },
+      command: process.execPath,
+      args: [AUTH_MAIN],
+      env: {
+        AUTH_PORT: String(authPort),
+        POLICY_URL: `http://127.0.0.1:${policyPort}`,
+        REDIS_URL: redis.url,
+        JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789',
+        AUTH_CLIENTS_FILE: clients,
+        LOG_LEVEL: 'warn',
+      },
       readyWhen: /auth-service ready on/,
     });
     processes.push(auth);
     const readyMs = performance.now() - began;
     const url = `http://127.0.0.1:${authPort}`;
-    const tokenRes = await fetch(`${url}/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }) });
+    const tokenRes = await fetch(`${url}/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }),
+    });
     const { access_token: token } = (await tokenRes.json()) as { access_token: string };
     const targets = Array.from({ length: RATE * SECONDS + 1 }, (_, n) => ({
-      method: 'POST', url: `${url}/authenticate`,
+      method: 'POST',
+      url: `${url}/authenticate`,
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ action: n % 3 === 0 ? 'edit' : 'view', resource: { type: 'Document', id: `startup-${run}-${n}` } }),
     }));
     const hits = await attack(vegeta, targets, { rate: RATE, seconds: SECONDS });
-    const breakerOpens = auth.output().split('\n').filter((line) => /policy-service circuit open/.test(line)).length;
+    const breakerOpens = auth
+      .output()
+      .split('\n')
+      .filter((line) => /policy-service circuit open/.test(line)).length;
     return { hits, breakerOpens, readyMs };
   } finally {
     await Promise.all(processes.map((p) => p.stop('SIGKILL')));
@@ -69,11 +91,22 @@ export async function run(): Promise<void> {
     const { hits, breakerOpens, readyMs } = await oneRun(vegeta, run);
     const failed = hits.filter((h) => h.code !== 200);
     const latencies = hits.map((h) => h.latencyMs).sort((a, b) => a - b);
-    const row = { errors: failed.length, firstSecond: failed.filter((h) => h.atMs < 1000).length, opens: breakerOpens, p95: percentile(latencies, 95), p99: percentile(latencies, 99), readyMs };
+    const row = {
+      errors: failed.length,
+      firstSecond: failed.filter((h) => h.atMs < 1000).length,
+      opens: breakerOpens,
+      p95: percentile(latencies, 95),
+      p99: percentile(latencies, 99),
+      readyMs,
+    };
     rows.push(row);
     const codes = [...new Set(failed.map((h) => h.code))].join(',') || '-';
-    console.log(`run ${run + 1}: ready after ${readyMs.toFixed(0)} ms; ${hits.length} requests, ${row.errors} not 200 (codes ${codes}), ${row.firstSecond} of them in the first second; breaker opened ${row.opens}×; p95 ${row.p95.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms`);
+    console.log(
+      `run ${run + 1}: ready after ${readyMs.toFixed(0)} ms; ${hits.length} requests, ${row.errors} not 200 (codes ${codes}), ${row.firstSecond} of them in the first second; breaker opened ${row.opens}×; p95 ${row.p95.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms`,
+    );
   }
   const total = (pick: (r: (typeof rows)[number]) => number): number => rows.reduce((sum, r) => sum + pick(r), 0);
-  console.log(`RESULT startup rate=${RATE} seconds=${SECONDS} runs=${RUNS} errors=${total((r) => r.errors)} first_second_errors=${total((r) => r.firstSecond)} breaker_opens=${total((r) => r.opens)} p95_ms=${median(rows.map((r) => r.p95)).toFixed(2)} p99_ms=${median(rows.map((r) => r.p99)).toFixed(2)} ready_ms=${median(rows.map((r) => r.readyMs)).toFixed(0)} limit_errors=0`);
+  console.log(
+    `RESULT startup rate=${RATE} seconds=${SECONDS} runs=${RUNS} errors=${total((r) => r.errors)} first_second_errors=${total((r) => r.firstSecond)} breaker_opens=${total((r) => r.opens)} p95_ms=${median(rows.map((r) => r.p95)).toFixed(2)} p99_ms=${median(rows.map((r) => r.p99)).toFixed(2)} ready_ms=${median(rows.map((r) => r.readyMs)).toFixed(0)} limit_errors=0`,
+  );
 }

@@ -15,12 +15,21 @@ const ROUNDS = 7;
 const CALLS = 100_000;
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 const route = defineRoute({
-  method: 'GET', path: '/probe', summary: 'bench', responses: { 200: { description: 'ok' } },
+  method: 'GET',
+  path: '/probe',
+  summary: 'bench',
+  responses: { 200: { description: 'ok' } },
   handle: ({ traceparent }) => ({ json: { ok: true, forwarded: traceparent !== undefined } }),
 });
 
 function context(tracing: Tracing | undefined): ServerContext {
-  return { service: 'bench', log: createLogger({ service: 'bench', level: 'silent' }), metrics: portcullisMetrics(new Registry()), health: new Health(), ...(tracing ? { tracing } : {}) };
+  return {
+    service: 'bench',
+    log: createLogger({ service: 'bench', level: 'silent' }),
+    metrics: portcullisMetrics(new Registry()),
+    health: new Health(),
+    ...(tracing ? { tracing } : {}),
+  };
 }
 
 /** Median ns per request over ROUNDS rounds of CALLS sequential requests. */
@@ -45,12 +54,15 @@ export async function run(): Promise<void> {
     const offWithHeader = await measure(off, { traceparent: TRACEPARENT });
     const onUnsampled = await measure(context(unsampled), { traceparent: TRACEPARENT.replace(/01$/, '00') });
     const onSampled = await measure(context(sampled), { traceparent: TRACEPARENT });
-    const row = (name: string, ns: number): void => console.log(`${name.padEnd(40)} ${(ns / 1000).toFixed(2).padStart(7)} µs/request  ×${(ns / baseline).toFixed(3)}`);
+    const row = (name: string, ns: number): void =>
+      console.log(`${name.padEnd(40)} ${(ns / 1000).toFixed(2).padStart(7)} µs/request  ×${(ns / baseline).toFixed(3)}`);
     row('tracing off, no traceparent (baseline)', baseline);
     row('tracing off, traceparent forwarded', offWithHeader);
     row('tracing on, not sampled', onUnsampled);
     row('tracing on, sampled and exported', onSampled);
-    console.log(`RESULT tracing off_overhead_ns=${Math.max(0, offWithHeader - baseline).toFixed(0)} off_ratio=${(offWithHeader / baseline).toFixed(3)} unsampled_ratio=${(onUnsampled / baseline).toFixed(3)} sampled_ratio=${(onSampled / baseline).toFixed(3)}`);
+    console.log(
+      `RESULT tracing off_overhead_ns=${Math.max(0, offWithHeader - baseline).toFixed(0)} off_ratio=${(offWithHeader / baseline).toFixed(3)} unsampled_ratio=${(onUnsampled / baseline).toFixed(3)} sampled_ratio=${(onSampled / baseline).toFixed(3)}`,
+    );
   } finally {
     await unsampled.shutdown();
     await sampled.shutdown();

@@ -36,10 +36,20 @@ const unavailable = (error: unknown): boolean =>
   error instanceof PolicyUnavailableError || error instanceof CircuitOpenError || error instanceof DeadlineExceededError;
 
 /** `POST /authenticate`. */
-export function authenticateRoute(options: { tokens: BearerAuthenticator; decisions: DecisionService; audit: DecisionAudit; bodyLimit: number }): Route {
+export function authenticateRoute(options: {
+  tokens: BearerAuthenticator;
+  decisions: DecisionService;
+  audit: DecisionAudit;
+  bodyLimit: number;
+}): Route {
   return defineRoute({
-    method: 'POST', path: '/authenticate', summary: 'May the token\'s principal do this action on this resource?', security: 'bearer',
-    body: AuthenticateRequest, bodyLimit: options.bodyLimit, authorize: bearerAuthorizer(options.tokens),
+    method: 'POST',
+    path: '/authenticate',
+    summary: "May the token's principal do this action on this resource?",
+    security: 'bearer',
+    body: AuthenticateRequest,
+    bodyLimit: options.bodyLimit,
+    authorize: bearerAuthorizer(options.tokens),
     responses: {
       200: { description: 'the decision (allowed true or false)', schema: AuthenticateResponse },
       400: { description: 'malformed body, or a request the policies reject' },
@@ -55,17 +65,32 @@ export function authenticateRoute(options: { tokens: BearerAuthenticator; decisi
         if (error instanceof PolicyRejectedError) throw new HttpError(400, ERROR_CODES.requestRejected, error.message);
         // Fail closed: whatever went wrong, no decision means no access (503, never allow).
         if (!unavailable(error)) log.error({ err: error, requestId }, 'unexpected error while deciding');
-        throw new HttpError(503, ERROR_CODES.decisionUnavailable, 'no authorization decision can be made right now', { headers: { 'retry-after': '1' }, cause: error });
+        throw new HttpError(503, ERROR_CODES.decisionUnavailable, 'no authorization decision can be made right now', {
+          headers: { 'retry-after': '1' },
+          cause: error,
+        });
       }
-      options.audit.record({
-        principal: auth.sub, action: body.action, resource: `${body.resource.type}::${body.resource.id}`,
-        decision: result.decision, policyVersion: result.policyVersion, cache: result.cache, requestId,
-      }, traceparent);
+      options.audit.record(
+        {
+          principal: auth.sub,
+          action: body.action,
+          resource: `${body.resource.type}::${body.resource.id}`,
+          decision: result.decision,
+          policyVersion: result.policyVersion,
+          cache: result.cache,
+          requestId,
+        },
+        traceparent,
+      );
       return {
         json: {
-          allowed: result.decision === 'allow', decision: result.decision,
+          allowed: result.decision === 'allow',
+          decision: result.decision,
           principal: { type: 'User', id: auth.sub, roles: auth.roles },
-          reasons: result.reasons, policyVersion: result.policyVersion, cache: result.cache, requestId,
+          reasons: result.reasons,
+          policyVersion: result.policyVersion,
+          cache: result.cache,
+          requestId,
         },
       };
     },

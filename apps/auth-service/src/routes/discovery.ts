@@ -46,12 +46,20 @@ export function discoveryRoutes(options: DiscoveryOptions): Route[] {
     access_token_signing_alg_values_supported: [options.algorithm],
     service_documentation: `${base}/openapi.json`,
   };
-  return [{
-    method: 'GET', path: `/.well-known/oauth-authorization-server${suffix}`, summary: 'OAuth 2.0 authorization server metadata (RFC 8414)', traced: false,
-    responses: { 200: { description: 'the metadata' }, 404: { description: 'JWT_ISSUER is not an http(s) URL, so there is no issuer identifier to describe' } },
-    handle: () => {
-      if (!valid) throw notFound('discovery needs JWT_ISSUER to be the issuer\'s http(s) URL');
-      return { json: metadata, headers: { 'cache-control': 'public, max-age=300' } };
+  return [
+    {
+      method: 'GET',
+      path: `/.well-known/oauth-authorization-server${suffix}`,
+      summary: 'OAuth 2.0 authorization server metadata (RFC 8414)',
+      traced: false,
+      responses: {
+        200: { description: 'the metadata' },
+        404: { description: 'JWT_ISSUER is not an http(s) URL, so there is no issuer identifier to describe' },
+      },
+      handle: () => {
+        if (!valid) throw notFound("discovery needs JWT_ISSUER to be the issuer's http(s) URL");
+        return { json: metadata, headers: { 'cache-control': 'public, max-age=300' } };
+      },
     },
-  }];
+  ];
 }

@@ -1,5 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { IntrospectRequest, IntrospectResponse, RevokeRequest, TOPICS, TokenRequest, TokenResponse, type TokenRevokedEvent } from '@portcullis/contracts';
+import {
+  IntrospectRequest,
+  IntrospectResponse,
+  RevokeRequest,
+  TOPICS,
+  TokenRequest,
+  TokenResponse,
+  type TokenRevokedEvent,
+} from '@portcullis/contracts';
 import { defineRoute, HttpError, notFound, type Route } from '@portcullis/http-kit';
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Cache } from '@portcullis/cache';
@@ -10,42 +18,63 @@ import type { ClientRegistry, RevocationList, TokenIssuer, TokenVerifier } from 
 const oauthError = (status: number, error: string, description: string, headers: Record<string, string> = {}): HttpError =>
   new HttpError(status, `E_OAUTH_${error.toUpperCase()}`, description, { oauthError: error, headers });
 
-const INVALID_CLIENT = (): HttpError => oauthError(401, 'invalid_client', 'client authentication failed', { 'www-authenticate': 'Basic realm="portcullis"' });
+const INVALID_CLIENT = (): HttpError =>
+  oauthError(401, 'invalid_client', 'client authentication failed', { 'www-authenticate': 'Basic realm="portcullis"' });
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
 /** Client credentials from HTTP Basic (RFC 6749 §2.3.1) or the body, never both (§2.3). */
-function credentials(headers: IncomingHttpHeaders, body: { client_id?: string | undefined; client_secret?: string | undefined }): { clientId: string; clientSecret: string } {
+function credentials(
+  headers: IncomingHttpHeaders,
+  body: { client_id?: string | undefined; client_secret?: string | undefined },
+): { clientId: string; clientSecret: string } {
   const basic = /^Basic ([A-Za-z0-9+/=]{1,1024})$/.exec(headers.authorization ?? '');
   if (basic !== null) {
     if (body.client_secret !== undefined) throw oauthError(400, 'invalid_request', 'use one client authentication method, not two');
     const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     try {
-      if (colon > 0) return { clientId: decodeURIComponent(decoded.slice(0, colon)), clientSecret: decodeURIComponent(decoded.slice(colon + 1)) };
+      if (colon > 0)
+        return { clientId: decodeURIComponent(decoded.slice(0, colon)), clientSecret: decodeURIComponent(decoded.slice(colon + 1)) };
     } catch {
       // Not form-encoded as §2.3.1 asks: the same answer as a wrong secret.
     }
     throw INVALID_CLIENT();
   }
-  if (body.client_id !== undefined && body.client_secret !== undefined) return { clientId: body.client_id, clientSecret: body.client_secret };
+  if (body.client_id !== undefined && body.client_secret !== undefined)
+    return { clientId: body.client_id, clientSecret: body.client_secret };
   throw INVALID_CLIENT();
 }
 
 /** `POST /token`, `POST /revoke`, `POST /introspect` and `GET /.well-known/jwks.json`. */
 export function tokenRoutes(options: {
-  issuer: TokenIssuer; clients: ClientRegistry; verifier: TokenVerifier; revocations: RevocationList;
-  cache: Cache; bus: MessageBus | undefined; bodyLimit: number;
+  issuer: TokenIssuer;
+  clients: ClientRegistry;
+  verifier: TokenVerifier;
+  revocations: RevocationList;
+  cache: Cache;
+  bus: MessageBus | undefined;
+  bodyLimit: number;
 }): Route[] {
   const { issuer, clients, verifier, revocations, cache, bus } = options;
-  const authenticateClient = async (headers: IncomingHttpHeaders, body: { client_id?: string | undefined; client_secret?: string | undefined }): Promise<string> => {
+  const authenticateClient = async (
+    headers: IncomingHttpHeaders,
+    body: { client_id?: string | undefined; client_secret?: string | undefined },
+  ): Promise<string> => {
     const { clientId, clientSecret } = credentials(headers, body);
-    await clients.authenticate(clientId, clientSecret).catch(() => { throw INVALID_CLIENT(); });
+    await clients.authenticate(clientId, clientSecret).catch(() => {
+      throw INVALID_CLIENT();
+    });
     return clientId;
   };
   return [
     defineRoute({
-      method: 'POST', path: '/token', summary: 'OAuth 2.0 client-credentials grant (RFC 6749 §4.4)',
-      body: TokenRequest, bodyLimit: options.bodyLimit, acceptsForm: true, errorFormat: 'oauth',
+      method: 'POST',
+      path: '/token',
+      summary: 'OAuth 2.0 client-credentials grant (RFC 6749 §4.4)',
+      body: TokenRequest,
+      bodyLimit: options.bodyLimit,
+      acceptsForm: true,
+      errorFormat: 'oauth',
       responses: {
         200: { description: 'an access token', schema: TokenResponse },
         400: { description: 'invalid_request or unsupported_grant_type (RFC 6749 §5.2)' },
@@ -53,7 +82,8 @@ export function tokenRoutes(options: {
       },
       handle: async ({ body, headers }) => {
         if (body.grant_type === undefined || body.grant_type === '') throw oauthError(400, 'invalid_request', 'grant_type is required');
-        if (body.grant_type !== 'client_credentials') throw oauthError(400, 'unsupported_grant_type', 'only the client_credentials grant is supported');
+        if (body.grant_type !== 'client_credentials')
+          throw oauthError(400, 'unsupported_grant_type', 'only the client_credentials grant is supported');
         const { clientId, clientSecret } = credentials(headers, body);
         try {
           return { json: await issuer.issue({ clientId, clientSecret }), headers: NO_STORE };
@@ -63,9 +93,19 @@ export function tokenRoutes(options: {
       },
     }),
     defineRoute({
-      method: 'POST', path: '/revoke', summary: 'Revoke a token (RFC 7009): every instance refuses it within a second',
-      body: RevokeRequest, bodyLimit: options.bodyLimit, acceptsForm: true, errorFormat: 'oauth',
-      responses: { 200: { description: 'revoked, or nothing to revoke' }, 400: { description: 'invalid_request' }, 401: { description: 'invalid_client' }, 403: { description: 'unauthorized_client: not this client\'s token' } },
+      method: 'POST',
+      path: '/revoke',
+      summary: 'Revoke a token (RFC 7009): every instance refuses it within a second',
+      body: RevokeRequest,
+      bodyLimit: options.bodyLimit,
+      acceptsForm: true,
+      errorFormat: 'oauth',
+      responses: {
+        200: { description: 'revoked, or nothing to revoke' },
+        400: { description: 'invalid_request' },
+        401: { description: 'invalid_client' },
+        403: { description: "unauthorized_client: not this client's token" },
+      },
       handle: async ({ body, headers, traceparent, log }) => {
         const clientId = await authenticateClient(headers, body);
         let claims;
@@ -82,16 +122,31 @@ export function tokenRoutes(options: {
         // L1 and L2 here; every instance (this one too) drops its L1 copies on token.revoked.
         await cache.invalidateTags([principalTag(claims.sub)], { announce: false });
         const event: TokenRevokedEvent = { jti: claims.jti, sub: claims.sub, exp: claims.exp };
-        await bus?.publish(TOPICS.tokenRevoked.topic, event, { priority: TOPICS.tokenRevoked.priority, id: `token.revoked:${claims.jti}`, traceparent })
-          .catch((error: unknown) => log.error({ err: error }, 'could not publish token.revoked; other instances keep accepting the token until it expires'));
+        await bus
+          ?.publish(TOPICS.tokenRevoked.topic, event, {
+            priority: TOPICS.tokenRevoked.priority,
+            id: `token.revoked:${claims.jti}`,
+            traceparent,
+          })
+          .catch((error: unknown) =>
+            log.error({ err: error }, 'could not publish token.revoked; other instances keep accepting the token until it expires'),
+          );
         return { json: {} };
       },
     }),
     defineRoute({
-      method: 'POST', path: '/introspect', summary: 'Is this token active, and what does it say? (RFC 7662)',
-      body: IntrospectRequest, bodyLimit: options.bodyLimit, acceptsForm: true, errorFormat: 'oauth',
+      method: 'POST',
+      path: '/introspect',
+      summary: 'Is this token active, and what does it say? (RFC 7662)',
+      body: IntrospectRequest,
+      bodyLimit: options.bodyLimit,
+      acceptsForm: true,
+      errorFormat: 'oauth',
       responses: {
-        200: { description: '{"active": false} for any token that is not active (expired, revoked, foreign, malformed), else its claims', schema: IntrospectResponse },
+        200: {
+          description: '{"active": false} for any token that is not active (expired, revoked, foreign, malformed), else its claims',
+          schema: IntrospectResponse,
+        },
         400: { description: 'invalid_request' },
         401: { description: 'invalid_client' },
       },
@@ -107,7 +162,11 @@ export function tokenRoutes(options: {
         }
         const { iss, aud, iat } = verified.claims;
         const answer: IntrospectResponse = {
-          active: true, token_type: 'Bearer', client_id: verified.sub, sub: verified.sub, exp: verified.exp,
+          active: true,
+          token_type: 'Bearer',
+          client_id: verified.sub,
+          sub: verified.sub,
+          exp: verified.exp,
           ...(typeof iss === 'string' ? { iss } : {}),
           ...(typeof aud === 'string' || Array.isArray(aud) ? { aud: aud as string | string[] } : {}),
           ...(typeof iat === 'number' ? { iat } : {}),
@@ -119,7 +178,9 @@ export function tokenRoutes(options: {
       },
     }),
     defineRoute({
-      method: 'GET', path: '/.well-known/jwks.json', summary: 'Public keys of the issued tokens (asymmetric keys only)',
+      method: 'GET',
+      path: '/.well-known/jwks.json',
+      summary: 'Public keys of the issued tokens (asymmetric keys only)',
       responses: { 200: { description: 'JWK Set' }, 404: { description: 'symmetric (HS256) signing: no public keys' } },
       handle: () => {
         const jwks = issuer.jwks();

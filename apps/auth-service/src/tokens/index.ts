@@ -5,7 +5,14 @@
  */
 export { createVerifier, type TokenVerifier, type VerifiedToken } from './verifier.ts';
 export type { RevocationCheck, VerifierOptions } from './verifier-options.ts';
-export { createTokenIssuer, type JwkSet, type SigningKey, type TokenIssuer, type TokenIssuerOptions, type TokenResponse } from './issuer.ts';
+export {
+  createTokenIssuer,
+  type JwkSet,
+  type SigningKey,
+  type TokenIssuer,
+  type TokenIssuerOptions,
+  type TokenResponse,
+} from './issuer.ts';
 export { ClientRegistry, hashClientSecret, type ClientRecord, type ClientRegistration, type ScryptParams } from './clients.ts';
 export { RevocationList, type RevocationListOptions } from './revocation.ts';
 export { SUPPORTED_ALGORITHMS, type Algorithm } from './keys.ts';

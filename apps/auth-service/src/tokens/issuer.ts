@@ -5,8 +5,7 @@ import { ClientAuthError } from './errors.ts';
 
 /** The key tokens are signed with: an HMAC secret, or a private key published under `kid`. */
 export type SigningKey =
-  | { alg: 'HS256'; secret: string | KeyObject; kid?: string }
-  | { alg: 'RS256' | 'ES256'; privateKey: string | KeyObject; kid: string };
+  { alg: 'HS256'; secret: string | KeyObject; kid?: string } | { alg: 'RS256' | 'ES256'; privateKey: string | KeyObject; kid: string };
 
 /** Options of {@link createTokenIssuer}. */
 export interface TokenIssuerOptions {
@@ -69,9 +68,10 @@ function resolveKey(signing: SigningKey): Resolved {
   } catch (cause) {
     throw new RangeError('signingKey.privateKey is not a private key', { cause });
   }
-  const fits = signing.alg === 'RS256'
-    ? key.type === 'private' && key.asymmetricKeyType === 'rsa'
-    : key.type === 'private' && key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+  const fits =
+    signing.alg === 'RS256'
+      ? key.type === 'private' && key.asymmetricKeyType === 'rsa'
+      : key.type === 'private' && key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
   if (!fits) throw new RangeError(`signingKey.privateKey does not fit ${signing.alg}`);
   return { alg: signing.alg, key, kid: signing.kid, publicKey: createPublicKey(key) };
 }
@@ -85,12 +85,14 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
   if (typeof options.issuer !== 'string' || options.issuer === '') throw new RangeError('issuer must be a non-empty string');
   if (typeof options.audience !== 'string' || options.audience === '') throw new RangeError('audience must be a non-empty string');
   const ttlSec = options.ttlSec ?? 900;
-  if (!Number.isInteger(ttlSec) || ttlSec < 1 || ttlSec > 86_400) throw new RangeError(`ttlSec must be an integer in 1..86400, received ${String(ttlSec)}`);
+  if (!Number.isInteger(ttlSec) || ttlSec < 1 || ttlSec > 86_400)
+    throw new RangeError(`ttlSec must be an integer in 1..86400, received ${String(ttlSec)}`);
   const signing = resolveKey(options.signingKey);
   const now = options.now ?? Date.now;
-  const jwk = signing.publicKey === undefined
-    ? undefined
-    : { ...(signing.publicKey.export({ format: 'jwk' }) as Record<string, unknown>), kid: signing.kid, alg: signing.alg, use: 'sig' };
+  const jwk =
+    signing.publicKey === undefined
+      ? undefined
+      : { ...(signing.publicKey.export({ format: 'jwk' }) as Record<string, unknown>), kid: signing.kid, alg: signing.alg, use: 'sig' };
 
   return {
     async issue({ clientId, clientSecret }) {

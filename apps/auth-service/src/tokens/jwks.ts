@@ -51,7 +51,7 @@ export class JwksKeySource {
         context: { reason: 'jwks_unavailable' },
       });
     }
-    throw new TokenUnknownKeyError('no key for the token\'s kid', { context: { kid: kid.slice(0, 64) } });
+    throw new TokenUnknownKeyError("no key for the token's kid", { context: { kid: kid.slice(0, 64) } });
   }
 
   /** Fetches unless a fetch is running (then joins it) or one started within the cooldown. */

@@ -2,10 +2,18 @@ import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 
 /** Algorithms this layer can pin. `none` is deliberately absent. */
 export const SUPPORTED_ALGORITHMS = [
-  'HS256', 'HS384', 'HS512',
-  'RS256', 'RS384', 'RS512',
-  'PS256', 'PS384', 'PS512',
-  'ES256', 'ES384', 'ES512',
+  'HS256',
+  'HS384',
+  'HS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
 ] as const;
 export type Algorithm = (typeof SUPPORTED_ALGORITHMS)[number];
 

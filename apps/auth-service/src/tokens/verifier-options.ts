@@ -46,9 +46,7 @@ export interface VerifierOptions {
 
 /** Where keys come from once options are resolved. */
 export type KeySource =
-  | { kind: 'static'; keys: KeyObject[] }
-  | { kind: 'keyed'; keys: Map<string, KeyObject> }
-  | { kind: 'jwks'; jwks: JwksKeySource };
+  { kind: 'static'; keys: KeyObject[] } | { kind: 'keyed'; keys: Map<string, KeyObject> } | { kind: 'jwks'; jwks: JwksKeySource };
 
 /** Options with defaults applied, keys imported once as KeyObjects. */
 export interface ResolvedVerifierOptions {

@@ -1,8 +1,16 @@
 import type { KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import {
-  TokenAlgorithmError, TokenClaimsError, TokenExpiredError, TokenForbiddenHeaderError, TokenMalformedError,
-  TokenNotYetValidError, TokenRevokedError, TokenSignatureError, TokenTooLargeError, TokenUnknownKeyError,
+  TokenAlgorithmError,
+  TokenClaimsError,
+  TokenExpiredError,
+  TokenForbiddenHeaderError,
+  TokenMalformedError,
+  TokenNotYetValidError,
+  TokenRevokedError,
+  TokenSignatureError,
+  TokenTooLargeError,
+  TokenUnknownKeyError,
   type TokenError,
 } from './errors.ts';
 import { keyFitsAlgorithm, type Algorithm } from './keys.ts';
@@ -60,10 +68,11 @@ async function verify(o: ResolvedVerifierOptions, token: string): Promise<Verifi
   }
   const alg = header['alg'];
   if (typeof alg !== 'string' || !o.algorithms.includes(alg as Algorithm)) {
-    throw new TokenAlgorithmError('the token\'s algorithm is not accepted', { context: { alg: String(alg).slice(0, 16) } });
+    throw new TokenAlgorithmError("the token's algorithm is not accepted", { context: { alg: String(alg).slice(0, 16) } });
   }
   const kid = header['kid'];
-  if (kid !== undefined && (typeof kid !== 'string' || kid.length > MAX_ID)) throw new TokenMalformedError('the token\'s kid is not a string');
+  if (kid !== undefined && (typeof kid !== 'string' || kid.length > MAX_ID))
+    throw new TokenMalformedError("the token's kid is not a string");
   const keys = await keysFor(o, alg as Algorithm, kid);
   const payload = verifySignatureAndTimes(o, token, alg as Algorithm, keys);
   const verified = readClaims(payload);
@@ -78,10 +87,10 @@ function decodeHeader(part: string): Record<string, unknown> {
   try {
     header = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
   } catch (cause) {
-    throw new TokenMalformedError('the token\'s header is not JSON', { cause });
+    throw new TokenMalformedError("the token's header is not JSON", { cause });
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) {
-    throw new TokenMalformedError('the token\'s header is not a JSON object');
+    throw new TokenMalformedError("the token's header is not a JSON object");
   }
   return header as Record<string, unknown>;
 }
@@ -91,14 +100,14 @@ async function keysFor(o: ResolvedVerifierOptions, alg: Algorithm, kid: string |
   const source = o.source;
   if (source.kind === 'static') {
     const fitting = source.keys.filter((k) => keyFitsAlgorithm(k, alg));
-    if (fitting.length === 0) throw new TokenAlgorithmError('no configured key fits the token\'s algorithm', { context: { alg } });
+    if (fitting.length === 0) throw new TokenAlgorithmError("no configured key fits the token's algorithm", { context: { alg } });
     return fitting;
   }
   if (kid === undefined) throw new TokenUnknownKeyError('the token names no kid');
   let key: KeyObject;
   if (source.kind === 'keyed') {
     const found = source.keys.get(kid);
-    if (found === undefined) throw new TokenUnknownKeyError('no key for the token\'s kid', { context: { kid: kid.slice(0, 64) } });
+    if (found === undefined) throw new TokenUnknownKeyError("no key for the token's kid", { context: { kid: kid.slice(0, 64) } });
     key = found;
   } else {
     const resolved = await source.jwks.resolve(kid);
@@ -108,7 +117,7 @@ async function keysFor(o: ResolvedVerifierOptions, alg: Algorithm, kid: string |
     }
     key = resolved.key;
   }
-  if (!keyFitsAlgorithm(key, alg)) throw new TokenAlgorithmError('the key\'s type does not fit the token\'s algorithm', { context: { alg } });
+  if (!keyFitsAlgorithm(key, alg)) throw new TokenAlgorithmError("the key's type does not fit the token's algorithm", { context: { alg } });
   return [key];
 }
 
@@ -130,7 +139,7 @@ function verifySignatureAndTimes(o: ResolvedVerifierOptions, token: string, alg:
       if (!(last instanceof TokenSignatureError)) throw last;
     }
   }
-  throw last ?? new TokenSignatureError('the token\'s signature does not verify');
+  throw last ?? new TokenSignatureError("the token's signature does not verify");
 }
 
 /**
@@ -139,17 +148,21 @@ function verifySignatureAndTimes(o: ResolvedVerifierOptions, token: string, alg:
  */
 function mapJwtError(error: unknown): TokenError {
   const options = { cause: error };
-  if (error instanceof jwt.TokenExpiredError) return new TokenExpiredError('the token has expired', { ...options, context: { expiredAt: error.expiredAt.toISOString() } });
+  if (error instanceof jwt.TokenExpiredError)
+    return new TokenExpiredError('the token has expired', { ...options, context: { expiredAt: error.expiredAt.toISOString() } });
   if (error instanceof jwt.NotBeforeError) return new TokenNotYetValidError('the token is not valid yet', options);
   const message = error instanceof Error ? error.message : '';
-  if (message === 'invalid signature' || message === 'jwt signature is required') return new TokenSignatureError('the token\'s signature does not verify', options);
-  if (message.startsWith('jwt issuer invalid')) return new TokenClaimsError('the token\'s issuer is not accepted', { ...options, context: { claim: 'iss' } });
-  if (message.startsWith('jwt audience invalid')) return new TokenClaimsError('the token\'s audience is not accepted', { ...options, context: { claim: 'aud' } });
+  if (message === 'invalid signature' || message === 'jwt signature is required')
+    return new TokenSignatureError("the token's signature does not verify", options);
+  if (message.startsWith('jwt issuer invalid'))
+    return new TokenClaimsError("the token's issuer is not accepted", { ...options, context: { claim: 'iss' } });
+  if (message.startsWith('jwt audience invalid'))
+    return new TokenClaimsError("the token's audience is not accepted", { ...options, context: { claim: 'aud' } });
   if (message === 'invalid exp value' || message === 'invalid nbf value' || message === 'iat required when maxAge is specified') {
-    return new TokenClaimsError('the token\'s time claims are ill-formed', options);
+    return new TokenClaimsError("the token's time claims are ill-formed", options);
   }
   if (message === 'invalid algorithm' || message.includes('must be a') || message.includes('key type')) {
-    return new TokenAlgorithmError('the token\'s algorithm does not fit the key', options);
+    return new TokenAlgorithmError("the token's algorithm does not fit the key", options);
   }
   return new TokenMalformedError('the token could not be decoded', options);
 }
@@ -158,21 +171,25 @@ function boundedStrings(claims: Record<string, unknown>, name: 'roles' | 'groups
   const value = claims[name];
   if (value === undefined) return [];
   if (!Array.isArray(value) || value.length > MAX_LIST || !value.every((v) => typeof v === 'string' && v !== '' && v.length <= MAX_ENTRY)) {
-    throw new TokenClaimsError(`the token's ${name} claim must be at most ${MAX_LIST} strings of at most ${MAX_ENTRY} characters`, { context: { claim: name } });
+    throw new TokenClaimsError(`the token's ${name} claim must be at most ${MAX_LIST} strings of at most ${MAX_ENTRY} characters`, {
+      context: { claim: name },
+    });
   }
   return [...(value as string[])];
 }
 
 function readClaims(payload: unknown): VerifiedToken {
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
-    throw new TokenMalformedError('the token\'s payload is not a JSON object');
+    throw new TokenMalformedError("the token's payload is not a JSON object");
   }
   const claims = payload as Record<string, unknown>;
   const { sub, exp, jti } = claims;
-  if (typeof sub !== 'string' || sub === '' || sub.length > MAX_ID) throw new TokenClaimsError('the token has no valid sub claim', { context: { claim: 'sub' } });
-  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw new TokenClaimsError('the token has no exp claim', { context: { claim: 'exp' } });
+  if (typeof sub !== 'string' || sub === '' || sub.length > MAX_ID)
+    throw new TokenClaimsError('the token has no valid sub claim', { context: { claim: 'sub' } });
+  if (typeof exp !== 'number' || !Number.isFinite(exp))
+    throw new TokenClaimsError('the token has no exp claim', { context: { claim: 'exp' } });
   if (jti !== undefined && (typeof jti !== 'string' || jti === '' || jti.length > MAX_ID)) {
-    throw new TokenClaimsError('the token\'s jti claim is ill-formed', { context: { claim: 'jti' } });
+    throw new TokenClaimsError("the token's jti claim is ill-formed", { context: { claim: 'jti' } });
   }
   const verified: VerifiedToken = { sub, roles: boundedStrings(claims, 'roles'), groups: boundedStrings(claims, 'groups'), exp, claims };
   if (jti !== undefined) verified.jti = jti;

@@ -26,7 +26,7 @@ describe('auth-service end to end (real processes, real Redis)', () => {
     assert.equal(again.body.allowed, true);
   });
 
-  test('decisions reach the policy-service\'s audit log and per-principal statistics over the bus', async () => {
+  test("decisions reach the policy-service's audit log and per-principal statistics over the bus", async () => {
     await stack.policy.waitForLine(/"principal":"e2e-client".*"msg":"auth decision"/);
     const res = await fetch(`${stack.policyUrl}/audit/principals`, { headers: { authorization: `Bearer ${ADMIN}` } });
     const { principals } = (await res.json()) as { principals: { principal: string; allow: number; deny: number }[] };
@@ -38,7 +38,9 @@ describe('auth-service end to end (real processes, real Redis)', () => {
   test('missing, malformed and forged tokens get 401 with WWW-Authenticate; bad bodies a 4xx code', async () => {
     const url = stack.auth[0]!.url;
     const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
-    const claims = Buffer.from(JSON.stringify({ sub: 'admin', iss: 'portcullis', aud: 'portcullis', exp: 4102444800 })).toString('base64url');
+    const claims = Buffer.from(JSON.stringify({ sub: 'admin', iss: 'portcullis', aud: 'portcullis', exp: 4102444800 })).toString(
+      'base64url',
+    );
     for (const bad of [undefined, 'garbage', `${header}.${claims}.`, token.slice(0, -4) + 'AAAA', `${token}.${'x'.repeat(9000)}`]) {
       const res = await authenticate(url, bad, EDIT_DOC);
       assert.equal(res.status, 401, String(bad).slice(0, 40));
@@ -61,9 +63,12 @@ describe('auth-service end to end (real processes, real Redis)', () => {
 
   test('a policy update flips cached decisions on every instance', async () => {
     for (const { url } of stack.auth) assert.equal((await authenticate(url, token, EDIT_DOC)).body.allowed, true);
-    const current = (await (await fetch(`${stack.policyUrl}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { schema: string };
+    const current = (await (await fetch(`${stack.policyUrl}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as {
+      schema: string;
+    };
     const put = await fetch(`${stack.policyUrl}/policies`, {
-      method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
       body: JSON.stringify({ policies: '@id("read-only") permit(principal, action == Action::"view", resource);', schema: current.schema }),
     });
     assert.equal(put.status, 200);
@@ -81,7 +86,8 @@ describe('auth-service end to end (real processes, real Redis)', () => {
     const victim = await stack.token(1);
     assert.equal((await authenticate(stack.auth[1]!.url, victim, EDIT_DOC)).status, 200);
     const res = await fetch(`${stack.auth[0]!.url}/revoke`, {
-      method: 'POST', body: new URLSearchParams({ token: victim, client_id: 'e2e-client', client_secret: 'e2e-secret-0123456789' }),
+      method: 'POST',
+      body: new URLSearchParams({ token: victim, client_id: 'e2e-client', client_secret: 'e2e-secret-0123456789' }),
     });
     assert.equal(res.status, 200);
     assert.equal((await authenticate(stack.auth[0]!.url, victim, EDIT_DOC)).status, 401);
@@ -91,7 +97,8 @@ describe('auth-service end to end (real processes, real Redis)', () => {
     assert.equal(refused.body.error.code, 'E_TOKEN_REVOKED');
     // Introspection on that other instance agrees, within the same bound (RFC 7662).
     const introspected = await fetch(`${stack.auth[1]!.url}/introspect`, {
-      method: 'POST', body: new URLSearchParams({ token: victim, client_id: 'e2e-client', client_secret: 'e2e-secret-0123456789' }),
+      method: 'POST',
+      body: new URLSearchParams({ token: victim, client_id: 'e2e-client', client_secret: 'e2e-secret-0123456789' }),
     });
     assert.deepEqual(await introspected.json(), { active: false });
     assert.equal((await authenticate(stack.auth[1]!.url, token, EDIT_DOC)).status, 200, 'other tokens still work');

@@ -16,9 +16,13 @@ describe('/authenticate: context integers reach Cedar exactly', () => {
   before(async () => {
     stack = await startStack(1);
     token = await stack.token();
-    const { schema } = (await (await fetch(`${stack.policyUrl}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { schema: string };
+    const { schema } = (await (await fetch(`${stack.policyUrl}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as {
+      schema: string;
+    };
     const put = await fetch(`${stack.policyUrl}/policies`, {
-      method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ policies: POLICIES, schema }),
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
+      body: JSON.stringify({ policies: POLICIES, schema }),
     });
     assert.equal(put.status, 200);
     const { version } = (await put.json()) as { version: string };

@@ -102,7 +102,11 @@ describe('OAuth interop: oauth4webapi and jose against the real auth-service', (
       'not-a-token',
     ];
     for (const token of inactive) {
-      const res = await fetch(`${url}/introspect`, { method: 'POST', headers: { authorization: `Basic ${btoa(`${CLIENT.client_id}:${CLIENT.client_secret}`)}` }, body: new URLSearchParams({ token }) });
+      const res = await fetch(`${url}/introspect`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${btoa(`${CLIENT.client_id}:${CLIENT.client_secret}`)}` },
+        body: new URLSearchParams({ token }),
+      });
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('cache-control'), 'no-store');
       assert.deepEqual(await res.json(), { active: false }, token.slice(0, 30));
@@ -117,10 +121,22 @@ describe('OAuth interop: oauth4webapi and jose against the real auth-service', (
     const cases: [Promise<Response>, number, string][] = [
       [post('/token', { grant_type: 'client_credentials' }, basicHeader('wrong-secret-0123456789')), 401, 'invalid_client'],
       [post('/token', { grant_type: 'client_credentials' }), 401, 'invalid_client'],
-      [post('/token', { grant_type: 'password', username: 'u', password: 'p' }, basicHeader(CLIENT.client_secret)), 400, 'unsupported_grant_type'],
+      [
+        post('/token', { grant_type: 'password', username: 'u', password: 'p' }, basicHeader(CLIENT.client_secret)),
+        400,
+        'unsupported_grant_type',
+      ],
       [post('/token', {}, basicHeader(CLIENT.client_secret)), 400, 'invalid_request'],
-      [post('/token', { grant_type: 'client_credentials', client_secret: CLIENT.client_secret }, basicHeader(CLIENT.client_secret)), 400, 'invalid_request'],
-      [fetch(`${url}/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"grant_type":' }), 400, 'invalid_request'],
+      [
+        post('/token', { grant_type: 'client_credentials', client_secret: CLIENT.client_secret }, basicHeader(CLIENT.client_secret)),
+        400,
+        'invalid_request',
+      ],
+      [
+        fetch(`${url}/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"grant_type":' }),
+        400,
+        'invalid_request',
+      ],
       [post('/introspect', {}, basicHeader(CLIENT.client_secret)), 400, 'invalid_request'],
       [post('/introspect', { token: 'x' }, basicHeader('wrong-secret-0123456789')), 401, 'invalid_client'],
       [post('/revoke', { token: 'x' }, basicHeader('wrong-secret-0123456789')), 401, 'invalid_client'],

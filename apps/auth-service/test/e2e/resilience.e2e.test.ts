@@ -18,7 +18,9 @@ describe('auth-service when its dependencies fail', () => {
     await stack.policy.stop('SIGKILL');
     // New decisions (varying context, so nothing is cached) while the policy-service is down.
     const started = performance.now();
-    const answers = await Promise.all(Array.from({ length: 40 }, (_, n) => authenticate(url, token, { ...DELETE_PHOTO, context: { riskScore: n } })));
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, n) => authenticate(url, token, { ...DELETE_PHOTO, context: { riskScore: n } })),
+    );
     const elapsedMs = performance.now() - started;
     for (const answer of answers) {
       assert.equal(answer.status, 503, JSON.stringify(answer.body));
@@ -29,7 +31,8 @@ describe('auth-service when its dependencies fail', () => {
     assert.ok(elapsedMs < 5000, `40 failing requests took ${elapsedMs} ms`);
     // The burst may have gone out as a single batch (one breaker failure); three more
     // sequential failures make the count certain, and then the breaker is open.
-    for (let n = 0; n < 3; n += 1) assert.equal((await authenticate(url, token, { ...DELETE_PHOTO, context: { riskScore: 100 + n } })).status, 503);
+    for (let n = 0; n < 3; n += 1)
+      assert.equal((await authenticate(url, token, { ...DELETE_PHOTO, context: { riskScore: 100 + n } })).status, 503);
     const ready = await fetch(`${url}/ready`);
     assert.equal(ready.status, 503);
     assert.match(stack.auth[0]!.process.output(), /policy-service circuit open/);
@@ -44,7 +47,11 @@ describe('auth-service when its dependencies fail', () => {
 
   test('policy-service restarted (SIGTERM: GOAWAY, then a new process): the session is reopened before any call needs it', async () => {
     const { url, process: auth } = stack.auth[0]!;
-    const health = async () => ((await (await fetch(`${url}/health`)).json()) as any).components['policy-service'].detail as { connected: boolean; connects: number };
+    const health = async () =>
+      ((await (await fetch(`${url}/health`)).json()) as any).components['policy-service'].detail as {
+        connected: boolean;
+        connects: number;
+      };
     assert.equal((await authenticate(url, token, EDIT_DOC)).status, 200);
     assert.equal((await health()).connected, true);
     const lost = auth.waitForLine(/policy-service session lost/, undefined, { fromNow: true });
@@ -55,7 +62,9 @@ describe('auth-service when its dependencies fail', () => {
     await reopened;
     const before = (await health()).connects;
     // New decisions right after the restart: none pays for connecting, none fails.
-    const answers = await Promise.all(Array.from({ length: 20 }, (_, n) => authenticate(url, token, { ...DELETE_PHOTO, context: { riskScore: 2000 + n } })));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, n) => authenticate(url, token, { ...DELETE_PHOTO, context: { riskScore: 2000 + n } })),
+    );
     for (const answer of answers) assert.equal(answer.status, 200, JSON.stringify(answer.body));
     assert.equal((await health()).connects, before, 'the calls used the session the keeper had opened');
     assert.equal((await fetch(`${url}/ready`)).status, 200);

@@ -22,7 +22,10 @@ export interface Stack {
    * Starts one more auth-service; resolves when a line matches `readyWhen` (default: its
    * "ready" line). `env` may depend on the instance's own URL (its public URL, say).
    */
-  addAuth(env?: Record<string, string> | ((url: string) => Record<string, string>), readyWhen?: RegExp): Promise<{ process: ProcessHandle; url: string }>;
+  addAuth(
+    env?: Record<string, string> | ((url: string) => Record<string, string>),
+    readyWhen?: RegExp,
+  ): Promise<{ process: ProcessHandle; url: string }>;
   token(instance?: number): Promise<string>;
   close(): Promise<void>;
 }
@@ -32,7 +35,11 @@ export interface Stack {
  * deadline is a test setting (5 s) unless a test sets its own: on a starved machine a
  * 50 ms deadline is a race, and only tests about deadlines should run one.
  */
-export async function startStack(instances = 1, extraEnv: Record<string, string> = {}, policyEnv: Record<string, string> = {}): Promise<Stack> {
+export async function startStack(
+  instances = 1,
+  extraEnv: Record<string, string> = {},
+  policyEnv: Record<string, string> = {},
+): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), 'auth-e2e-'));
   const clients = join(dir, 'clients.json');
   await writeFile(clients, JSON.stringify(CLIENT));
@@ -40,11 +47,22 @@ export async function startStack(instances = 1, extraEnv: Record<string, string>
   const policyPort = await freePort();
   const policyUrl = `http://127.0.0.1:${policyPort}`;
   const stack: Stack = {
-    redis, policyUrl, auth: [], policy: undefined as unknown as ProcessHandle,
+    redis,
+    policyUrl,
+    auth: [],
+    policy: undefined as unknown as ProcessHandle,
     async startPolicy() {
       stack.policy = await startProcess({
-        command: process.execPath, args: [POLICY_MAIN],
-        env: { POLICY_PORT: String(policyPort), POLICY_ADMIN_TOKEN: ADMIN, REDIS_URL: redis.url, POLICY_WATCH: 'false', LOG_LEVEL: 'info', ...policyEnv },
+        command: process.execPath,
+        args: [POLICY_MAIN],
+        env: {
+          POLICY_PORT: String(policyPort),
+          POLICY_ADMIN_TOKEN: ADMIN,
+          REDIS_URL: redis.url,
+          POLICY_WATCH: 'false',
+          LOG_LEVEL: 'info',
+          ...policyEnv,
+        },
         readyWhen: /policy-service ready on/,
       });
     },
@@ -53,9 +71,21 @@ export async function startStack(instances = 1, extraEnv: Record<string, string>
       const url = `http://127.0.0.1:${port}`;
       const own = typeof env === 'function' ? env(url) : env;
       const process_ = await startProcess({
-        command: process.execPath, args: [AUTH_MAIN],
+        command: process.execPath,
+        args: [AUTH_MAIN],
         // Every instance issues and accepts tokens of one issuer, as replicas behind one address do.
-        env: { AUTH_PORT: String(port), POLICY_URL: policyUrl, REDIS_URL: redis.url, JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, AUTH_CLIENTS_FILE: clients, AUTH_POLICY_TIMEOUT_MS: '5000', AUTH_PUBLIC_URL: url, ...extraEnv, ...own },
+        env: {
+          AUTH_PORT: String(port),
+          POLICY_URL: policyUrl,
+          REDIS_URL: redis.url,
+          JWT_SECRET: SECRET,
+          JWT_ISSUER: ISSUER,
+          AUTH_CLIENTS_FILE: clients,
+          AUTH_POLICY_TIMEOUT_MS: '5000',
+          AUTH_PUBLIC_URL: url,
+          ...extraEnv,
+          ...own,
+        },
         readyWhen,
       });
       const auth = { process: process_, url };
@@ -64,7 +94,8 @@ export async function startStack(instances = 1, extraEnv: Record<string, string>
     },
     async token(instance = 0) {
       const res = await fetch(`${stack.auth[instance]!.url}/token`, {
-        method: 'POST', body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }),
+        method: 'POST',
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }),
       });
       return ((await res.json()) as { access_token: string }).access_token;
     },
@@ -81,7 +112,11 @@ export async function startStack(instances = 1, extraEnv: Record<string, string>
 }
 
 /** POST /authenticate with a bearer token. */
-export async function authenticate(url: string, token: string | undefined, body: unknown): Promise<{ status: number; body: Record<string, any>; headers: Headers }> {
+export async function authenticate(
+  url: string,
+  token: string | undefined,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, any>; headers: Headers }> {
   const res = await fetch(`${url}/authenticate`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },

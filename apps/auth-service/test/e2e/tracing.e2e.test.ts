@@ -17,7 +17,7 @@ describe('one trace from the caller through auth-service, the batched policy cal
     await receiver.close();
   });
 
-  test('the caller\'s traceparent is continued by every hop and the audit consumer', async () => {
+  test("the caller's traceparent is continued by every hop and the audit consumer", async () => {
     const token = await stack.token();
     const traceId = randomBytes(16).toString('hex');
     const callerSpan = randomBytes(8).toString('hex');
@@ -29,8 +29,13 @@ describe('one trace from the caller through auth-service, the batched policy cal
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { allowed: boolean }).allowed, true);
 
-    const find = (spans: ReceivedSpan[], service: string, name: string) => spans.find((s) => s.traceId === traceId && s.service === service && s.name === name);
-    const spans = await receiver.waitFor((all) => find(all, 'policy-service', 'process auth.decision') !== undefined && find(all, 'policy-service', 'POST /evaluate/batch') !== undefined);
+    const find = (spans: ReceivedSpan[], service: string, name: string) =>
+      spans.find((s) => s.traceId === traceId && s.service === service && s.name === name);
+    const spans = await receiver.waitFor(
+      (all) =>
+        find(all, 'policy-service', 'process auth.decision') !== undefined &&
+        find(all, 'policy-service', 'POST /evaluate/batch') !== undefined,
+    );
     const server = find(spans, 'auth-service', 'POST /authenticate');
     const client = find(spans, 'auth-service', 'POST /evaluate/batch');
     const policy = find(spans, 'policy-service', 'POST /evaluate/batch');
@@ -39,8 +44,12 @@ describe('one trace from the caller through auth-service, the batched policy cal
     assert.equal(client?.parentSpanId, server?.spanId, 'the batch call is a child of the request');
     assert.equal(client?.kind, 3);
     assert.equal(policy?.parentSpanId, client?.spanId, 'the policy-service continues the batch call');
-    assert.equal(audit?.parentSpanId, server?.spanId, 'the bus envelope carried the request\'s context');
+    assert.equal(audit?.parentSpanId, server?.spanId, "the bus envelope carried the request's context");
     assert.equal(audit?.kind, 5);
-    assert.equal(spans.some((s) => s.traceId === traceId && s.statusCode === 2), false, 'no span failed');
+    assert.equal(
+      spans.some((s) => s.traceId === traceId && s.statusCode === 2),
+      false,
+      'no span failed',
+    );
   });
 });

@@ -34,8 +34,12 @@ export function rawToken(header: Record<string, unknown>, payload: Record<string
   const alg = String(header['alg']);
   if (key === undefined || alg === 'none') return `${input}.`;
   let sig: Buffer;
-  if (alg.startsWith('HS')) sig = createHmac(`sha${alg.slice(2)}`, key as Buffer | string).update(input).digest();
-  else if (alg.startsWith('ES')) sig = cryptoSign(`sha${alg.slice(2)}`, Buffer.from(input), { key: key as KeyObject, dsaEncoding: 'ieee-p1363' });
+  if (alg.startsWith('HS'))
+    sig = createHmac(`sha${alg.slice(2)}`, key as Buffer | string)
+      .update(input)
+      .digest();
+  else if (alg.startsWith('ES'))
+    sig = cryptoSign(`sha${alg.slice(2)}`, Buffer.from(input), { key: key as KeyObject, dsaEncoding: 'ieee-p1363' });
   else sig = cryptoSign(`sha${alg.slice(2)}`, Buffer.from(input), key as KeyObject);
   return `${input}.${sig.toString('base64url')}`;
 }
@@ -61,10 +65,11 @@ export async function startJwksServer(keys: Array<Record<string, unknown>>): Pro
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`;
-  state.close = () => new Promise<void>((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  });
+  state.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
   return state;
 }
 

@@ -16,7 +16,14 @@ async function registry(): Promise<ClientRegistry> {
 describe('client-credentials issuer', () => {
   it('HS256: an issued token verifies and carries iss, aud, sub, iat, exp, jti and roles', async () => {
     const clock = fakeClock();
-    const issuer = createTokenIssuer({ issuer: ISS, audience: AUD, ttlSec: 600, signingKey: { alg: 'HS256', secret: SECRET }, clients: await registry(), now: clock.now });
+    const issuer = createTokenIssuer({
+      issuer: ISS,
+      audience: AUD,
+      ttlSec: 600,
+      signingKey: { alg: 'HS256', secret: SECRET },
+      clients: await registry(),
+      now: clock.now,
+    });
     const answer = await issuer.issue({ clientId: 'svc-a', clientSecret: CLIENT_SECRET });
     assert.equal(answer.token_type, 'Bearer');
     assert.equal(answer.expires_in, 600);
@@ -34,7 +41,13 @@ describe('client-credentials issuer', () => {
 
   it('RS256: the token verifies against the published JWKS served over HTTP', async () => {
     const clock = fakeClock();
-    const issuer = createTokenIssuer({ issuer: ISS, audience: AUD, signingKey: { alg: 'RS256', privateKey: rsa.privateKey, kid: 'rs-1' }, clients: await registry(), now: clock.now });
+    const issuer = createTokenIssuer({
+      issuer: ISS,
+      audience: AUD,
+      signingKey: { alg: 'RS256', privateKey: rsa.privateKey, kid: 'rs-1' },
+      clients: await registry(),
+      now: clock.now,
+    });
     const jwks = issuer.jwks();
     assert.equal(jwks.keys.length, 1);
     assert.deepEqual([jwks.keys[0]!['kid'], jwks.keys[0]!['alg'], jwks.keys[0]!['use']], ['rs-1', 'RS256', 'sig']);
@@ -51,13 +64,27 @@ describe('client-credentials issuer', () => {
 
   it('ES256: the token verifies with publicKeys keyed by kid', async () => {
     const clock = fakeClock();
-    const issuer = createTokenIssuer({ issuer: ISS, audience: AUD, signingKey: { alg: 'ES256', privateKey: ec.privateKey, kid: 'es-1' }, clients: await registry(), now: clock.now });
+    const issuer = createTokenIssuer({
+      issuer: ISS,
+      audience: AUD,
+      signingKey: { alg: 'ES256', privateKey: ec.privateKey, kid: 'es-1' },
+      clients: await registry(),
+      now: clock.now,
+    });
     const verifier = createVerifier({ algorithms: ['ES256'], issuer: ISS, audience: AUD, publicKeys: issuer.publicKeys(), now: clock.now });
-    assert.equal((await verifier.verify((await issuer.issue({ clientId: 'svc-a', clientSecret: CLIENT_SECRET })).access_token)).sub, 'svc-a');
+    assert.equal(
+      (await verifier.verify((await issuer.issue({ clientId: 'svc-a', clientSecret: CLIENT_SECRET })).access_token)).sub,
+      'svc-a',
+    );
   });
 
   it('wrong secret, unknown client, missing or odd credentials: E_INVALID_CLIENT', async () => {
-    const issuer = createTokenIssuer({ issuer: ISS, audience: AUD, signingKey: { alg: 'HS256', secret: SECRET }, clients: await registry() });
+    const issuer = createTokenIssuer({
+      issuer: ISS,
+      audience: AUD,
+      signingKey: { alg: 'HS256', secret: SECRET },
+      clients: await registry(),
+    });
     const attempts = [
       { clientId: 'svc-a', clientSecret: `${CLIENT_SECRET}x` },
       { clientId: 'svc-a', clientSecret: '' },
@@ -91,9 +118,21 @@ describe('client-credentials issuer', () => {
 
   it('refuses bad options naming them', async () => {
     const clients = await registry();
-    assert.throws(() => createTokenIssuer({ issuer: ISS, audience: AUD, signingKey: { alg: 'HS256', secret: 'short' }, clients }), /signingKey.secret/);
-    assert.throws(() => createTokenIssuer({ issuer: ISS, audience: AUD, signingKey: { alg: 'ES256', privateKey: rsa.privateKey, kid: 'x' }, clients }), /ES256/);
-    assert.throws(() => createTokenIssuer({ issuer: ISS, audience: AUD, signingKey: { alg: 'RS256', privateKey: rsa.privateKey, kid: '' }, clients }), /kid/);
-    assert.throws(() => createTokenIssuer({ issuer: ISS, audience: AUD, ttlSec: 0, signingKey: { alg: 'HS256', secret: SECRET }, clients }), /ttlSec/);
+    assert.throws(
+      () => createTokenIssuer({ issuer: ISS, audience: AUD, signingKey: { alg: 'HS256', secret: 'short' }, clients }),
+      /signingKey.secret/,
+    );
+    assert.throws(
+      () => createTokenIssuer({ issuer: ISS, audience: AUD, signingKey: { alg: 'ES256', privateKey: rsa.privateKey, kid: 'x' }, clients }),
+      /ES256/,
+    );
+    assert.throws(
+      () => createTokenIssuer({ issuer: ISS, audience: AUD, signingKey: { alg: 'RS256', privateKey: rsa.privateKey, kid: '' }, clients }),
+      /kid/,
+    );
+    assert.throws(
+      () => createTokenIssuer({ issuer: ISS, audience: AUD, ttlSec: 0, signingKey: { alg: 'HS256', secret: SECRET }, clients }),
+      /ttlSec/,
+    );
   });
 });

@@ -23,7 +23,15 @@ describe('verifier with a JWKS URL (real local server)', () => {
     server.fail = false;
     server.keys = [publicJwk(rsa.publicKey, 'k1', 'RS256')];
     const clock = fakeClock();
-    const verifier = createVerifier({ algorithms: ['RS256', 'ES256'], issuer: ISS, audience: AUD, jwksUrl: server.url, jwksCooldownMs: 30_000, now: clock.now, ...extra });
+    const verifier = createVerifier({
+      algorithms: ['RS256', 'ES256'],
+      issuer: ISS,
+      audience: AUD,
+      jwksUrl: server.url,
+      jwksCooldownMs: 30_000,
+      now: clock.now,
+      ...extra,
+    });
     return { clock, verifier };
   }
 
@@ -48,10 +56,15 @@ describe('verifier with a JWKS URL (real local server)', () => {
     const { clock, verifier } = make();
     await verifier.verify(signed('k1'));
     // Within the cooldown of the first fetch: no refetch at all.
-    const flood = (n: number) => Promise.all(Array.from({ length: n }, (_, i) => verifier.verify(signed(`made-up-${i}-${clock.ms}`)).then(
-      () => assert.fail('an unknown kid was accepted'),
-      (e: unknown) => code('E_TOKEN_UNKNOWN_KEY')(e),
-    )));
+    const flood = (n: number) =>
+      Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          verifier.verify(signed(`made-up-${i}-${clock.ms}`)).then(
+            () => assert.fail('an unknown kid was accepted'),
+            (e: unknown) => code('E_TOKEN_UNKNOWN_KEY')(e),
+          ),
+        ),
+      );
     await flood(50);
     assert.equal(server.requests, 1);
     // Past the cooldown: a concurrent flood shares one refetch, later ones wait for the next window.
@@ -70,7 +83,10 @@ describe('verifier with a JWKS URL (real local server)', () => {
   it('a fetch failure refuses and never accepts, and fetches stay spaced by the cooldown', async () => {
     const { clock, verifier } = make();
     server.fail = true;
-    await assert.rejects(verifier.verify(signed('k1')), code('E_TOKEN_UNKNOWN_KEY', (e) => assert.equal(e.context['reason'], 'jwks_unavailable')));
+    await assert.rejects(
+      verifier.verify(signed('k1')),
+      code('E_TOKEN_UNKNOWN_KEY', (e) => assert.equal(e.context['reason'], 'jwks_unavailable')),
+    );
     await assert.rejects(verifier.verify(signed('k1')), code('E_TOKEN_UNKNOWN_KEY'));
     assert.equal(server.requests, 1);
     server.fail = false;
@@ -98,7 +114,11 @@ describe('verifier with a JWKS URL (real local server)', () => {
 
   it('a key is used only with the algorithm it is published for, and with a fitting type', async () => {
     const { verifier } = make();
-    server.keys = [publicJwk(rsa.publicKey, 'k1', 'RS256'), publicJwk(ec.publicKey, 'e1', 'ES256'), { ...publicJwk(ec.publicKey, 'e2', 'ES256'), alg: undefined }];
+    server.keys = [
+      publicJwk(rsa.publicKey, 'k1', 'RS256'),
+      publicJwk(ec.publicKey, 'e1', 'ES256'),
+      { ...publicJwk(ec.publicKey, 'e2', 'ES256'), alg: undefined },
+    ];
     assert.equal((await verifier.verify(signed('e1', ec.privateKey, 'ES256'))).sub, 'alice');
     await assert.rejects(verifier.verify(signed('e1', rsa.privateKey, 'RS256')), code('E_TOKEN_ALGORITHM'));
     await assert.rejects(verifier.verify(signed('e2', rsa.privateKey, 'RS256')), code('E_TOKEN_ALGORITHM'));
@@ -118,7 +138,11 @@ describe('verifier with a JWKS URL (real local server)', () => {
 
   it('secret (oct) and non-signature keys in the JWKS are ignored', async () => {
     const { clock, verifier } = make();
-    server.keys = [{ kty: 'oct', k: Buffer.from('s'.repeat(32)).toString('base64url'), kid: 'h1', alg: 'HS256' }, { ...publicJwk(rsa2.publicKey, 'enc', 'RS256'), use: 'enc' }, publicJwk(rsa.publicKey, 'k1', 'RS256')];
+    server.keys = [
+      { kty: 'oct', k: Buffer.from('s'.repeat(32)).toString('base64url'), kid: 'h1', alg: 'HS256' },
+      { ...publicJwk(rsa2.publicKey, 'enc', 'RS256'), use: 'enc' },
+      publicJwk(rsa.publicKey, 'k1', 'RS256'),
+    ];
     await assert.rejects(verifier.verify(signed('enc', rsa2.privateKey)), code('E_TOKEN_UNKNOWN_KEY'));
     clock.ms += 30_000;
     await assert.rejects(verifier.verify(rawToken({ alg: 'HS256', kid: 'h1' }, claims(), 's'.repeat(32))), code('E_TOKEN_ALGORITHM'));

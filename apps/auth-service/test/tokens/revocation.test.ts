@@ -50,7 +50,10 @@ describe('RevocationList', () => {
     assert.equal(list.size, 3);
     assert.equal(list.evicted, 1);
     assert.equal(list.isRevoked('b'), false, 'the oldest revocation was evicted');
-    assert.deepEqual(['c', 'd', 'e'].map((j) => list.isRevoked(j)), [true, true, true]);
+    assert.deepEqual(
+      ['c', 'd', 'e'].map((j) => list.isRevoked(j)),
+      [true, true, true],
+    );
   });
 
   it('refuses a bad maxEntries', () => {

@@ -19,22 +19,36 @@ async function refused(promise: Promise<unknown>, code: string, token: string): 
 
 function hsVerifier(extra: Record<string, unknown> = {}) {
   const clock = fakeClock();
-  return { clock, verifier: createVerifier({ algorithms: ['HS256'], issuer: ISS, audience: AUD, hs256Secret: SECRET, now: clock.now, ...extra }) };
+  return {
+    clock,
+    verifier: createVerifier({ algorithms: ['HS256'], issuer: ISS, audience: AUD, hs256Secret: SECRET, now: clock.now, ...extra }),
+  };
 }
 function rsVerifier(extra: Record<string, unknown> = {}) {
   const clock = fakeClock();
-  return { clock, verifier: createVerifier({ algorithms: ['RS256'], issuer: ISS, audience: AUD, publicKeys: rsaPublicPem, now: clock.now, ...extra }) };
+  return {
+    clock,
+    verifier: createVerifier({ algorithms: ['RS256'], issuer: ISS, audience: AUD, publicKeys: rsaPublicPem, now: clock.now, ...extra }),
+  };
 }
 const hs = (payload = claims(), header: Record<string, unknown> = {}) => rawToken({ alg: 'HS256', typ: 'JWT', ...header }, payload, SECRET);
-const rs = (payload = claims(), header: Record<string, unknown> = {}) => rawToken({ alg: 'RS256', typ: 'JWT', ...header }, payload, rsa.privateKey);
+const rs = (payload = claims(), header: Record<string, unknown> = {}) =>
+  rawToken({ alg: 'RS256', typ: 'JWT', ...header }, payload, rsa.privateKey);
 
 describe('verifier: valid tokens', () => {
   it('accepts an HS256 token and returns its principal', async () => {
     const token = jwt.sign(claims(), SECRET, { algorithm: 'HS256' });
     const v = await hsVerifier().verifier.verify(token);
-    assert.deepEqual({ sub: v.sub, roles: v.roles, groups: v.groups, jti: v.jti, exp: v.exp }, {
-      sub: 'alice', roles: ['reader'], groups: ['staff'], jti: 'jti-1', exp: claims()['exp'],
-    });
+    assert.deepEqual(
+      { sub: v.sub, roles: v.roles, groups: v.groups, jti: v.jti, exp: v.exp },
+      {
+        sub: 'alice',
+        roles: ['reader'],
+        groups: ['staff'],
+        jti: 'jti-1',
+        exp: claims()['exp'],
+      },
+    );
     assert.equal(v.claims['iss'], ISS);
   });
 
@@ -48,7 +62,10 @@ describe('verifier: valid tokens', () => {
   it('picks the key by kid when publicKeys are keyed, and refuses an unknown kid', async () => {
     const clock = fakeClock();
     const v = createVerifier({
-      algorithms: ['RS256'], issuer: ISS, audience: AUD, now: clock.now,
+      algorithms: ['RS256'],
+      issuer: ISS,
+      audience: AUD,
+      now: clock.now,
       publicKeys: { old: rsa2.publicKey.export({ format: 'pem', type: 'spki' }).toString(), cur: rsaPublicPem },
     });
     assert.equal((await v.verify(rs(claims(), { kid: 'cur' }))).sub, 'alice');
@@ -82,10 +99,15 @@ describe('verifier: attacks are refused with their code', () => {
     ['alg none with a signature part', () => `${rawToken({ alg: 'none' }, claims())}c2ln`, 'E_TOKEN_ALGORITHM', 'rs'],
     ['HS256 signed with the RS256 public key', () => rawToken({ alg: 'HS256' }, claims(), rsaPublicPem), 'E_TOKEN_ALGORITHM', 'rs'],
     ['RS384 not pinned', () => rawToken({ alg: 'RS384' }, claims(), rsa.privateKey), 'E_TOKEN_ALGORITHM', 'rs'],
-    ['tampered claims', () => {
-      const [h, , s] = rs().split('.');
-      return `${h}.${Buffer.from(JSON.stringify(claims({ sub: 'admin', roles: ['admin'] }))).toString('base64url')}.${s}`;
-    }, 'E_TOKEN_SIGNATURE', 'rs'],
+    [
+      'tampered claims',
+      () => {
+        const [h, , s] = rs().split('.');
+        return `${h}.${Buffer.from(JSON.stringify(claims({ sub: 'admin', roles: ['admin'] }))).toString('base64url')}.${s}`;
+      },
+      'E_TOKEN_SIGNATURE',
+      'rs',
+    ],
     ['signed by another key', () => rawToken({ alg: 'RS256' }, claims(), rsa2.privateKey), 'E_TOKEN_SIGNATURE', 'rs'],
     ['stripped signature', () => rs().split('.').slice(0, 2).join('.') + '.', 'E_TOKEN_SIGNATURE', 'rs'],
     ['stripped signature without the dot', () => rs().split('.').slice(0, 2).join('.'), 'E_TOKEN_SIGNATURE', 'rs'],
@@ -100,13 +122,23 @@ describe('verifier: attacks are refused with their code', () => {
     ['an overlong role', () => hs(claims({ roles: ['r'.repeat(129)] })), 'E_TOKEN_CLAIMS', 'hs'],
     ['jku header', () => rs(claims(), { jku: 'https://evil.test/jwks.json' }), 'E_TOKEN_FORBIDDEN_HEADER', 'rs'],
     ['x5u header', () => rs(claims(), { x5u: 'https://evil.test/cert.pem' }), 'E_TOKEN_FORBIDDEN_HEADER', 'rs'],
-    ['embedded jwk', () => rawToken({ alg: 'RS256', jwk: rsa2.publicKey.export({ format: 'jwk' }) }, claims(), rsa2.privateKey), 'E_TOKEN_FORBIDDEN_HEADER', 'rs'],
+    [
+      'embedded jwk',
+      () => rawToken({ alg: 'RS256', jwk: rsa2.publicKey.export({ format: 'jwk' }) }, claims(), rsa2.privateKey),
+      'E_TOKEN_FORBIDDEN_HEADER',
+      'rs',
+    ],
     ['crit header', () => rs(claims(), { crit: ['exp'] }), 'E_TOKEN_FORBIDDEN_HEADER', 'rs'],
     ['oversized token', () => hs(claims({ pad: 'p'.repeat(9000) })), 'E_TOKEN_TOO_LARGE', 'hs'],
     ['garbage', () => 'not a token at all', 'E_TOKEN_MALFORMED', 'hs'],
     ['header not JSON', () => `${Buffer.from('{nope').toString('base64url')}.e30.c2ln`, 'E_TOKEN_MALFORMED', 'hs'],
     ['header not an object', () => `${Buffer.from('[1]').toString('base64url')}.e30.c2ln`, 'E_TOKEN_MALFORMED', 'hs'],
-    ['payload not JSON', () => rawToken({ alg: 'HS256' }, claims(), SECRET).replace(/\.[^.]+\./, `.${Buffer.from('xx').toString('base64url')}.`), 'E_TOKEN_SIGNATURE', 'hs'],
+    [
+      'payload not JSON',
+      () => rawToken({ alg: 'HS256' }, claims(), SECRET).replace(/\.[^.]+\./, `.${Buffer.from('xx').toString('base64url')}.`),
+      'E_TOKEN_SIGNATURE',
+      'hs',
+    ],
     ['empty', () => '', 'E_TOKEN_MALFORMED', 'hs'],
   ];
   for (const [name, make, code, kind] of cases) {

@@ -54,7 +54,10 @@ export function compileBundle(source: BundleSource): PolicyBundle {
     const validation = cedar.validate({ schema, policies: { staticPolicies: policies } });
     if (validation.type === 'failure') throw new PolicyInvalidError('validation', messages(validation.errors));
     if (validation.validationErrors.length > 0) {
-      throw new PolicyInvalidError('validation', validation.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`));
+      throw new PolicyInvalidError(
+        'validation',
+        validation.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`),
+      );
     }
   }
   const parsedEntities = cedar.checkParseEntities({ entities: entities as cedar.Entities, schema });

@@ -78,5 +78,9 @@ export class EntitySlicer {
 }
 
 function isEmpty(entity: Entity): boolean {
-  return entity.parents.length === 0 && Object.keys(entity.attrs).length === 0 && (entity.tags === undefined || Object.keys(entity.tags).length === 0);
+  return (
+    entity.parents.length === 0 &&
+    Object.keys(entity.attrs).length === 0 &&
+    (entity.tags === undefined || Object.keys(entity.tags).length === 0)
+  );
 }

@@ -59,10 +59,18 @@ export class Evaluator extends EventEmitter<{ updated: [PolicyBundle] }> {
     if (bundle.version === this.#live?.bundle.version) return this.#live.bundle;
     const slot = `slot-${this.#nextSlot % 2}`;
     const policies = cedar.preparsePolicySet(slot, { staticPolicies: bundle.policies });
-    if (policies.type === 'failure') throw new PolicyInvalidError('policies', policies.errors.map((e) => e.message));
+    if (policies.type === 'failure')
+      throw new PolicyInvalidError(
+        'policies',
+        policies.errors.map((e) => e.message),
+      );
     if (bundle.source.schema !== null) {
       const schema = cedar.preparseSchema(slot, bundle.source.schema);
-      if (schema.type === 'failure') throw new PolicyInvalidError('schema', schema.errors.map((e) => e.message));
+      if (schema.type === 'failure')
+        throw new PolicyInvalidError(
+          'schema',
+          schema.errors.map((e) => e.message),
+        );
     }
     this.#nextSlot += 1;
     const previous = this.#live?.bundle.version;
@@ -90,8 +98,12 @@ export class Evaluator extends EventEmitter<{ updated: [PolicyBundle] }> {
     };
     for (let i = 0; i < iterations; i += 1) {
       cedar.statefulIsAuthorized({
-        principal: uid(i), action: { type: 'Action', id: 'warmup' }, resource: uid(i * 7 + 3), context: {},
-        entities: entities.slice(0, 4) as cedar.Entities, preparsedPolicySetId: live.slot,
+        principal: uid(i),
+        action: { type: 'Action', id: 'warmup' },
+        resource: uid(i * 7 + 3),
+        context: {},
+        entities: entities.slice(0, 4) as cedar.Entities,
+        preparsedPolicySetId: live.slot,
       });
     }
   }

@@ -27,7 +27,11 @@ export async function readPolicyDir(dir: string): Promise<BundleSource> {
       throw new PolicyInvalidError('entities', [`${ENTITIES_FILE} is not valid JSON: ${(error as Error).message}`]);
     }
     const parsed = z.array(Entity).safeParse(raw);
-    if (!parsed.success) throw new PolicyInvalidError('entities', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+    if (!parsed.success)
+      throw new PolicyInvalidError(
+        'entities',
+        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+      );
     entities = parsed.data;
   }
   return { policies: texts.join('\n'), schema, entities };

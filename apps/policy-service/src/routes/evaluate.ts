@@ -8,8 +8,11 @@ const NO_POLICIES = (): HttpError => new HttpError(503, ERROR_CODES.noPolicies, 
 export function evaluateRoutes(evaluator: Evaluator, limits: { maxBatch: number; maxBodyBytes: number }): Route[] {
   return [
     defineRoute({
-      method: 'POST', path: '/evaluate', summary: 'One authorization decision from Cedar',
-      body: EvaluateRequest, bodyLimit: limits.maxBodyBytes,
+      method: 'POST',
+      path: '/evaluate',
+      summary: 'One authorization decision from Cedar',
+      body: EvaluateRequest,
+      bodyLimit: limits.maxBodyBytes,
       responses: {
         200: { description: 'the decision', schema: EvaluateResponse },
         400: { description: 'malformed request, or one Cedar rejects (E_REQUEST_REJECTED)' },
@@ -27,8 +30,11 @@ export function evaluateRoutes(evaluator: Evaluator, limits: { maxBatch: number;
       },
     }),
     defineRoute({
-      method: 'POST', path: '/evaluate/batch', summary: 'Many decisions in one call; a bad item fails only its slot',
-      body: BatchEvaluateRequest, bodyLimit: limits.maxBodyBytes,
+      method: 'POST',
+      path: '/evaluate/batch',
+      summary: 'Many decisions in one call; a bad item fails only its slot',
+      body: BatchEvaluateRequest,
+      bodyLimit: limits.maxBodyBytes,
       responses: {
         200: { description: 'results in request order', schema: BatchEvaluateResponse },
         400: { description: 'malformed batch' },
@@ -37,7 +43,11 @@ export function evaluateRoutes(evaluator: Evaluator, limits: { maxBatch: number;
       },
       handle: ({ body }) => {
         if (body.requests.length > limits.maxBatch) {
-          throw new HttpError(413, ERROR_CODES.batchTooLarge, `a batch holds at most ${limits.maxBatch} requests; got ${body.requests.length}`);
+          throw new HttpError(
+            413,
+            ERROR_CODES.batchTooLarge,
+            `a batch holds at most ${limits.maxBatch} requests; got ${body.requests.length}`,
+          );
         }
         const bundle = evaluator.bundle;
         if (bundle === undefined) throw NO_POLICIES();
@@ -45,7 +55,9 @@ export function evaluateRoutes(evaluator: Evaluator, limits: { maxBatch: number;
           const parsed = EvaluateRequest.safeParse(item);
           if (!parsed.success) {
             const issue = parsed.error.issues[0];
-            return { error: { code: ERROR_CODES.validation, message: `${issue?.path.join('.') || 'item'}: ${issue?.message ?? 'invalid'}` } };
+            return {
+              error: { code: ERROR_CODES.validation, message: `${issue?.path.join('.') || 'item'}: ${issue?.message ?? 'invalid'}` },
+            };
           }
           const result = evaluator.evaluate(parsed.data);
           return 'rejected' in result ? { error: { code: result.rejected.code, message: result.rejected.message } } : result;

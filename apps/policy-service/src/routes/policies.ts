@@ -39,14 +39,26 @@ export function policyRoutes(evaluator: Evaluator, adminToken: string | undefine
   const admin = adminAuthorizer(adminToken);
   return [
     defineRoute({
-      method: 'GET', path: '/audit/principals', summary: 'Decisions per principal, from auth.decision events (admin)', security: 'bearer',
-      authorize: admin, responses: { 200: { description: 'busiest principals first' }, 401: { description: 'missing or wrong admin token' } },
+      method: 'GET',
+      path: '/audit/principals',
+      summary: 'Decisions per principal, from auth.decision events (admin)',
+      security: 'bearer',
+      authorize: admin,
+      responses: { 200: { description: 'busiest principals first' }, 401: { description: 'missing or wrong admin token' } },
       handle: () => ({ json: { principals: audit.top() } }),
     }),
     defineRoute({
       // The policy text and schema say who may do what: as sensitive as changing them.
-      method: 'GET', path: '/policies', summary: 'The live policy set (admin)', security: 'bearer', authorize: admin,
-      responses: { 200: { description: 'live policies', schema: PoliciesResponse }, 401: { description: 'missing or wrong admin token' }, 503: { description: 'none loaded' } },
+      method: 'GET',
+      path: '/policies',
+      summary: 'The live policy set (admin)',
+      security: 'bearer',
+      authorize: admin,
+      responses: {
+        200: { description: 'live policies', schema: PoliciesResponse },
+        401: { description: 'missing or wrong admin token' },
+        503: { description: 'none loaded' },
+      },
       handle: () => {
         const bundle = evaluator.bundle;
         if (bundle === undefined) throw new HttpError(503, ERROR_CODES.noPolicies, 'no policies are loaded');
@@ -54,8 +66,13 @@ export function policyRoutes(evaluator: Evaluator, adminToken: string | undefine
       },
     }),
     defineRoute({
-      method: 'PUT', path: '/policies', summary: 'Replace the policy set atomically (admin)', security: 'bearer',
-      body: PutPoliciesRequest, bodyLimit: 4 * 1024 * 1024, authorize: admin,
+      method: 'PUT',
+      path: '/policies',
+      summary: 'Replace the policy set atomically (admin)',
+      security: 'bearer',
+      body: PutPoliciesRequest,
+      bodyLimit: 4 * 1024 * 1024,
+      authorize: admin,
       responses: {
         200: { description: 'swapped in; the new version', schema: PoliciesResponse },
         401: { description: 'missing or wrong admin token' },

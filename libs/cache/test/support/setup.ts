@@ -7,7 +7,10 @@ import { FlakyL2 } from './flaky-l2.ts';
 export const registry = new Registry();
 
 /** A cache in its own key space (a unique name) on `url`, behind a FlakyL2. */
-export async function flakyCache(url: string, options: Partial<CacheOptions> = {}): Promise<{ cache: Cache; flaky: FlakyL2; redis: Redis; close: () => Promise<void> }> {
+export async function flakyCache(
+  url: string,
+  options: Partial<CacheOptions> = {},
+): Promise<{ cache: Cache; flaky: FlakyL2; redis: Redis; close: () => Promise<void> }> {
   const redis = new Redis(url, { maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined); // failures are observed through the cache's guard
   const flaky = new FlakyL2(new RedisL2(redis));
