@@ -5,13 +5,10 @@ export type { CacheStats } from './stats.ts';
 export { intelligenceScore } from './stats.ts';
 export { RedisPubSubInvalidation, type InvalidationEvent, type InvalidationTransport } from './invalidation.ts';
 export { RedisL2, connect, type L2Driver, type L2Command } from './l2.ts';
-export { L2Guard } from './breaker.ts';
 export type { BreakerState } from '@portcullis/resilience';
-export { L1Tier, type Entry, type L1Options, type L1Counters, type OfferReason } from './l1.ts';
-export { FrequencySketch, hashKey } from './sketch.ts';
+// Replays the cache's own L1 policy over a key stream (the cache benchmark, the tests);
+// the L1 tier, the sketch and the slot hash themselves stay internal.
 export { simulateHitRate, type SimulationResult } from './sim.ts';
-export { keySlot } from './slot.ts';
-export * as errors from './errors.ts';
 export {
   CacheError,
   InvalidKeyError,

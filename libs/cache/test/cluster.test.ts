@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startRedisCluster, uniqueId, type RedisClusterHandle } from '@portcullis/testing';
 import { Cluster } from 'ioredis';
-import { createCache, keySlot, RedisPubSubInvalidation, type Cache, type InvalidationEvent } from '../src/index.ts';
+import { createCache, RedisPubSubInvalidation, type Cache, type InvalidationEvent } from '../src/index.ts';
+import { keySlot } from '../src/slot.ts';
 import { registry } from './support/setup.ts';
 
 // One 3-master cluster for the whole file: starting one costs seconds.

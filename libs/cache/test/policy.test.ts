@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FrequencySketch, hashKey, intelligenceScore, L1Tier, simulateHitRate, type Entry } from '../src/index.ts';
+import { intelligenceScore, simulateHitRate } from '../src/index.ts';
+import { L1Tier, type Entry } from '../src/l1.ts';
+import { FrequencySketch, hashKey } from '../src/sketch.ts';
 import { Cache } from '../src/index.ts';
 
 const entry = (key: string, size = 64): Entry => ({

@@ -3,7 +3,6 @@ export type { PolicyClientOptions, BreakerOptions } from './options.ts';
 export type { WarmUpOptions } from './warm-up.ts';
 export type { BreakerState } from './breaker.ts';
 export { canonicalJson } from './canonical.ts';
-export * as errors from './errors.ts';
 export {
   PolicyClientError,
   PolicyUnavailableError,
