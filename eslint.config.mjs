@@ -2,6 +2,7 @@
 // dependency graph honest: apps may use libs, libs may use libs, nothing may use an app.
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
+import * as jsoncParser from 'jsonc-eslint-parser';
 
 export default [
   { ignores: ['**/dist/**', '**/node_modules/**', '**/.data/**', 'perf/k6/**'] },
@@ -33,5 +34,22 @@ export default [
     // Tests read JSON answers whose shape is what they assert; typing each one adds noise.
     files: ['**/test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
+  },
+  {
+    // Every package declares what its code imports, and nothing it does not: a
+    // dependency no file uses is an error, as is an import the package.json lacks.
+    files: ['**/package.json'],
+    languageOptions: { parser: jsoncParser },
+    rules: {
+      '@nx/dependency-checks': [
+        'error',
+        {
+          ignoredFiles: ['{projectRoot}/test/**', '{projectRoot}/eslint.config.{js,cjs,mjs}'],
+          checkObsoleteDependencies: true,
+          checkVersionMismatches: false,
+          includeTransitiveDependencies: false,
+        },
+      ],
+    },
   },
 ];
