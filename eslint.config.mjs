@@ -36,6 +36,11 @@ export default [
     rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },
   {
+    // Plain scripts (npm start, npm test, CI helpers): the rules that catch real mistakes.
+    files: ['**/*.{js,mjs}'],
+    rules: { 'no-unused-vars': ['error', { argsIgnorePattern: '^_' }], 'prefer-const': 'error', eqeqeq: 'error' },
+  },
+  {
     // Every package declares what its code imports, and nothing it does not: a
     // dependency no file uses is an error, as is an import the package.json lacks.
     files: ['**/package.json'],
