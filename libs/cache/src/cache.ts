@@ -115,11 +115,7 @@ export class Cache {
       try {
         value = await factory();
       } catch (error) {
-        if (probe.stale !== undefined) {
-          core.counters.staleServed += 1;
-          core.metrics.stale.inc();
-          return { value: probe.stale.value, source: 'stale' };
-        }
+        if (probe.stale !== undefined) return core.serveStale(probe.stale.value);
         throw new FactoryError(`factory for "${key}" failed: ${error instanceof Error ? error.message : String(error)}`, {
           cause: error,
           context: { key },
@@ -173,10 +169,9 @@ export class Cache {
       const full = fulls[index] as string;
       if (replies === undefined) {
         const local = core.l1.peek(full);
-        if (local !== undefined && now < local.graceUntil && core.l2 !== undefined) {
-          core.counters.staleServed += 1;
-          results[index] = local.value as T;
-        } else core.counters.misses += 1;
+        if (local !== undefined && now < local.graceUntil && core.l2 !== undefined)
+          results[index] = core.serveStale(local.value).value as T;
+        else core.counters.misses += 1;
         return;
       }
       results[index] = core.accept(full, hashes[index] as number, replies[j]).value as T | undefined;

@@ -137,6 +137,13 @@ export class CacheCore extends EventEmitter {
   }
 
   /** The L2 half of {@link probe}, for a key L1 could not serve fresh. */
+  /** An expired entry served within its grace period because no fresh value can be had: counted once, here. */
+  serveStale(value: unknown): Lookup & { source: 'stale' } {
+    this.counters.staleServed += 1;
+    this.metrics.stale.inc();
+    return { value, source: 'stale' };
+  }
+
   async probeL2(full: string, hash: number, now: number): Promise<Probe> {
     const local = this.l1.peek(full);
     const localStale = local !== undefined && now < local.graceUntil ? { value: local.value } : undefined;
@@ -148,11 +155,7 @@ export class CacheCore extends EventEmitter {
       raw = await this.guard.run('get', () => l2.get(full));
     } catch (error) {
       this.l2Failed('get', error);
-      if (localStale !== undefined) {
-        this.counters.staleServed += 1;
-        this.metrics.stale.inc();
-        return { value: localStale.value, source: 'stale' };
-      }
+      if (localStale !== undefined) return this.serveStale(localStale.value);
       return this.#miss(undefined);
     }
     return this.accept(full, hash, raw, localStale);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, mock, test } from 'node:test';
 import { startRedisServer, useRedisServer } from '@portcullis/testing';
 import type { RedisL2 } from '../src/index.ts';
-import { flakyCache } from './support/setup.ts';
+import { flakyCache, registry } from './support/setup.ts';
 
 const server = useRedisServer();
 
@@ -74,12 +74,16 @@ describe('when Redis fails or stalls', () => {
       mock.timers.tick(2000);
       flaky.fail();
       assert.deepEqual(await cache.lookup('d'), { value: 'deny', source: 'stale' });
+      assert.deepEqual(await cache.getMany(['d']), ['deny'], 'getMany serves it stale too');
       flaky.heal();
       const failing = () => Promise.reject(new Error('policy-service down'));
       assert.deepEqual(await cache.fetch('d', failing, { type: 'deny' }), { value: 'deny', source: 'stale' });
       mock.timers.tick(60_000);
       await assert.rejects(cache.fetch('d', failing, { type: 'deny' }), { code: 'E_CACHE_FACTORY' });
-      assert.equal(cache.stats().staleServed, 2);
+      assert.equal(cache.stats().staleServed, 3);
+      // Every stale answer is also in the metric (getMany's used to be left out).
+      const staleMetric = new RegExp(`portcullis_cache_requests_total\\{cache="${cache.name}",level="l1",result="stale"\\} 3`);
+      assert.match(await registry.metrics(), staleMetric);
     } finally {
       mock.timers.reset();
       await close();
