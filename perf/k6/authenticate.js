@@ -1,5 +1,6 @@
-// k6 load for POST /authenticate. Driven by perf/bench/src/authenticate.ts (`npm run
-// bench -- authenticate`), or by hand:
+// k6 load for POST /authenticate, for users who run k6 themselves. This project does not
+// build, fetch or run k6 (AGPL); `npm run bench -- authenticate` runs the same scenario
+// with vegeta (perf/bench/src/authenticate.ts). By hand:
 //   k6 run -e TARGET_URL=http://127.0.0.1:8080 -e TOKEN=$(...) -e MODE=warm -e RATE=3000 perf/k6/authenticate.js
 // MODE: `warm` (40 resources × 2 actions: cached after the first pass), `cold` (a new
 // context every request, so every request needs a new decision), `max` and `cold-max`

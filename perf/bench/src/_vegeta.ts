@@ -1,8 +1,12 @@
-// Runs vegeta (MIT) as the load generator: a native process of its own, open loop at a
-// fixed rate, so the load does not share the event loop (or the GC) of what it measures.
-import { spawn } from 'node:child_process';
+// Runs vegeta (MIT) as the load generator: a native process of its own, so the load does
+// not share the event loop (or the GC) of what it measures. k6 is not used here (AGPL);
+// perf/k6/*.js are the same scenarios for users who run k6 themselves.
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { findGoTool } from './_go-tool.ts';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { percentile } from './_stats.ts';
 
 const VEGETA_MODULE = 'github.com/tsenart/vegeta/v12@v12.13.0';
 
@@ -23,17 +27,53 @@ export interface Hit {
   code: number;
 }
 
-/** The vegeta binary: `$VEGETA_BIN`, `vegeta` on PATH, or Go's bin directory; built with `go install` when missing. */
-export const findVegeta = (): string => findGoTool('vegeta', VEGETA_MODULE, 'VEGETA_BIN', 'about a minute');
+/** An attack in a few numbers (latencies in ms). */
+export interface Summary {
+  rps: number;
+  sent: number;
+  /** Requests not answered 200. */
+  failed: number;
+  /** Their statuses, e.g. `503×12` (0: no answer). */
+  failedCodes: string;
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+function gopathBin(): string | undefined {
+  const result = spawnSync('go', ['env', 'GOPATH'], { encoding: 'utf8' });
+  return result.status === 0 ? join(result.stdout.trim(), 'bin', 'vegeta') : undefined;
+}
+
+/** The vegeta binary: `$VEGETA_BIN`, `vegeta` on PATH, or Go's bin directory; built once with `go install` (outside the repo) when missing. */
+export function findVegeta(): string {
+  const candidates = [
+    process.env.VEGETA_BIN,
+    ...(process.env.PATH ?? '').split(':').map((dir) => join(dir, 'vegeta')),
+    join(homedir(), 'go', 'bin', 'vegeta'),
+    gopathBin(),
+  ];
+  const found = candidates.find((path) => path !== undefined && path !== '' && existsSync(path));
+  if (found !== undefined) return found;
+  console.log(`vegeta not found; building ${VEGETA_MODULE} with go install (about a minute, once)`);
+  const built = spawnSync('go', ['install', VEGETA_MODULE], { stdio: 'inherit' });
+  const path = gopathBin();
+  if (built.status !== 0 || path === undefined || !existsSync(path)) {
+    throw new Error(`vegeta is needed for this benchmark: install Go and run \`go install ${VEGETA_MODULE}\`, or set VEGETA_BIN`);
+  }
+  return path;
+}
 
 /**
- * Sends `targets` in order (cycling) at `rate` per second for `seconds`, open loop: a
- * slow answer does not delay the next request. Resolves with every request's outcome.
+ * Sends `targets` in order (cycling) for `seconds`. With `rate`, open loop (like k6's
+ * constant-arrival-rate): a slow answer does not delay the next request. With `workers`
+ * instead, closed loop (like k6's constant-vus): that many requests in flight, each sent
+ * when the last was answered, as fast as the stack answers. Resolves with every request.
  */
 export async function attack(
   vegeta: string,
   targets: Target[],
-  options: { rate: number; seconds: number; timeoutSeconds?: number },
+  options: { seconds: number; timeoutSeconds?: number } & ({ rate: number } | { workers: number }),
 ): Promise<Hit[]> {
   const lines = targets.map((t) =>
     JSON.stringify({
@@ -43,11 +83,13 @@ export async function attack(
       ...(t.body === undefined ? {} : { body: Buffer.from(t.body).toString('base64') }),
     }),
   );
+  const pace =
+    'rate' in options ? `-rate=${options.rate}/s -max-workers=256` : `-rate=0 -workers=${options.workers} -max-workers=${options.workers}`;
   const child = spawn(
     'sh',
     [
       '-c',
-      `"${vegeta}" attack -format=json -lazy -rate=${options.rate}/s -duration=${options.seconds}s -timeout=${options.timeoutSeconds ?? 10}s -max-workers=256 | "${vegeta}" encode --to json`,
+      `"${vegeta}" attack -format=json -lazy ${pace} -duration=${options.seconds}s -timeout=${options.timeoutSeconds ?? 10}s | "${vegeta}" encode --to json`,
     ],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
@@ -59,12 +101,15 @@ export async function attack(
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  child.stdin.on('error', () => undefined); // vegeta stops reading once the duration is over
-  // -lazy reads targets as it needs them; enough for the whole run, cycling if short.
-  const needed = options.rate * options.seconds + 1;
-  for (let i = 0; i < needed; i++) child.stdin.write(`${lines[i % lines.length]}\n`);
+  // vegeta stops reading once the duration is over: a broken pipe then is the normal end.
+  child.stdin.on('error', () => undefined);
+  // -lazy reads targets as it needs them; the list cycles if the attack wants more.
+  const exited = once(child, 'exit');
+  for (let i = 0; child.exitCode === null && i < Math.max(lines.length, 1_000_000); i++) {
+    if (!child.stdin.write(`${lines[i % lines.length]}\n`)) await Promise.race([once(child.stdin, 'drain').catch(() => undefined), exited]);
+  }
   child.stdin.end();
-  const [code] = (await once(child, 'exit')) as [number | null];
+  const [code] = (await exited) as [number | null];
   if (code !== 0) throw new Error(`vegeta failed (exit ${code}): ${stderr.slice(-2000)}`);
   const results = stdout
     .split('\n')
@@ -72,4 +117,25 @@ export async function attack(
     .map((l) => JSON.parse(l) as { timestamp: string; latency: number; code: number });
   const start = Math.min(...results.map((r) => Date.parse(r.timestamp)));
   return results.map((r) => ({ atMs: Date.parse(r.timestamp) - start, latencyMs: r.latency / 1e6, code: r.code }));
+}
+
+/** Throughput over the attack's span, failures and latency percentiles of its hits. */
+export function summarize(hits: Hit[], seconds: number): Summary {
+  const latencies = hits.map((h) => h.latencyMs).sort((a, b) => a - b);
+  return {
+    rps: hits.length / seconds,
+    sent: hits.length,
+    failed: hits.filter((h) => h.code !== 200).length,
+    failedCodes: [
+      ...Map.groupBy(
+        hits.filter((h) => h.code !== 200),
+        (h) => h.code,
+      ),
+    ]
+      .map(([code, of]) => `${code}×${of.length}`)
+      .join(' '),
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    p99: percentile(latencies, 99),
+  };
 }

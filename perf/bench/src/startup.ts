@@ -4,20 +4,13 @@
 // sends open-loop load of new decisions (every request a new resource) with vegeta.
 // The limit is zero: no 503 and no breaker opening while both services are healthy.
 // STARTUP_RATE (200/s), STARTUP_SECONDS (10) and STARTUP_RUNS (3) tune it.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort, startProcess, startRedisServer, type ProcessHandle } from '@portcullis/testing';
 import { attack, findVegeta, type Hit } from './_vegeta.ts';
+import { startBenchStack } from './_stack.ts';
 import { median, percentile } from './_stats.ts';
 
-const AUTH_MAIN = fileURLToPath(new URL('../../../apps/auth-service/src/main.ts', import.meta.url));
-const POLICY_MAIN = fileURLToPath(new URL('../../../apps/policy-service/src/main.ts', import.meta.url));
 const RATE = Number(process.env.STARTUP_RATE ?? 200);
 const SECONDS = Number(process.env.STARTUP_SECONDS ?? 10);
 const RUNS = Number(process.env.STARTUP_RUNS ?? 3);
-const CLIENT = { client_id: 'bench', client_secret: 'bench-secret-0123456789', roles: ['editor'] };
 
 interface RunResult {
   hits: Hit[];
@@ -26,60 +19,26 @@ interface RunResult {
 }
 
 async function oneRun(vegeta: string, run: number): Promise<RunResult> {
-  const dir = await mkdtemp(join(tmpdir(), 'bench-startup-'));
-  const clients = join(dir, 'clients.json');
-  await writeFile(clients, JSON.stringify(CLIENT));
-  const redis = await startRedisServer();
-  const processes: ProcessHandle[] = [];
+  const began = performance.now();
+  const stack = await startBenchStack({ policyOnBus: true });
   try {
-    const policyPort = await freePort();
-    const authPort = await freePort();
-    const began = performance.now();
-    processes.push(
-      await startProcess({
-        command: process.execPath,
-        args: [POLICY_MAIN],
-        env: { POLICY_PORT: String(policyPort), POLICY_WATCH: 'false', REDIS_URL: redis.url, LOG_LEVEL: 'warn' },
-        readyWhen: /policy-service ready on/,
-      }),
-    );
-    const auth = await startProcess({
-      command: process.execPath,
-      args: [AUTH_MAIN],
-      env: {
-        AUTH_PORT: String(authPort),
-        POLICY_URL: `http://127.0.0.1:${policyPort}`,
-        REDIS_URL: redis.url,
-        JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789',
-        AUTH_CLIENTS_FILE: clients,
-        LOG_LEVEL: 'warn',
-      },
-      readyWhen: /auth-service ready on/,
-    });
-    processes.push(auth);
+    const auth = await stack.startAuth();
     const readyMs = performance.now() - began;
-    const url = `http://127.0.0.1:${authPort}`;
-    const tokenRes = await fetch(`${url}/token`, {
-      method: 'POST',
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }),
-    });
-    const { access_token: token } = (await tokenRes.json()) as { access_token: string };
+    const token = await stack.token(auth.url);
     const targets = Array.from({ length: RATE * SECONDS + 1 }, (_, n) => ({
       method: 'POST',
-      url: `${url}/authenticate`,
+      url: `${auth.url}/authenticate`,
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ action: n % 3 === 0 ? 'edit' : 'view', resource: { type: 'Document', id: `startup-${run}-${n}` } }),
     }));
     const hits = await attack(vegeta, targets, { rate: RATE, seconds: SECONDS });
-    const breakerOpens = auth
+    const breakerOpens = auth.handle
       .output()
       .split('\n')
       .filter((line) => /policy-service circuit open/.test(line)).length;
     return { hits, breakerOpens, readyMs };
   } finally {
-    await Promise.all(processes.map((p) => p.stop('SIGKILL')));
-    await redis.close();
-    await rm(dir, { recursive: true, force: true });
+    await stack.stop();
   }
 }
 

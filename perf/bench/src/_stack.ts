@@ -1,0 +1,87 @@
+// The whole stack as real processes for a benchmark: a private redis-server, one
+// policy-service, and auth-services started on demand, each awaited until it says it is
+// ready; one registered client to get tokens with.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, startProcess, startRedisServer, type ProcessHandle } from '@portcullis/testing';
+
+const AUTH_MAIN = fileURLToPath(new URL('../../../apps/auth-service/src/main.ts', import.meta.url));
+const POLICY_MAIN = fileURLToPath(new URL('../../../apps/policy-service/src/main.ts', import.meta.url));
+const CLIENT = { client_id: 'bench', client_secret: 'bench-secret-0123456789', roles: ['editor'] };
+
+/** A running benchmark stack; `stop()` kills every process and removes its files. */
+export interface BenchStack {
+  /** Starts an auth-service (default settings unless `env` says otherwise) and waits for it to be ready. */
+  startAuth(env?: Record<string, string>): Promise<{ url: string; handle: ProcessHandle }>;
+  /** A token of the bench client from `url`'s `/token`. */
+  token(url: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** `policyOnBus`: the policy-service joins the bus too (it then consumes the audit events). */
+export async function startBenchStack(options: { policyOnBus: boolean }): Promise<BenchStack> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-stack-'));
+  const clients = join(dir, 'clients.json');
+  await writeFile(clients, JSON.stringify(CLIENT));
+  const redis = await startRedisServer();
+  const processes: ProcessHandle[] = [];
+  const stack: BenchStack = {
+    async startAuth(env = {}) {
+      const port = await freePort();
+      const handle = await startProcess({
+        command: process.execPath,
+        args: [AUTH_MAIN],
+        env: {
+          AUTH_PORT: String(port),
+          POLICY_URL: policyUrl,
+          REDIS_URL: redis.url,
+          JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789',
+          // One issuer for every instance, as replicas behind one address have.
+          JWT_ISSUER: 'https://auth.bench.portcullis.test',
+          AUTH_CLIENTS_FILE: clients,
+          LOG_LEVEL: 'warn',
+          ...env,
+        },
+        readyWhen: /auth-service ready on/,
+      });
+      processes.push(handle);
+      return { url: `http://127.0.0.1:${port}`, handle };
+    },
+    async token(url) {
+      const body = new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: CLIENT.client_id,
+        client_secret: CLIENT.client_secret,
+      });
+      return ((await (await fetch(`${url}/token`, { method: 'POST', body })).json()) as { access_token: string }).access_token;
+    },
+    async stop() {
+      await Promise.all(processes.map((p) => p.stop('SIGKILL')));
+      await redis.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  const policyPort = await freePort();
+  const policyUrl = `http://127.0.0.1:${policyPort}`;
+  try {
+    processes.push(
+      await startProcess({
+        command: process.execPath,
+        args: [POLICY_MAIN],
+        env: {
+          POLICY_PORT: String(policyPort),
+          POLICY_WATCH: 'false',
+          LOG_LEVEL: 'warn',
+          ...(options.policyOnBus ? { REDIS_URL: redis.url } : {}),
+        },
+        readyWhen: /policy-service ready on/,
+      }),
+    );
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
+  return stack;
+}
