@@ -63,7 +63,8 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
     }
   };
   await reload('start');
-  evaluator.warmUp();
+  // Cedar first, in process, with the same requests the request path is warmed with below.
+  if (evaluator.bundle !== undefined) evaluator.warmUp(warmUpRequests(evaluator.bundle, 300));
   const watcher = config.POLICY_WATCH ? watchPolicyDir(config.POLICY_DIR, () => void reload('file change')) : undefined;
 
   const routes: Route[] = [

@@ -12,6 +12,18 @@ export const req = (principal: string, resourceType = 'Photo') => ({
   resource: { type: resourceType, id: 'a.jpg' },
 });
 
+/** Resolves the next time `subscribe` (an `on…Change` method of the client) reports `wanted`. */
+export function next<S>(subscribe: (listener: (state: S) => void) => () => void, wanted: S): Promise<void> {
+  return new Promise((resolve) => {
+    const off = subscribe((state) => {
+      if (state === wanted) {
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
 /** One request the fake server received. */
 export interface Received {
   headers: http2.IncomingHttpHeaders;

@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PolicyClient, type BreakerState } from '../src/index.ts';
-import { useFakePolicyServer, behaviours, req } from './fake-policy-server.ts';
+import { useFakePolicyServer, behaviours, req, next } from './fake-policy-server.ts';
 
 const { server, client } = useFakePolicyServer();
 
-function nextState(c: PolicyClient, wanted: BreakerState): Promise<void> {
-  return new Promise((resolve) => {
-    const off = c.onBreakerStateChange((state) => {
-      if (state === wanted) {
-        off();
-        resolve();
-      }
-    });
-  });
-}
+const nextState = (c: PolicyClient, wanted: BreakerState): Promise<void> => next((listener) => c.onBreakerStateChange(listener), wanted);
 
 describe('deadlines', () => {
   test('a server that never answers gives E_DEADLINE_EXCEEDED, and no retry outlives the deadline', async () => {

@@ -1,21 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PolicyClient } from '../src/index.ts';
-import { behaviours, useFakePolicyServer, req } from './fake-policy-server.ts';
+import { behaviours, useFakePolicyServer, req, next } from './fake-policy-server.ts';
 
 const { server, client } = useFakePolicyServer();
 
 /** Resolves at the next session transition to `open`. */
-function nextConnection(c: PolicyClient, open: boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const off = c.onConnectionChange((state) => {
-      if (state === open) {
-        off();
-        resolve();
-      }
-    });
-  });
-}
+const nextConnection = (c: PolicyClient, open: boolean): Promise<void> => next((listener) => c.onConnectionChange(listener), open);
 
 /** Keeps this process's event loop busy for `ms`: the stand-in for a slow, overloaded caller. */
 function blockFor(ms: number): void {

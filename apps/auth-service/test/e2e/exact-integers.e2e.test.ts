@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN, authenticate, startStack, type Stack } from './stack.ts';
+import { authenticate, startStack, type Stack } from './stack.ts';
 
 // The sample schema types riskScore as Long (Cedar: signed 64-bit).
 const POLICIES = [
@@ -16,17 +16,7 @@ describe('/authenticate: context integers reach Cedar exactly', () => {
   before(async () => {
     stack = await startStack(1);
     token = await stack.token();
-    const { schema } = (await (await fetch(`${stack.policyUrl}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as {
-      schema: string;
-    };
-    const put = await fetch(`${stack.policyUrl}/policies`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
-      body: JSON.stringify({ policies: POLICIES, schema }),
-    });
-    assert.equal(put.status, 200);
-    const { version } = (await put.json()) as { version: string };
-    await stack.auth[0]!.process.waitForLine(new RegExp(`"version":"${version}".*policy version changed`));
+    await stack.putPolicies(POLICIES);
   });
   after(() => stack.close());
 

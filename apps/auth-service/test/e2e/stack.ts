@@ -27,6 +27,11 @@ export interface Stack {
     readyWhen?: RegExp,
   ): Promise<{ process: ProcessHandle; url: string }>;
   token(instance?: number): Promise<string>;
+  /**
+   * `PUT /policies` with these policies and the live schema; resolves with the new version
+   * once every auth-service instance has applied it (its policy.updated log line).
+   */
+  putPolicies(policies: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -91,6 +96,20 @@ export async function startStack(
       const auth = { process: process_, url };
       stack.auth.push(auth);
       return auth;
+    },
+    async putPolicies(policies) {
+      const admin = { authorization: `Bearer ${ADMIN}` };
+      const { schema } = (await (await fetch(`${policyUrl}/policies`, { headers: admin })).json()) as { schema: string };
+      const put = await fetch(`${policyUrl}/policies`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', ...admin },
+        body: JSON.stringify({ policies, schema }),
+      });
+      if (put.status !== 200) throw new Error(`PUT /policies answered ${put.status}: ${await put.text()}`);
+      const { version } = (await put.json()) as { version: string };
+      // Each instance logs when it applies policy.updated: wait for that event, not a clock.
+      await Promise.all(stack.auth.map(({ process }) => process.waitForLine(new RegExp(`"version":"${version}".*policy version changed`))));
+      return version;
     },
     async token(instance = 0) {
       const res = await fetch(`${stack.auth[instance]!.url}/token`, {

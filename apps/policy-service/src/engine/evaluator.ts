@@ -83,29 +83,15 @@ export class Evaluator extends EventEmitter<{ updated: [PolicyBundle] }> {
   }
 
   /**
-   * Runs the live policies a few hundred times on the loaded entities before traffic
-   * arrives. Cedar's first calls are slow (WASM tier-up: 1–25 ms each were seen), and a
-   * cold batch of 50 could outlive a client's 50 ms deadline and open its breaker.
-   * Decisions are discarded; nothing is cached or counted.
+   * Runs `requests` (see `warmUpRequests`) through Cedar exactly as {@link evaluate}
+   * does, before traffic arrives. Cedar's first calls are slow (WASM tier-up: 1–25 ms
+   * each were seen), and a cold batch of 50 could outlive a client's 50 ms deadline and
+   * open its breaker. Decisions are discarded; nothing is cached or counted.
    */
-  warmUp(iterations = 300): void {
+  warmUp(requests: readonly EvaluateRequest[]): void {
     const live = this.#live;
     if (live === undefined) return;
-    const entities = live.bundle.source.entities;
-    const uid = (index: number) => {
-      const entity = entities[index % Math.max(1, entities.length)];
-      return (entity?.uid as { type: string; id: string } | undefined) ?? { type: 'Warmup', id: String(index) };
-    };
-    for (let i = 0; i < iterations; i += 1) {
-      cedar.statefulIsAuthorized({
-        principal: uid(i),
-        action: { type: 'Action', id: 'warmup' },
-        resource: uid(i * 7 + 3),
-        context: {},
-        entities: entities.slice(0, 4) as cedar.Entities,
-        preparsedPolicySetId: live.slot,
-      });
-    }
+    for (const request of requests) authorize(live, request);
   }
 
   /** Evaluates one request against the live bundle (which the caller checked exists). */
@@ -120,17 +106,8 @@ export class Evaluator extends EventEmitter<{ updated: [PolicyBundle] }> {
         return hit;
       }
     }
-    const hasSchema = live.bundle.source.schema !== null;
     const started = process.hrtime.bigint();
-    const answer = cedar.statefulIsAuthorized({
-      principal: request.principal,
-      action: request.action,
-      resource: request.resource,
-      context: request.context as cedar.Context,
-      entities: live.bundle.slicer.slice(request) as cedar.Entities,
-      preparsedPolicySetId: live.slot,
-      ...(hasSchema ? { preparsedSchemaName: live.slot, validateRequest: true } : {}),
-    });
+    const answer = authorize(live, request);
     this.#metrics.policyEvaluationSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (answer.type === 'failure') {
       const details = answer.errors.map((error) => error.message);
@@ -147,6 +124,19 @@ export class Evaluator extends EventEmitter<{ updated: [PolicyBundle] }> {
     if (key !== undefined) this.#cache?.set(key, decision);
     return decision;
   }
+}
+
+/** The one Cedar call: the request, only the entities it can reach, the live slot's preparsed policies and schema. */
+function authorize(live: { bundle: PolicyBundle; slot: string }, request: EvaluateRequest): cedar.AuthorizationAnswer {
+  return cedar.statefulIsAuthorized({
+    principal: request.principal,
+    action: request.action,
+    resource: request.resource,
+    context: request.context as cedar.Context,
+    entities: live.bundle.slicer.slice(request) as cedar.Entities,
+    preparsedPolicySetId: live.slot,
+    ...(live.bundle.source.schema !== null ? { preparsedSchemaName: live.slot, validateRequest: true } : {}),
+  });
 }
 
 function cacheKey(version: string, request: EvaluateRequest): string | undefined {
