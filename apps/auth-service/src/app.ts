@@ -1,7 +1,8 @@
 import { once } from 'node:events';
-import { connect as connectRedis, createCache, RedisPubSubInvalidation } from '@portcullis/cache';
+import { createCache, RedisPubSubInvalidation } from '@portcullis/cache';
 import { createServiceContext, serveRoutes, type Route, type RunningService } from '@portcullis/http-kit';
 import { MessageBus } from '@portcullis/message-bus';
+import { closeRedis, openRedis } from '@portcullis/redis';
 import { PolicyClient } from '@portcullis/service-client';
 import { DecisionAudit } from './audit.ts';
 import type { AuthServiceConfig } from './config.ts';
@@ -31,8 +32,10 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   const context = await createServiceContext('auth-service', config.LOG_LEVEL);
   const { log, health } = context;
 
+  // One command connection, shared by the cache's L2, its invalidation announcements and
+  // the bus; only the pub/sub subscriber and the bus's blocking readers get their own.
   // One server or a Cluster (a node list), as PRODUCT.md allows; errors reach /health, not the log.
-  const redis = config.REDIS_URL !== undefined ? connectRedis(config.REDIS_URL) : undefined;
+  const redis = config.REDIS_URL !== undefined ? openRedis(config.REDIS_URL) : undefined;
   const cache = await createCache({
     name: 'decisions',
     ...(redis ? { redis, invalidation: new RedisPubSubInvalidation({ redis }) } : { l1Only: true }),
@@ -67,10 +70,7 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   const revocations = new RevocationList();
   const { issuer, verifier, clients } = await buildTokenLayer(config, revocations);
 
-  const bus =
-    config.REDIS_URL !== undefined
-      ? new MessageBus({ redis: config.REDIS_URL, source: 'auth-service', logger: log, tracer: context.tracing.tracer })
-      : undefined;
+  const bus = redis ? new MessageBus({ redis, source: 'auth-service', logger: log, tracer: context.tracing.tracer }) : undefined;
   if (bus) {
     health.register(bus.healthCheck());
     await subscribeToEvents({ bus, cache, decisions, revocations, log });
@@ -109,7 +109,7 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
       await bus?.close({ timeoutMs: 2000 }).catch((error: unknown) => log.warn({ err: error }, 'bus close'));
       await client.close();
       await cache.close();
-      redis?.disconnect();
+      if (redis) await closeRedis(redis);
     },
   };
 }

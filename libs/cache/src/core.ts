@@ -8,7 +8,8 @@ import { decodeEntry, deepFreeze, encodeEntry, encodeValue } from './codec.ts';
 import { UnknownTypeError } from './errors.ts';
 import type { InvalidationEvent, InvalidationTransport } from './invalidation.ts';
 import { L1Tier, type Entry } from './l1.ts';
-import { connect, RedisL2, type L2Command, type L2Driver } from './l2.ts';
+import { openRedis } from '@portcullis/redis';
+import { RedisL2, type L2Command, type L2Driver } from './l2.ts';
 import { resolveOptions, type CacheOptions, type ResolvedOptions, type TypePolicy } from './options.ts';
 import { hashKey } from './sketch.ts';
 import { cacheMetrics, newCounters, type CacheMetrics } from './stats.ts';
@@ -81,7 +82,7 @@ export class CacheCore extends EventEmitter {
     });
     if (options.l2 !== undefined) this.l2 = options.l2;
     else if (options.redis !== undefined) this.l2 = new RedisL2(options.redis);
-    else if (options.url !== undefined) this.l2 = new RedisL2(connect(options.url), true);
+    else if (options.url !== undefined) this.l2 = new RedisL2(openRedis(options.url), true);
     const breaker = new CircuitBreaker({ rules: [new ConsecutiveFailures(this.o.breakerThreshold)], resetMs: this.o.breakerResetMs });
     observeBreaker(breaker, this.metrics, `cache:${this.o.name}`);
     breaker.onEvent((event, state) => {

@@ -4,7 +4,7 @@ export type { CacheOptions, TypePolicy } from './options.ts';
 export type { CacheStats } from './stats.ts';
 export { intelligenceScore } from './stats.ts';
 export { RedisPubSubInvalidation, type InvalidationEvent, type InvalidationTransport } from './invalidation.ts';
-export { RedisL2, connect, type L2Driver, type L2Command } from './l2.ts';
+export { RedisL2, type L2Driver, type L2Command } from './l2.ts';
 export type { BreakerState } from '@portcullis/resilience';
 // Replays the cache's own L1 policy over a key stream (the cache benchmark, the tests);
 // the L1 tier, the sketch and the slot hash themselves stay internal.

@@ -1,4 +1,4 @@
-import { Cluster, type Redis } from 'ioredis';
+import { closeRedis, duplicateRedis, type RedisClient } from '@portcullis/redis';
 
 /**
  * What one instance tells the others to drop from their L1 (the `cache.invalidate`
@@ -45,12 +45,12 @@ function isEvent(value: unknown): value is InvalidationEvent {
  */
 export class RedisPubSubInvalidation implements InvalidationTransport {
   readonly channel: string;
-  readonly #publisher: Redis | Cluster;
-  #subscriber: Redis | Cluster | undefined;
+  readonly #publisher: RedisClient;
+  #subscriber: RedisClient | undefined;
   readonly #handlers = new Set<(event: InvalidationEvent) => void>();
 
   /** @param options.redis the publishing client (caller-owned); a duplicate subscribes */
-  constructor(options: { redis: Redis | Cluster; channel?: string }) {
+  constructor(options: { redis: RedisClient; channel?: string }) {
     this.#publisher = options.redis;
     this.channel = options.channel ?? 'pc:cache:invalidate';
   }
@@ -62,8 +62,7 @@ export class RedisPubSubInvalidation implements InvalidationTransport {
   async subscribe(handler: (event: InvalidationEvent) => void): Promise<() => Promise<void>> {
     this.#handlers.add(handler);
     if (this.#subscriber === undefined) {
-      const publisher = this.#publisher;
-      const subscriber: Redis | Cluster = publisher instanceof Cluster ? publisher.duplicate() : publisher.duplicate();
+      const subscriber = duplicateRedis(this.#publisher, 'subscriber');
       this.#subscriber = subscriber;
       subscriber.on('message', (_channel: string, message: string) => this.#deliver(message));
       await subscriber.subscribe(this.channel);
@@ -78,7 +77,7 @@ export class RedisPubSubInvalidation implements InvalidationTransport {
   async close(): Promise<void> {
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
-    if (subscriber !== undefined) await subscriber.quit().catch(() => subscriber.disconnect());
+    if (subscriber !== undefined) await closeRedis(subscriber);
   }
 
   #deliver(message: string): void {

@@ -1,5 +1,5 @@
-import { parseRedisUrl } from '@portcullis/contracts';
-import { Cluster, Redis } from 'ioredis';
+import { closeRedis, isCluster, type RedisClient } from '@portcullis/redis';
+import type { Redis } from 'ioredis';
 import { keySlot } from './slot.ts';
 
 /** One Redis command of a batch: name, its (routing) key, then the other arguments. */
@@ -25,36 +25,14 @@ export interface L2Driver {
   close(): Promise<void>;
 }
 
-/**
- * Connects to `url`; a comma-separated host list (`redis://[user:pass@]h1:p1,h2:p2`)
- * means a Cluster, whose nodes all get the URL's credentials.
- */
-export function connect(url: string): Redis | Cluster {
-  // Fail fast rather than queue forever: the guard's timeout and breaker decide the rest.
-  const common = { maxRetriesPerRequest: 1, enableAutoPipelining: false } as const;
-  const { nodes, cluster: isCluster, username, password, tls } = parseRedisUrl(url);
-  // Connection errors surface through the guard as failed calls; without a listener
-  // ioredis would also print every reconnect attempt.
-  if (!isCluster) {
-    const client = new Redis(url, common);
-    client.on('error', () => undefined);
-    return client;
-  }
-  const cluster = new Cluster(nodes, { redisOptions: { ...common, username, password, ...(tls ? { tls: {} } : {}) } });
-  cluster.on('error', () => undefined);
-  return cluster;
-}
-
-type Client = Redis | Cluster;
-
 /** The Redis implementation of {@link L2Driver}. */
 export class RedisL2 implements L2Driver {
-  readonly client: Client;
+  readonly client: RedisClient;
   readonly #owned: boolean;
   #roundTrips = 0;
 
   /** @param owned when true, `close()` also closes the client */
-  constructor(client: Client, owned = false) {
+  constructor(client: RedisClient, owned = false) {
     this.client = client;
     this.#owned = owned;
   }
@@ -91,7 +69,7 @@ export class RedisL2 implements L2Driver {
   }
 
   async deleteMatching(pattern: string): Promise<number> {
-    const nodes: Redis[] = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    const nodes: Redis[] = isCluster(this.client) ? this.client.nodes('master') : [this.client];
     let deleted = 0;
     for (const node of nodes) {
       let cursor = '0';
@@ -109,12 +87,12 @@ export class RedisL2 implements L2Driver {
   }
 
   async close(): Promise<void> {
-    if (this.#owned) await this.client.quit().catch(() => this.client.disconnect());
+    if (this.#owned) await closeRedis(this.client);
   }
 
   /** Indexes of the commands grouped by owning node (one group for a standalone server). */
   #group(commands: L2Command[]): number[][] {
-    if (!(this.client instanceof Cluster)) return [commands.map((_command, i) => i)];
+    if (!isCluster(this.client)) return [commands.map((_command, i) => i)];
     const byNode = new Map<string, number[]>();
     const slots = this.client.slots;
     commands.forEach((command, i) => {

@@ -1,7 +1,7 @@
 import { optionError, optionInt } from '@portcullis/contracts';
 import type { Registry } from '@portcullis/observability';
 import type { Logger } from '@portcullis/observability';
-import type { Cluster, Redis } from 'ioredis';
+import type { RedisClient } from '@portcullis/redis';
 import type { InvalidationTransport } from './invalidation.ts';
 import type { L2Driver } from './l2.ts';
 
@@ -17,8 +17,11 @@ export interface TypePolicy {
 export interface CacheOptions {
   /** The cache's name: its metric label and part of every Redis key. */
   name: string;
-  /** A caller-owned ioredis client (standalone or Cluster). The cache never closes it. */
-  redis?: Redis | Cluster;
+  /**
+   * A caller-owned client (standalone or Cluster), typically the process's shared one
+   * from `openRedis` of `@portcullis/redis`. The cache never closes it.
+   */
+  redis?: RedisClient;
   /** Or a URL the cache connects to itself (a comma-separated host list means a Cluster). */
   url?: string;
   /** Or a ready L2 driver (a wrapped one in tests). Takes precedence over `redis`/`url`. */

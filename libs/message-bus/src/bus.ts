@@ -6,7 +6,8 @@ import {
   type Logger,
   type PortcullisMetrics,
 } from '@portcullis/observability';
-import { closeClient, connect, type BusScripts, type RedisClient } from './connection.ts';
+import { closeRedis, duplicateRedis, openRedis, type RedisClient } from '@portcullis/redis';
+import { withBusScripts, type BusScripts } from './scripts.ts';
 import { DeadLetters } from './dead-letters.ts';
 import { createEnvelope, ENVELOPE_FIELD, isValidMessageId } from './envelope.ts';
 import { BusClosedError, PublishError, ShutdownTimeoutError } from './errors.ts';
@@ -30,12 +31,14 @@ export interface BatchItem<T = unknown> extends PublishOptions {
 /**
  * The Redis Streams message bus: publish to `pc:{topic}:p:<priority>`, consume through
  * consumer groups with priorities, retries, a dead-letter stream and reclaim of dead
- * consumers' messages. One bus per process; it owns one command connection plus one
- * blocking connection per subscription.
+ * consumers' messages. One bus per process; it sends commands on one connection (its
+ * own, or the caller's shared one) and owns one blocking connection per subscription.
  */
 export class MessageBus {
   readonly #options: ResolvedBusOptions;
   readonly #client: RedisClient & BusScripts;
+  /** False when the caller shared its client: close() leaves it open. */
+  readonly #ownsClient: boolean;
   readonly #metrics: PortcullisMetrics;
   readonly #logger: Logger;
   readonly #subscriptions = new Set<Subscription<never>>();
@@ -46,7 +49,9 @@ export class MessageBus {
 
   constructor(options: BusOptions & { logger?: Logger }) {
     this.#options = resolveBusOptions(options);
-    this.#client = connect(this.#options.redis, 'command');
+    const { redis } = this.#options;
+    this.#ownsClient = typeof redis === 'string';
+    this.#client = withBusScripts(typeof redis === 'string' ? openRedis(redis, 'command') : redis);
     this.#metrics = portcullisMetrics(this.#options.registry);
     this.#logger = options.logger ?? createLogger({ service: this.#options.source, level: 'warn' });
     this.deadLetters = new DeadLetters(this.#client, this.#options);
@@ -168,7 +173,7 @@ export class MessageBus {
     if (this.#closed) throw new BusClosedError('the bus is closed');
     if (!isValidTopic(topic)) throw new RangeError(`topic must match [A-Za-z0-9._:-]{1,200}, received ${JSON.stringify(topic)}`);
     const resolved = resolveSubscribeOptions(options);
-    const blocking = connect(this.#options.redis, 'blocking');
+    const blocking = duplicateRedis(this.#client, 'blocking');
     this.#blocking.add(blocking);
     const subscription = new Subscription<T>(
       { client: this.#client, blocking, bus: this.#options, metrics: this.#metrics, logger: this.#logger },
@@ -219,7 +224,8 @@ export class MessageBus {
         if (!finished) stillHeld.push(subscription.topic);
       }),
     );
-    await Promise.all([...this.#blocking, this.#client].map((client) => closeClient(client)));
+    const owned = this.#ownsClient ? [...this.#blocking, this.#client] : [...this.#blocking];
+    await Promise.all(owned.map((client) => closeRedis(client)));
     if (stillHeld.length > 0)
       throw new ShutdownTimeoutError(`handlers were still running after ${timeoutMs} ms; their messages were released`, {
         context: { topics: stillHeld },

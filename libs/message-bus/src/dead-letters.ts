@@ -1,4 +1,4 @@
-import type { RedisClient } from './connection.ts';
+import type { RedisClient } from '@portcullis/redis';
 import { ENVELOPE_FIELD, decodeEntry } from './envelope.ts';
 import { DeadLetterNotFoundError } from './errors.ts';
 import { deadLetterKey, streamKey } from './keys.ts';

@@ -2,6 +2,7 @@ import { optionError, optionInt, optionOneOf } from '@portcullis/contracts';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Registry, Tracer } from '@portcullis/observability';
+import { isRedisClient, type RedisClient } from '@portcullis/redis';
 import { PRIORITIES, type Priority } from './keys.ts';
 import { DEFAULT_WEIGHTS } from './scheduler.ts';
 
@@ -10,8 +11,13 @@ export type TrimPolicy = { maxLen: number } | { maxAgeMs: number };
 
 /** Options of {@link MessageBus}. Everything but `redis` has a default. */
 export interface BusOptions {
-  /** `redis://host:port`, or several comma-separated nodes for Redis Cluster. */
-  redis: string;
+  /**
+   * `redis://host:port` (several comma-separated nodes for Redis Cluster): the bus opens
+   * and closes its own connections. Or a shared command client (`openRedis` of
+   * `@portcullis/redis`, caller-owned): the bus sends its commands on it and opens only
+   * its blocking readers, one a subscription.
+   */
+  redis: string | RedisClient;
   /** Envelope `source`, and the start of consumer names. Default `hostname`. */
   source?: string;
   /** Stream bound applied on every XADD. Default `{ maxLen: 100_000 }` per stream. */
@@ -77,8 +83,9 @@ const GROUP_RE = /^[A-Za-z0-9._-]{1,100}$/;
 
 /** Validates and defaults the bus options once; a bad value throws a RangeError naming it. */
 export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
-  if (typeof options.redis !== 'string' || !/^rediss?:\/\//.test(options.redis)) {
-    throw optionError('redis', 'a redis:// URL', options.redis);
+  const redis = options.redis as unknown;
+  if (typeof redis === 'string' ? !/^rediss?:\/\//.test(redis) : !isRedisClient(redis)) {
+    throw optionError('redis', 'a redis:// URL or an ioredis client', typeof redis === 'string' ? redis : typeof redis);
   }
   const trim = options.trim ?? { maxLen: 100_000 };
   if ('maxLen' in trim) positiveInt('trim.maxLen', trim.maxLen, 0);

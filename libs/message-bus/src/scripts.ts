@@ -1,3 +1,5 @@
+import type { RedisClient } from '@portcullis/redis';
+
 /**
  * The bus's Lua scripts. Each one touches keys of a single topic only (one hash tag),
  * so it runs on one Redis Cluster shard. Keys are built in keys.ts.
@@ -53,3 +55,26 @@ redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 return id
 `;
+
+/** The Lua commands the bus defines on its command client (contracts above). */
+export interface BusScripts {
+  busAckMany(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+  busPublishMany(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+  busDeadLetter(
+    stream: string,
+    deadLetter: string,
+    attempts: string,
+    group: string,
+    entryId: string,
+    maxLen: number,
+    ...fields: string[]
+  ): Promise<string>;
+}
+
+/** Defines the bus's scripts on `client` (idempotent, so a shared client is fine). */
+export function withBusScripts(client: RedisClient): RedisClient & BusScripts {
+  client.defineCommand('busAckMany', { lua: ACK_MANY_LUA });
+  client.defineCommand('busPublishMany', { lua: PUBLISH_MANY_LUA });
+  client.defineCommand('busDeadLetter', { numberOfKeys: 3, lua: DEAD_LETTER_LUA });
+  return client as RedisClient & BusScripts;
+}

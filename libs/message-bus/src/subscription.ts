@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger, PortcullisMetrics } from '@portcullis/observability';
-import { redisErrorCode, type BusScripts, type RedisClient } from './connection.ts';
+import { isCluster, redisErrorCode, type RedisClient } from '@portcullis/redis';
+import type { BusScripts } from './scripts.ts';
 import { fromClaimReply, fromReadReply, type Delivery } from './delivery.ts';
 import { attemptsKey, PRIORITIES, streamKey, streamKeys, type Priority } from './keys.ts';
 import type { ResolvedBusOptions, ResolvedSubscribeOptions } from './options.ts';
@@ -11,7 +12,7 @@ import type { BatchHandler } from './types.ts';
 /** What a subscription needs from its bus. */
 export interface SubscriptionContext {
   client: RedisClient & BusScripts;
-  blocking: RedisClient & BusScripts;
+  blocking: RedisClient;
   bus: ResolvedBusOptions;
   metrics: PortcullisMetrics;
   logger: Logger;
@@ -91,7 +92,7 @@ export class Subscription<T = unknown> {
   }
 
   async #refreshBlockingId(): Promise<void> {
-    if (!('options' in this.#ctx.blocking) || 'nodes' in this.#ctx.blocking) return;
+    if (isCluster(this.#ctx.blocking)) return;
     try {
       this.#blockingId = Number(await this.#ctx.blocking.call('CLIENT', 'ID'));
     } catch {

@@ -1,0 +1,10 @@
+export {
+  closeRedis,
+  duplicateRedis,
+  isCluster,
+  isRedisClient,
+  openRedis,
+  redisErrorCode,
+  type RedisClient,
+  type RedisRole,
+} from './connect.ts';
