@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startProcess, startRedisServer, type ProcessHandle } from '@portcullis/testing';
+import { Redis } from 'ioredis';
 
 const AUTH_MAIN = fileURLToPath(new URL('../../../apps/auth-service/src/main.ts', import.meta.url));
 const POLICY_MAIN = fileURLToPath(new URL('../../../apps/policy-service/src/main.ts', import.meta.url));
@@ -17,6 +18,10 @@ export interface BenchStack {
   startAuth(env?: Record<string, string>): Promise<{ url: string; handle: ProcessHandle }>;
   /** A token of the bench client from `url`'s `/token`. */
   token(url: string): Promise<string>;
+  /** The policy-service's base URL. */
+  readonly policyUrl: string;
+  /** Process ids of every running server of the stack by role (`redis-server`, `policy-service`, `auth-service`, `auth-service-2`…), for their CPU time. */
+  serverPids(): Promise<Record<string, number>>;
   stop(): Promise<void>;
 }
 
@@ -56,6 +61,21 @@ export async function startBenchStack(options: { policyOnBus: boolean }): Promis
         client_secret: CLIENT.client_secret,
       });
       return ((await (await fetch(`${url}/token`, { method: 'POST', body })).json()) as { access_token: string }).access_token;
+    },
+    get policyUrl() {
+      return policyUrl;
+    },
+    async serverPids() {
+      const redisClient = new Redis(redis.url);
+      const info = await redisClient.info('server');
+      redisClient.disconnect();
+      const redisPid = Number(/process_id:(\d+)/.exec(info)?.[1]);
+      const pids: Record<string, number> = { 'redis-server': redisPid };
+      processes.forEach((p, i) => {
+        if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+        pids[i === 0 ? 'policy-service' : i === 1 ? 'auth-service' : `auth-service-${i}`] = p.child.pid ?? 0;
+      });
+      return pids;
     },
     async stop() {
       await Promise.all(processes.map((p) => p.stop('SIGKILL')));

@@ -1,11 +1,9 @@
 // Runs vegeta (MIT) as the load generator: a native process of its own, so the load does
 // not share the event loop (or the GC) of what it measures. k6 is not used here (AGPL);
 // perf/k6/*.js are the same scenarios for users who run k6 themselves.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { findGoTool } from './_go-tool.ts';
 import { percentile } from './_stats.ts';
 
 const VEGETA_MODULE = 'github.com/tsenart/vegeta/v12@v12.13.0';
@@ -40,28 +38,9 @@ export interface Summary {
   p99: number;
 }
 
-function gopathBin(): string | undefined {
-  const result = spawnSync('go', ['env', 'GOPATH'], { encoding: 'utf8' });
-  return result.status === 0 ? join(result.stdout.trim(), 'bin', 'vegeta') : undefined;
-}
-
-/** The vegeta binary: `$VEGETA_BIN`, `vegeta` on PATH, or Go's bin directory; built once with `go install` (outside the repo) when missing. */
+/** The vegeta binary: `$VEGETA_BIN`, on PATH, or Go's bin directory; built once with `go install` when missing. */
 export function findVegeta(): string {
-  const candidates = [
-    process.env.VEGETA_BIN,
-    ...(process.env.PATH ?? '').split(':').map((dir) => join(dir, 'vegeta')),
-    join(homedir(), 'go', 'bin', 'vegeta'),
-    gopathBin(),
-  ];
-  const found = candidates.find((path) => path !== undefined && path !== '' && existsSync(path));
-  if (found !== undefined) return found;
-  console.log(`vegeta not found; building ${VEGETA_MODULE} with go install (about a minute, once)`);
-  const built = spawnSync('go', ['install', VEGETA_MODULE], { stdio: 'inherit' });
-  const path = gopathBin();
-  if (built.status !== 0 || path === undefined || !existsSync(path)) {
-    throw new Error(`vegeta is needed for this benchmark: install Go and run \`go install ${VEGETA_MODULE}\`, or set VEGETA_BIN`);
-  }
-  return path;
+  return findGoTool('vegeta', VEGETA_MODULE, 'VEGETA_BIN');
 }
 
 /**

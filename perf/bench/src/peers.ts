@@ -1,0 +1,116 @@
+// `npm run bench -- peers`: Portcullis against its peer, an OPA server, on this machine in
+// the same run, doing the same job: verify the same HS256 token (signature, iss, aud,
+// exp), then decide with the sample domain's policies (Cedar for us, the same rules in
+// Rego for OPA) over the same entities. It refuses to measure unless both give the same
+// decision on the whole sample grid. Each side is loaded alone by vegeta:
+// - warm: one decision asked again and again (closed loop, 32 in flight);
+// - cold: every request a new decision (a new risk score), 16 in flight.
+// CPU a decision = CPU time of every server process of the side (Portcullis:
+// auth-service, policy-service, redis-server; OPA: opa) over the decisions answered.
+import { cpuSeconds } from './_cpu.ts';
+import { checkSameDecisions } from './_peer-grid.ts';
+import { startOpa } from './_peer-opa.ts';
+import { startBenchStack } from './_stack.ts';
+import { attack, findVegeta, summarize, type Summary, type Target } from './_vegeta.ts';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const SECRET = 'bench-jwt-secret-0123456789abcdef0123456789';
+const ISSUER = 'https://auth.bench.portcullis.test';
+const AUDIENCE = 'portcullis';
+
+type Mode = 'warm' | 'cold';
+interface Side {
+  name: string;
+  /** Server processes by role, e.g. `auth-service` → pid. */
+  pids: Record<string, number>;
+  targets(mode: Mode, count: number, offset: number): Target[];
+}
+interface Measured extends Summary {
+  cpuUsPerDecision: number;
+  /** The same, process by process. */
+  cpuUsByProcess: Record<string, number>;
+}
+
+const body = (mode: Mode, n: number, offset: number) => ({
+  action: 'view',
+  resource: { type: 'Document', id: mode === 'warm' ? 'doc-7' : `doc-${1 + (n % 40)}` },
+  context: mode === 'warm' ? {} : { riskScore: (offset + n) % 1_000_000_000 },
+});
+
+async function measure(vegeta: string, side: Side, mode: Mode, offset: number): Promise<Measured> {
+  const workers = mode === 'warm' ? 32 : 16;
+  const count = mode === 'warm' ? 1 : 15_000 * SECONDS;
+  const targets = side.targets(mode, count, offset);
+  await attack(vegeta, side.targets(mode, mode === 'warm' ? 1 : 3000, offset + 500_000_000), { seconds: 1, workers }); // warm-up
+  const roles = Object.entries(side.pids);
+  const before = roles.map(([, pid]) => cpuSeconds([pid]));
+  const summary = summarize(await attack(vegeta, targets, { seconds: SECONDS, workers }), SECONDS);
+  const decisions = Math.max(1, summary.sent - summary.failed);
+  const cpuUsByProcess = Object.fromEntries(
+    roles.map(([role, pid], i) => [role, ((cpuSeconds([pid]) - (before[i] as number)) * 1e6) / decisions]),
+  );
+  const cpuUsPerDecision = Object.values(cpuUsByProcess).reduce((sum, us) => sum + us, 0);
+  return { ...summary, cpuUsPerDecision, cpuUsByProcess };
+}
+
+const show = (name: string, m: Measured): void =>
+  console.log(
+    `${name.padEnd(18)} ${m.rps.toFixed(0).padStart(6)} req/s  p50 ${m.p50.toFixed(2)} ms  p95 ${m.p95.toFixed(2)} ms  CPU ${m.cpuUsPerDecision.toFixed(0).padStart(5)} µs a decision (${Object.entries(
+      m.cpuUsByProcess,
+    )
+      .map(([role, us]) => `${role} ${us.toFixed(0)}`)
+      .join(', ')})  errors ${m.failed}/${m.sent}${m.failed > 0 ? ` (${m.failedCodes})` : ''}`,
+  );
+
+export async function run(): Promise<void> {
+  const vegeta = findVegeta();
+  const stack = await startBenchStack({ policyOnBus: true });
+  const opa = await startOpa({ secret: SECRET, issuer: ISSUER, audience: AUDIENCE });
+  try {
+    const auth = await stack.startAuth({ AUTH_POLICY_TIMEOUT_MS: '200' });
+    const token = await stack.token(auth.url);
+    const headers = { 'content-type': 'application/json' };
+    const ours: Side = {
+      name: 'Portcullis',
+      pids: await stack.serverPids(),
+      targets: (mode, count, offset) =>
+        Array.from({ length: count }, (_, n) => ({
+          method: 'POST',
+          url: `${auth.url}/authenticate`,
+          headers: { ...headers, authorization: `Bearer ${token}` },
+          body: JSON.stringify(body(mode, n, offset)),
+        })),
+    };
+    const peer: Side = {
+      name: 'OPA',
+      pids: { opa: opa.pid },
+      targets: (mode, count, offset) =>
+        Array.from({ length: count }, (_, n) => ({
+          method: 'POST',
+          url: `${opa.url}/v1/data/portcullis/authenticate`,
+          headers,
+          body: JSON.stringify({ input: { token, ...body(mode, n, offset) } }),
+        })),
+    };
+    const grid = await checkSameDecisions({ policyUrl: stack.policyUrl, opaUrl: opa.url, authUrl: auth.url, token });
+    console.log(`same decisions: ${grid.compared} grid requests and ${grid.fullPath} full-path requests agree`);
+
+    const results: Record<string, Record<Mode, Measured>> = {};
+    for (const side of [peer, ours]) {
+      const cold = await measure(vegeta, side, 'cold', 0);
+      const warm = await measure(vegeta, side, 'warm', 0);
+      results[side.name] = { cold, warm };
+      show(`${side.name} warm`, warm);
+      show(`${side.name} cold`, cold);
+    }
+    const us = results.Portcullis!;
+    const them = results.OPA!;
+    const ratio = (a: number, b: number): string => (a / b).toFixed(2);
+    console.log(
+      `RESULT peers warm_vs_opa=${ratio(us.warm.rps, them.warm.rps)} cold_vs_opa=${ratio(us.cold.rps, them.cold.rps)} warm_cpu_vs_opa=${ratio(us.warm.cpuUsPerDecision, them.warm.cpuUsPerDecision)} cold_cpu_vs_opa=${ratio(us.cold.cpuUsPerDecision, them.cold.cpuUsPerDecision)} cold_p95_vs_opa=${ratio(us.cold.p95, them.cold.p95)} errors=${us.warm.failed + us.cold.failed}`,
+    );
+  } finally {
+    await opa.stop();
+    await stack.stop();
+  }
+}
