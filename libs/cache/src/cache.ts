@@ -1,11 +1,12 @@
 import type { HealthCheck } from '@portcullis/observability';
 import { checkKey, checkTags, globEscape } from './codec.ts';
 import { CacheClosedError, FactoryError, InvalidKeyError } from './errors.ts';
-import { CacheCore, type Lookup, type Prepared, type WriteOptions } from './core.ts';
+import { CacheCore, type Prepared, type WriteOptions } from './core.ts';
 import type { InvalidationEvent } from './invalidation.ts';
-import type { CacheOptions } from './options.ts';
-import { hashKey } from './sketch.ts';
 import { Lifecycle } from './lifecycle.ts';
+import type { CacheOptions } from './options.ts';
+import type { Lookup } from './reader.ts';
+import { hashKey } from './sketch.ts';
 import type { CacheStats } from './stats.ts';
 
 /** Options of {@link Cache.fetch} and {@link Cache.getOrSet}. */
@@ -17,12 +18,12 @@ export interface FetchOptions<T = unknown> extends WriteOptions {
   typeOf?: (value: T) => string;
 }
 
-/** One entry of {@link Cache.setMany}. */
 /** Whether a write or invalidation is announced to the other instances (default true). */
 export interface Announce {
   announce?: boolean;
 }
 
+/** One entry of {@link Cache.setMany}. */
 export interface SetManyItem<T = unknown> extends WriteOptions {
   key: string;
   value: T;
@@ -54,7 +55,7 @@ export class Cache {
 
   /** The cache's name (its metric label). */
   get name(): string {
-    return this.#core.o.name;
+    return this.#core.options.name;
   }
 
   /** Subscribes to cross-instance invalidation and warms L1 from the hottest keys in L2. */
@@ -77,7 +78,7 @@ export class Cache {
   /** Like {@link get}, and says where the value came from (`l1`, `l2`, `stale`, `miss`). */
   async lookup<T = unknown>(key: string): Promise<Lookup<T>> {
     this.#open();
-    const { value, source } = await this.#core.probe(this.#full(key));
+    const { value, source } = await this.#core.reader.read(this.#full(key));
     return { value: value as T | undefined, source };
   }
 
@@ -97,42 +98,27 @@ export class Cache {
     const core = this.#core;
     const full = this.#full(key);
     const tags = checkTags(options?.tags);
-    core.policy(options);
-    const hash = hashKey(full);
-    const now = Date.now();
-    const hit = core.l1Fresh(full, hash, now);
-    if (hit !== undefined) return { value: hit.value as T, source: 'l1' };
-    const running = core.inflight.get(full);
-    if (running !== undefined) {
-      core.counters.coalesced += 1;
-      return running as Promise<Lookup<T>>;
-    }
-    const task = (async (): Promise<Lookup> => {
-      const probe = await core.probeL2(full, hash, now);
-      if (probe.source !== 'miss') return probe;
-      core.counters.factoryCalls += 1;
-      let value: unknown;
-      try {
-        value = await factory();
-      } catch (error) {
-        if (probe.stale !== undefined) return core.serveStale(probe.stale.value);
-        throw new FactoryError(`factory for "${key}" failed: ${error instanceof Error ? error.message : String(error)}`, {
-          cause: error,
-          context: { key },
-        });
-      }
-      const typed = options?.typeOf ? { ...options, type: options.typeOf(value as T) } : options;
-      const prepared = core.prepare(full, value, typed, tags);
-      // Answer now; the L2 write (and its tags) follows without holding the caller.
-      core.writeBehind([prepared]);
-      return { value: prepared.entry.value, source: 'miss' };
-    })();
-    core.inflight.set(full, task);
-    const done = (): void => {
-      core.inflight.delete(full);
-    };
-    task.then(done, done);
-    return task as Promise<Lookup<T>>;
+    core.policy(options); // a bad type or TTL throws before anything is read or computed
+    const lookup = core.reader.read(full, {
+      onMiss: async (miss) => {
+        let value: unknown;
+        try {
+          value = await factory();
+        } catch (error) {
+          if (miss.stale !== undefined) return core.reader.serveStale(miss.stale.value);
+          throw new FactoryError(`factory for "${key}" failed: ${error instanceof Error ? error.message : String(error)}`, {
+            cause: error,
+            context: { key },
+          });
+        }
+        const typed = options?.typeOf ? { ...options, type: options.typeOf(value as T) } : options;
+        const prepared = core.prepare(full, value, typed, tags);
+        // Answer now; the L2 write (and its tags) follows without holding the caller.
+        core.writeBehind([prepared]);
+        return { value: prepared.entry.value, source: 'miss' };
+      },
+    });
+    return lookup as Promise<Lookup<T>>;
   }
 
   /**
@@ -147,36 +133,7 @@ export class Cache {
   /** Values of many keys, in order; the L1 misses go to Redis in one round trip. */
   async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
     this.#open();
-    const core = this.#core;
-    const fulls = keys.map((key) => this.#full(key));
-    const now = Date.now();
-    const results = new Array<T | undefined>(fulls.length).fill(undefined);
-    const missing: number[] = [];
-    const hashes: number[] = [];
-    fulls.forEach((full, i) => {
-      const hash = hashKey(full);
-      hashes[i] = hash;
-      const hit = core.l1Fresh(full, hash, now);
-      if (hit !== undefined) results[i] = hit.value as T;
-      else missing.push(i);
-    });
-    if (missing.length === 0) return results;
-    const replies = await core.batch(
-      'getMany',
-      missing.map((i) => ['get', fulls[i] as string]),
-    );
-    missing.forEach((index, j) => {
-      const full = fulls[index] as string;
-      if (replies === undefined) {
-        const local = core.l1.peek(full);
-        if (local !== undefined && now < local.graceUntil && core.l2 !== undefined)
-          results[index] = core.serveStale(local.value).value as T;
-        else core.counters.misses += 1;
-        return;
-      }
-      results[index] = core.accept(full, hashes[index] as number, replies[j]).value as T | undefined;
-    });
-    return results;
+    return (await this.#core.reader.readMany(keys.map((key) => this.#full(key)))) as (T | undefined)[];
   }
 
   /** Stores many values in one Redis round trip; all are validated before any is written. */
@@ -202,7 +159,7 @@ export class Cache {
       fulls.map((full) => ['unlink', full]),
     );
     await this.#core.publish({ keys: fulls });
-    return replies !== undefined || this.#core.l2 === undefined;
+    return replies !== undefined || !this.#core.hasL2;
   }
 
   /** Removes every entry carrying one of the tags, here and (unless `announce: false`) on every instance. */
@@ -211,7 +168,7 @@ export class Cache {
     const valid = checkTags([...tags]);
     const core = this.#core;
     core.dropLocal({ tags: valid });
-    let ok = core.l2 === undefined;
+    let ok = !core.hasL2;
     const members = await core.batch(
       'tagMembers',
       valid.map((tag) => ['smembers', core.tagKey(tag)]),
@@ -242,23 +199,12 @@ export class Cache {
   async clear(): Promise<boolean> {
     this.#open();
     const core = this.#core;
-    const prefix = core.o.prefix + this.#ns;
+    const prefix = core.options.prefix + this.#ns;
     core.dropLocal({ prefixes: [prefix] });
-    let ok = core.l2 === undefined;
-    if (core.l2 !== undefined) {
-      const l2 = core.l2;
-      ok = await core.guard
-        .run('clear', () => l2.deleteMatching(`${globEscape(prefix)}*`), 30_000)
-        .then(
-          () => true,
-          (error: unknown) => {
-            core.l2Failed('clear', error);
-            return false;
-          },
-        );
-    }
+    // A SCAN over the whole keyspace: far slower than any request-path call, hence its own timeout.
+    const deleted = await core.l2Call('clear', (l2) => l2.deleteMatching(`${globEscape(prefix)}*`), 30_000);
     await core.publish({ prefixes: [prefix] });
-    return ok;
+    return deleted !== undefined || !core.hasL2;
   }
 
   /** Whether the key is in L1 now, and its frequency estimate (diagnostics). */
@@ -278,7 +224,7 @@ export class Cache {
 
   /** Counters and the intelligence score. */
   stats(): CacheStats {
-    return this.#life.stats();
+    return this.#core.stats();
   }
 
   /** A check for `Health.register`: down while the breaker is open or Redis is lost. */
@@ -306,7 +252,8 @@ export class Cache {
   }
 
   #full(key: string): string {
-    return `${this.#core.o.prefix}${this.#ns}k:${checkKey(key, this.#core.o.maxKeyLength)}`;
+    const { prefix, maxKeyLength } = this.#core.options;
+    return `${prefix}${this.#ns}k:${checkKey(key, maxKeyLength)}`;
   }
 }
 

@@ -85,7 +85,7 @@ export interface ResolvedOptions {
   promoteAfterHits: number;
   sketchWindowFactor: number;
   defaultType: Required<TypePolicy>;
-  types: Map<string, Required<TypePolicy>>;
+  types: ReadonlyMap<string, Required<TypePolicy>>;
   l2TimeoutMs: number;
   breakerThreshold: number;
   breakerResetMs: number;

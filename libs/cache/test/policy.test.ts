@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { intelligenceScore, simulateHitRate } from '../src/index.ts';
+import { Cache, simulateHitRate } from '../src/index.ts';
 import { L1Tier, type Entry } from '../src/l1.ts';
 import { FrequencySketch, hashKey } from '../src/sketch.ts';
-import { Cache } from '../src/index.ts';
+import { intelligenceScore } from '../src/stats.ts';
 
 const entry = (key: string, size = 64): Entry => ({
   value: key,

@@ -22,7 +22,11 @@ const CONTEXTS: { cedar: Record<string, unknown>; opa: Record<string, unknown> }
 ];
 
 async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<unknown> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
   return response.json();
 }
@@ -65,7 +69,9 @@ export async function checkSameDecisions(options: {
   const opa: string[] = new Array<string>(grid.length);
   await eachLimited([...grid.keys()], 16, async (i) => {
     const { principal, action, resource, context } = grid[i]!;
-    const answer = (await post(`${options.opaUrl}/v1/data/portcullis/decision`, { input: { principal, action, resource, context: context.opa } })) as {
+    const answer = (await post(`${options.opaUrl}/v1/data/portcullis/decision`, {
+      input: { principal, action, resource, context: context.opa },
+    })) as {
       result?: boolean;
     };
     opa[i] = answer.result === true ? 'allow' : 'deny';
@@ -80,7 +86,9 @@ export async function checkSameDecisions(options: {
   // The full paths, with the benchmark's token (the bench client is an editor).
   const samples = ACTIONS.flatMap((action) => resources.slice(0, 10).map((resource) => ({ action, resource, context: { riskScore: 3 } })));
   for (const sample of samples) {
-    const ours = (await post(`${options.authUrl}/authenticate`, sample, { authorization: `Bearer ${options.token}` })) as { allowed: boolean };
+    const ours = (await post(`${options.authUrl}/authenticate`, sample, { authorization: `Bearer ${options.token}` })) as {
+      allowed: boolean;
+    };
     const theirs = (await post(`${options.opaUrl}/v1/data/portcullis/authenticate`, { input: { token: options.token, ...sample } })) as {
       result: { allowed: boolean };
     };
