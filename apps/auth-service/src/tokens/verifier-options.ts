@@ -1,4 +1,4 @@
-import { optionError, optionNumber } from '@portcullis/contracts';
+import { optionError, optionInt, optionNumber } from '@portcullis/contracts';
 import type { KeyObject } from 'node:crypto';
 import { importPem, importSecret, isSupportedAlgorithm, keyFitsAlgorithm, type Algorithm } from './keys.ts';
 import { JwksKeySource } from './jwks.ts';
@@ -40,6 +40,10 @@ export interface VerifierOptions {
   revocations?: RevocationCheck;
   /** The clock, in ms since the epoch (tests pass a fake one). */
   now?: () => number;
+  /** Verified tokens remembered (LRU) so a repeated token skips the signature check; 0 turns it off (default 10 000). */
+  memoEntries?: number;
+  /** Longest a verified token is remembered, within its own `exp` (default 60 s). */
+  memoMaxAgeMs?: number;
   /** The fetch used for the JWKS (tests may wrap it). */
   fetch?: typeof globalThis.fetch;
 }
@@ -58,6 +62,8 @@ export interface ResolvedVerifierOptions {
   source: KeySource;
   revocations: RevocationCheck | undefined;
   now: () => number;
+  memoEntries: number;
+  memoMaxAgeMs: number;
 }
 
 /** A finite number ≥ 0; `undefined` takes the fallback. */
@@ -136,5 +142,7 @@ export function resolveVerifierOptions(options: VerifierOptions): ResolvedVerifi
     source,
     revocations: options.revocations,
     now,
+    memoEntries: optionInt('memoEntries', options.memoEntries, 10_000, 0, 10_000_000),
+    memoMaxAgeMs: nonNegative('memoMaxAgeMs', options.memoMaxAgeMs, 60_000),
   };
 }

@@ -14,6 +14,7 @@ import {
   type TokenError,
 } from './errors.ts';
 import { keyFitsAlgorithm, type Algorithm } from './keys.ts';
+import { VerifiedTokenMemo } from './verified-memo.ts';
 import { resolveVerifierOptions, type ResolvedVerifierOptions, type VerifierOptions } from './verifier-options.ts';
 
 /** What a valid token tells the auth-service about its principal. */
@@ -46,9 +47,25 @@ const MAX_ID = 256;
  */
 export function createVerifier(options: VerifierOptions): TokenVerifier {
   const o = resolveVerifierOptions(options);
-  return { verify: (token: string) => verify(o, token) };
+  const memo =
+    o.memoEntries > 0
+      ? new VerifiedTokenMemo({ maxEntries: o.memoEntries, maxAgeMs: o.memoMaxAgeMs, clockToleranceSec: o.clockToleranceSec, now: o.now })
+      : undefined;
+  return {
+    async verify(token: string) {
+      const known = typeof token === 'string' && token.length <= o.maxTokenBytes ? memo?.get(token) : undefined;
+      const verified = known ?? (await verify(o, token));
+      // Revocation is never remembered: checked on every request, memoized token or not.
+      if (verified.jti !== undefined && o.revocations?.isRevoked(verified.jti) === true) {
+        throw new TokenRevokedError('the token was revoked');
+      }
+      if (known === undefined) memo?.remember(token, verified);
+      return verified;
+    },
+  };
 }
 
+/** Every check but revocation: size, shape, header, algorithm, key, signature, times, claims. */
 async function verify(o: ResolvedVerifierOptions, token: string): Promise<VerifiedToken> {
   // Size first: nothing of an oversized token is decoded, whatever it holds.
   if (typeof token !== 'string') throw new TokenMalformedError('the token is not a string');
@@ -75,11 +92,7 @@ async function verify(o: ResolvedVerifierOptions, token: string): Promise<Verifi
     throw new TokenMalformedError("the token's kid is not a string");
   const keys = await keysFor(o, alg as Algorithm, kid);
   const payload = verifySignatureAndTimes(o, token, alg as Algorithm, keys);
-  const verified = readClaims(payload);
-  if (verified.jti !== undefined && o.revocations?.isRevoked(verified.jti) === true) {
-    throw new TokenRevokedError('the token was revoked');
-  }
-  return verified;
+  return readClaims(payload);
 }
 
 function decodeHeader(part: string): Record<string, unknown> {
@@ -191,7 +204,14 @@ function readClaims(payload: unknown): VerifiedToken {
   if (jti !== undefined && (typeof jti !== 'string' || jti === '' || jti.length > MAX_ID)) {
     throw new TokenClaimsError("the token's jti claim is ill-formed", { context: { claim: 'jti' } });
   }
-  const verified: VerifiedToken = { sub, roles: boundedStrings(claims, 'roles'), groups: boundedStrings(claims, 'groups'), exp, claims };
-  if (jti !== undefined) verified.jti = jti;
+  // Frozen: a memoized token is shared by every request that presents it.
+  const verified: VerifiedToken = Object.freeze({
+    sub,
+    roles: Object.freeze(boundedStrings(claims, 'roles')) as string[],
+    groups: Object.freeze(boundedStrings(claims, 'groups')) as string[],
+    exp,
+    claims: Object.freeze(claims),
+    ...(jti === undefined ? {} : { jti }),
+  });
   return verified;
 }

@@ -183,3 +183,41 @@ describe('verifier: revocation', () => {
     assert.equal((await verifier.verify(hs(claims({ jti: 'jti-2' })))).sub, 'alice');
   });
 });
+
+describe('verifier: remembered tokens', () => {
+  it('a remembered token still expires at exp plus the clock tolerance, as a fresh check would', async () => {
+    const { clock, verifier } = hsVerifier({ clockToleranceSec: 5, memoMaxAgeMs: 3_600_000 });
+    const token = hs();
+    assert.equal((await verifier.verify(token)).sub, 'alice');
+    const exp = claims()['exp'] as number;
+    clock.ms = (exp + 5) * 1000 - 1;
+    assert.equal((await verifier.verify(token)).sub, 'alice');
+    clock.ms = (exp + 5) * 1000;
+    await refused(verifier.verify(token), 'E_TOKEN_EXPIRED', token);
+  });
+
+  it('a token differing only in its signature is checked afresh and refused', async () => {
+    const { verifier } = hsVerifier();
+    const token = hs();
+    await verifier.verify(token);
+    const forged = `${token.slice(0, token.lastIndexOf('.') + 1)}${'A'.repeat(43)}`;
+    await refused(verifier.verify(forged), 'E_TOKEN_SIGNATURE', forged);
+  });
+
+  it('the remembered principal is frozen: one request cannot change what the next one sees', async () => {
+    const { verifier } = hsVerifier();
+    const token = hs();
+    const first = await verifier.verify(token);
+    assert.throws(() => first.roles.push('admin'), TypeError);
+    assert.deepEqual((await verifier.verify(token)).roles, ['reader']);
+  });
+
+  it('memoEntries: 0 turns remembering off; bad values are refused', async () => {
+    const { verifier } = hsVerifier({ memoEntries: 0 });
+    const token = hs();
+    assert.equal((await verifier.verify(token)).sub, 'alice');
+    assert.equal((await verifier.verify(token)).sub, 'alice');
+    assert.throws(() => hsVerifier({ memoEntries: 1.5 }), /memoEntries/);
+    assert.throws(() => hsVerifier({ memoMaxAgeMs: -1 }), /memoMaxAgeMs/);
+  });
+});
