@@ -1,3 +1,4 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express, type Request, type Response } from 'express';
 import { requestIdFrom } from '@portcullis/observability';
 import { errorResponse, executeRoute, matchRoute, type Outgoing, type ServerContext } from './execute.ts';
@@ -34,4 +35,27 @@ export function createExpressApp(routes: readonly Route[], context: ServerContex
     write(res, errorResponse(found, requestId, context.log));
   });
   return app;
+}
+
+/**
+ * The HTTP/1.1 listener: routes marked `hotPath` are answered here, by exact method and
+ * path, without express's router and middleware; every other request goes to `app`.
+ */
+export function createHttp1Listener(routes: readonly Route[], context: ServerContext, app: Express): RequestListener {
+  const hot = new Map(routes.filter((route) => route.hotPath === true).map((route) => [`${route.method} ${route.path}`, route]));
+  if (hot.size === 0) return app;
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const route = hot.get(`${req.method ?? ''} ${query === -1 ? url : url.slice(0, query)}`);
+    if (route === undefined) {
+      app(req, res);
+      return;
+    }
+    void executeRoute(route, { method: route.method, headers: req.headers, body: req }, context).then((outgoing) => {
+      if (outgoing.status === 413) outgoing.headers['connection'] = 'close';
+      res.writeHead(outgoing.status, outgoing.headers);
+      res.end(outgoing.payload);
+    });
+  };
 }

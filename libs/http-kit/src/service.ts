@@ -12,7 +12,7 @@ import {
 } from '@portcullis/observability';
 import { buildOpenApi, type OpenApiInfo } from './openapi.ts';
 import { probeRoutes } from './probes.ts';
-import { createExpressApp } from './express-adapter.ts';
+import { createExpressApp, createHttp1Listener } from './express-adapter.ts';
 import type { ServerContext } from './execute.ts';
 import { createH2Handler } from './h2-adapter.ts';
 import { listenDual, type DualServer } from './dual-server.ts';
@@ -61,14 +61,17 @@ export interface ServeOptions {
 export async function serveRoutes(options: ServeOptions): Promise<DualServer> {
   const { context } = options;
   const routes = options.openapi === undefined ? options.routes : withStandardRoutes(options.routes, context, options.openapi);
-  const handlers = { http1: createExpressApp(routes, context), http2: createH2Handler(routes, context) };
+  const handlers = {
+    http1: createHttp1Listener(routes, context, createExpressApp(routes, context)),
+    http2: createH2Handler(routes, context),
+  };
   if (options.warmUp !== undefined) {
     // The same routes and code, without tracing: warm-up requests are nobody's trace.
     const untraced = { ...context, tracing: undefined };
     const scratch = await listenDual({
       port: 0,
       host: '127.0.0.1',
-      http1: createExpressApp(routes, untraced),
+      http1: createHttp1Listener(routes, untraced, createExpressApp(routes, untraced)),
       http2: createH2Handler(routes, untraced),
     });
     try {

@@ -36,6 +36,16 @@ const routes = [
     handle: ({ body }) => ({ json: { name: body.name } }),
   }),
   defineRoute({
+    method: 'POST',
+    path: '/echo-hot',
+    hotPath: true,
+    summary: 'echo, served on HTTP/1.1 without express',
+    body: Echo,
+    bodyLimit: 1024,
+    responses: { 200: { description: 'ok', schema: Echo } },
+    handle: ({ body }) => ({ json: { name: body.name } }),
+  }),
+  defineRoute({
     method: 'GET',
     path: '/boom',
     summary: 'a bug',
@@ -117,16 +127,18 @@ describe('one port, two protocols, one set of routes', () => {
     ['oversized (declared)', JSON.stringify({ name: 'x'.repeat(5000) }), 413, 'E_PAYLOAD_TOO_LARGE'],
     ['not JSON at all', Buffer.from([0xff, 0xfe, 0x00, 0x01]), 400, 'E_MALFORMED_JSON'],
   ];
-  for (const [name, body, status, code] of badInputs) {
-    test(`bad input on both protocols: ${name} -> ${status} ${code}`, async () => {
-      const h1 = await fetch(`${base}/echo`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  for (const [[name, body, status, code], path] of badInputs.flatMap((input) =>
+    ['/echo', '/echo-hot'].map((path) => [input, path] as const),
+  )) {
+    test(`bad input on both protocols: ${name} -> ${status} ${code} (${path})`, async () => {
+      const h1 = await fetch(`${base}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
       assert.equal(h1.status, status);
       const h1Body = (await h1.json()) as { error: { code: string; requestId: string } };
       assert.equal(h1Body.error.code, code);
       assert.ok(h1Body.error.requestId.length > 0);
       const session = h2Connect(server.port);
       try {
-        const h2 = await h2Request(session, 'POST', '/echo', body, { 'content-type': 'application/json' });
+        const h2 = await h2Request(session, 'POST', path, body, { 'content-type': 'application/json' });
         assert.equal(h2.status, status);
         assert.equal((JSON.parse(h2.body) as { error: { code: string } }).error.code, code);
       } finally {
@@ -135,6 +147,35 @@ describe('one port, two protocols, one set of routes', () => {
       assert.equal(({} as Record<string, unknown>).polluted, undefined);
     });
   }
+
+  test('a hotPath route answers like any route: query strings, headers, metrics; other paths and methods still reach express', async () => {
+    const post = (path: string, init: RequestInit = {}) =>
+      fetch(`${base}${path}`, {
+        method: 'POST',
+        body: JSON.stringify({ name: 'bo' }),
+        headers: { 'content-type': 'application/json' },
+        ...init,
+      });
+    const hot = await post('/echo-hot?trace=1', { headers: { 'content-type': 'application/json', 'x-request-id': 'hot-1' } });
+    assert.equal(hot.status, 200);
+    assert.equal(hot.headers.get('x-request-id'), 'hot-1');
+    assert.equal(hot.headers.get('content-type'), 'application/json; charset=utf-8');
+    assert.deepEqual(await hot.json(), { name: 'bo' });
+    assert.match(
+      await registry.metrics(),
+      /http_request_duration_seconds_count\{service="test",route="\/echo-hot",method="POST",status_code="200"\} [1-9]/,
+    );
+    // Not an exact match: express answers, with the same route behind it.
+    const slash = await post('/echo-hot/');
+    assert.equal(slash.status, 200);
+    assert.deepEqual(await slash.json(), { name: 'bo' });
+    const wrongMethod = await fetch(`${base}/echo-hot`, { method: 'GET' });
+    assert.equal(wrongMethod.status, 405);
+    assert.equal(((await wrongMethod.json()) as { error: { code: string } }).error.code, 'E_METHOD_NOT_ALLOWED');
+    const tooLarge = await post('/echo-hot', { body: JSON.stringify({ name: 'x'.repeat(5000) }) });
+    assert.equal(tooLarge.status, 413);
+    assert.equal(tooLarge.headers.get('connection'), 'close');
+  });
 
   test('a chunked body that crosses the limit is refused with 413 while it streams', async () => {
     const chunks = Array.from({ length: 64 }, () => Buffer.alloc(1024, 0x20));

@@ -47,6 +47,7 @@ export function authenticateRoute(options: {
     path: '/authenticate',
     summary: "May the token's principal do this action on this resource?",
     security: 'bearer',
+    hotPath: true,
     body: AuthenticateRequest,
     bodyLimit: options.bodyLimit,
     authorize: bearerAuthorizer(options.tokens),

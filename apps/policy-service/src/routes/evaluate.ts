@@ -10,6 +10,7 @@ export function evaluateRoutes(evaluator: Evaluator, limits: { maxBatch: number;
     defineRoute({
       method: 'POST',
       path: '/evaluate',
+      hotPath: true,
       summary: 'One authorization decision from Cedar',
       body: EvaluateRequest,
       bodyLimit: limits.maxBodyBytes,
@@ -32,6 +33,7 @@ export function evaluateRoutes(evaluator: Evaluator, limits: { maxBatch: number;
     defineRoute({
       method: 'POST',
       path: '/evaluate/batch',
+      hotPath: true,
       summary: 'Many decisions in one call; a bad item fails only its slot',
       body: BatchEvaluateRequest,
       bodyLimit: limits.maxBodyBytes,
