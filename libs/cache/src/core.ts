@@ -53,6 +53,9 @@ export class CacheCore extends EventEmitter {
   readonly #transport: InvalidationTransport | undefined;
   /** L2 writes that fetch left running behind its answer; close() waits for them. */
   readonly #writesBehind = new Set<Promise<boolean>>();
+  /** L2 commands of write-behinds not sent yet (see {@link writeBehind}). */
+  readonly #queuedWrites: L2Command[] = [];
+  #flushTimer: NodeJS.Immediate | undefined;
 
   constructor(options: CacheOptions) {
     super();
@@ -129,6 +132,8 @@ export class CacheCore extends EventEmitter {
   ): Promise<T | undefined> {
     const l2 = this.#l2;
     if (l2 === undefined) return undefined;
+    // Queued write-behinds go first, so this call sees (or deletes) what they wrote.
+    if (this.#queuedWrites.length > 0) this.#flushWrites();
     try {
       return await this.#guard.run(operation, () => call(l2), timeoutMs);
     } catch (error) {
@@ -170,6 +175,33 @@ export class CacheCore extends EventEmitter {
 
   /** Writes prepared entries to L1 (by placement) and to L2 in one pipeline; false when L2 failed. */
   async write(items: Prepared[]): Promise<boolean> {
+    return this.batch('set', this.#placeInL1(items)).then((replies) => replies !== undefined);
+  }
+
+  /**
+   * {@link write} without waiting for Redis: L1 holds the value at once, and the L2
+   * commands of every write-behind of this turn of the event loop go out together in one
+   * pipeline (the misses one batched policy answer resolves arrive together: measured,
+   * one pipeline a miss cost ~8% of the auth-service's CPU on new decisions). Any other
+   * L2 call sends the queued writes first, on the same connection, so Redis sees every
+   * write before a later delete or clear. Never rejects; {@link close} waits for it.
+   */
+  writeBehind(items: Prepared[]): void {
+    this.#queuedWrites.push(...this.#placeInL1(items));
+    if (this.#queuedWrites.length > 0 && this.#flushTimer === undefined) this.#flushTimer = setImmediate(() => this.#flushWrites());
+  }
+
+  #flushWrites(): void {
+    clearImmediate(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#queuedWrites.length === 0) return;
+    const pending = this.batch('set', this.#queuedWrites.splice(0)).then((replies) => replies !== undefined);
+    this.#writesBehind.add(pending);
+    void pending.finally(() => this.#writesBehind.delete(pending));
+  }
+
+  /** Offers each entry to L1 (or drops an older copy it declines) and returns its L2 commands. */
+  #placeInL1(items: Prepared[]): L2Command[] {
     const commands: L2Command[] = [];
     for (const { full, entry, json, lifeMs } of items) {
       this.#counters.writes += 1;
@@ -180,18 +212,7 @@ export class CacheCore extends EventEmitter {
         commands.push(['sadd', tagKey, full], ['pexpire', tagKey, lifeMs, 'NX'], ['pexpire', tagKey, lifeMs, 'GT']);
       }
     }
-    return this.batch('set', commands).then((replies) => replies !== undefined);
-  }
-
-  /**
-   * {@link write} without waiting for Redis: L1 holds the value at once, and the L2
-   * round trip (one per miss) no longer sits on the caller's path. `write` never rejects
-   * (L2 failures are counted and logged by {@link l2Call}); {@link close} waits for it.
-   */
-  writeBehind(items: Prepared[]): void {
-    const pending = this.write(items);
-    this.#writesBehind.add(pending);
-    void pending.finally(() => this.#writesBehind.delete(pending));
+    return commands;
   }
 
   /** The Redis set listing the keys that carry `tag`. */
@@ -270,6 +291,7 @@ export class CacheCore extends EventEmitter {
 
   /** Waits for the writes left behind, then closes L2 (its connection only if the cache opened it). */
   async close(): Promise<void> {
+    this.#flushWrites();
     await Promise.allSettled([...this.#writesBehind]);
     await this.#l2?.close();
   }

@@ -28,6 +28,25 @@ describe('two-level cache on a real redis-server', () => {
     }
   });
 
+  test('write-behinds of one turn go out in one pipeline, and a delete right after still wins in L2', async () => {
+    const { cache, close } = await flakyCache(server.url);
+    try {
+      const before = cache.stats().l2RoundTrips;
+      // Three misses resolved in the same turn, as one batched policy answer resolves them.
+      await Promise.all(['w1', 'w2', 'w3'].map((key) => cache.fetch(key, () => ({ key }))));
+      // Not sent yet: the delete must send the queued writes first, or L2 would keep w2.
+      assert.equal(await cache.delete('w2'), true);
+      await cache.close();
+      assert.equal(await admin.exists(`pc:${cache.name}:k:w2`), 0);
+      assert.equal(await admin.exists(`pc:${cache.name}:k:w1`), 1);
+      assert.equal(await admin.exists(`pc:${cache.name}:k:w3`), 1);
+      // Three probes (GETs), one write pipeline, one delete pipeline: not one write pipeline a miss.
+      assert.equal(cache.stats().l2RoundTrips - before, 5);
+    } finally {
+      await close();
+    }
+  });
+
   test('getOrSet runs one factory call per key for concurrent callers', async () => {
     const { cache, close } = await flakyCache(server.url, { types: { allow: { ttlMs: 60_000 } } });
     try {
