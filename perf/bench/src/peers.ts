@@ -2,7 +2,8 @@
 // the same run, doing the same job: verify the same HS256 token (signature, iss, aud,
 // exp), then decide with the sample domain's policies (Cedar for us, the same rules in
 // Rego for OPA) over the same entities. It refuses to measure unless both give the same
-// decision on the whole sample grid. Each side is loaded alone by vegeta:
+// decision on the whole sample grid. Each side is loaded alone by vegeta, the sides
+// interleaved over BENCH_ROUNDS rounds (default 3; medians reported):
 // - warm: one decision asked again and again (closed loop, 32 in flight);
 // - cold: every request a new decision (a new risk score), 16 in flight.
 // CPU a decision = CPU time of every server process of the side (Portcullis:
@@ -14,6 +15,7 @@ import { startBenchStack } from './_stack.ts';
 import { attack, findVegeta, summarize, type Summary, type Target } from './_vegeta.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECRET = 'bench-jwt-secret-0123456789abcdef0123456789';
 const ISSUER = 'https://auth.bench.portcullis.test';
 const AUDIENCE = 'portcullis';
@@ -95,19 +97,36 @@ export async function run(): Promise<void> {
     const grid = await checkSameDecisions({ policyUrl: stack.policyUrl, opaUrl: opa.url, authUrl: auth.url, token });
     console.log(`same decisions: ${grid.compared} grid requests and ${grid.fullPath} full-path requests agree`);
 
-    const results: Record<string, Record<Mode, Measured>> = {};
-    for (const side of [peer, ours]) {
-      const cold = await measure(vegeta, side, 'cold', 0);
-      const warm = await measure(vegeta, side, 'warm', 0);
-      results[side.name] = { cold, warm };
-      show(`${side.name} warm`, warm);
-      show(`${side.name} cold`, cold);
+    // Host noise on these shared machines drifts over a run: interleave the sides (and
+    // swap who goes first each round) and report each figure's median over the rounds.
+    const runs = new Map<string, Measured[]>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const mode of ['warm', 'cold'] as const) {
+        for (const side of round % 2 === 0 ? [peer, ours] : [ours, peer]) {
+          const measured = await measure(vegeta, side, mode, round * 100_000_000);
+          show(`${side.name} ${mode} #${round + 1}`, measured);
+          runs.set(`${side.name} ${mode}`, [...(runs.get(`${side.name} ${mode}`) ?? []), measured]);
+        }
+      }
     }
-    const us = results.Portcullis!;
-    const them = results.OPA!;
-    const ratio = (a: number, b: number): string => (a / b).toFixed(2);
+    const median = (name: string, pick: (m: Measured) => number): number => {
+      const values = (runs.get(name) ?? []).map(pick).sort((a, b) => a - b);
+      return values[Math.floor(values.length / 2)] ?? NaN;
+    };
+    const ratio = (figure: (m: Measured) => number, mode: Mode): string =>
+      (median(`Portcullis ${mode}`, figure) / median(`OPA ${mode}`, figure)).toFixed(2);
+    console.log(`medians of ${ROUNDS} rounds:`);
+    for (const name of ['OPA warm', 'Portcullis warm', 'OPA cold', 'Portcullis cold'])
+      console.log(
+        `  ${name.padEnd(16)} ${median(name, (m) => m.rps)
+          .toFixed(0)
+          .padStart(
+            6,
+          )} req/s  p95 ${median(name, (m) => m.p95).toFixed(2)} ms  CPU ${median(name, (m) => m.cpuUsPerDecision).toFixed(0)} µs a decision`,
+      );
+    const errors = [...runs.values()].flat().reduce((sum, m) => sum + m.failed, 0);
     console.log(
-      `RESULT peers warm_vs_opa=${ratio(us.warm.rps, them.warm.rps)} cold_vs_opa=${ratio(us.cold.rps, them.cold.rps)} warm_cpu_vs_opa=${ratio(us.warm.cpuUsPerDecision, them.warm.cpuUsPerDecision)} cold_cpu_vs_opa=${ratio(us.cold.cpuUsPerDecision, them.cold.cpuUsPerDecision)} cold_p95_vs_opa=${ratio(us.cold.p95, them.cold.p95)} errors=${us.warm.failed + us.cold.failed}`,
+      `RESULT peers warm_vs_opa=${ratio((m) => m.rps, 'warm')} cold_vs_opa=${ratio((m) => m.rps, 'cold')} warm_cpu_vs_opa=${ratio((m) => m.cpuUsPerDecision, 'warm')} cold_cpu_vs_opa=${ratio((m) => m.cpuUsPerDecision, 'cold')} cold_p95_vs_opa=${ratio((m) => m.p95, 'cold')} errors=${errors}`,
     );
   } finally {
     await opa.stop();
