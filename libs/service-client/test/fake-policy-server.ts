@@ -78,6 +78,8 @@ export class FakePolicyServer extends EventEmitter {
   #sessions = new Set<http2.ServerHttp2Session>();
   #behaviour: Behaviour = behaviours.answer;
   #open = 0;
+  /** Sessions of earlier tests' clients: what still arrives on them is answered, never recorded or scripted. */
+  readonly #retired = new WeakSet<http2.Http2Session>();
 
   async start(): Promise<this> {
     this.#server.on('session', (session) => {
@@ -101,6 +103,12 @@ export class FakePolicyServer extends EventEmitter {
           return;
         }
         const received: Received = { headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+        // On a starved machine an earlier test's abandoned request can reach the server
+        // only now; it must not take this test's scripted answers or count as received.
+        if (stream.session !== undefined && this.#retired.has(stream.session)) {
+          behaviours.answer(stream, received, -1);
+          return;
+        }
         const n = this.received.push(received) - 1;
         this.emit('request', received);
         this.#behaviour(stream, received, n);
@@ -121,6 +129,11 @@ export class FakePolicyServer extends EventEmitter {
   /** Behaviours for the first requests, then `rest`. */
   script(first: Behaviour[], rest: Behaviour = behaviours.answer): void {
     this.reset((stream, received, n) => (first[n] ?? rest)(stream, received, n));
+  }
+
+  /** Marks every session open now as an earlier test's (see the stream handler). */
+  retireSessions(): void {
+    for (const session of this.#sessions) this.#retired.add(session);
   }
 
   /** Drops every open session, as a restart or a proxy's idle timeout would. */
@@ -159,6 +172,7 @@ export function useFakePolicyServer(): {
   // would take the next test's scripted answers.
   beforeEach(async () => {
     await server.idle();
+    server.retireSessions();
     server.reset();
   });
   after(async () => {
