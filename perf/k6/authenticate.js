@@ -16,9 +16,11 @@ const OFFSET = Number(__ENV.OFFSET || 0);
 const URL = `${__ENV.TARGET_URL}/authenticate`;
 const PARAMS = { headers: { 'content-type': 'application/json', authorization: `Bearer ${__ENV.TOKEN}` } };
 
+/** @type {Record<string, string[]>} */
 const GOALS = { warm: ['p(95)<1'], cold: ['p(95)<5'], max: [], 'cold-max': [] };
 const CLOSED_LOOP = MODE === 'max' || MODE === 'cold-max';
 
+/** @type {import('k6/options').Options} */
 export const options = {
   discardResponseBodies: true,
   summaryTrendStats: ['med', 'p(95)', 'p(99)', 'max'],
@@ -41,6 +43,11 @@ export default function () {
   http.post(URL, JSON.stringify(body), PARAMS);
 }
 
+/**
+ * k6's end-of-test summary (@types/k6 does not type it): each metric's computed values.
+ * @typedef {{ metrics: Record<string, { values: Record<string, number> }> }} EndOfTestSummary
+ * @param {EndOfTestSummary} data
+ */
 export function handleSummary(data) {
   const d = data.metrics.http_req_duration.values;
   const summary = {
