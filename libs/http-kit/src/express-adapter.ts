@@ -54,6 +54,8 @@ export function createHttp1Listener(routes: readonly Route[], context: ServerCon
     }
     void executeRoute(route, { method: route.method, headers: req.headers, body: req }, context).then((outgoing) => {
       if (outgoing.status === 413) outgoing.headers['connection'] = 'close';
+      // Without a length node:http would send the body chunked, as express does not.
+      outgoing.headers['content-length'] = String(Buffer.byteLength(outgoing.payload));
       res.writeHead(outgoing.status, outgoing.headers);
       res.end(outgoing.payload);
     });

@@ -160,6 +160,8 @@ describe('one port, two protocols, one set of routes', () => {
     assert.equal(hot.status, 200);
     assert.equal(hot.headers.get('x-request-id'), 'hot-1');
     assert.equal(hot.headers.get('content-type'), 'application/json; charset=utf-8');
+    assert.equal(hot.headers.get('content-length'), String(Buffer.byteLength('{"name":"bo"}')));
+    assert.equal(hot.headers.get('transfer-encoding'), null);
     assert.deepEqual(await hot.json(), { name: 'bo' });
     assert.match(
       await registry.metrics(),
