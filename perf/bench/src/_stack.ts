@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 
 const AUTH_MAIN = fileURLToPath(new URL('../../../apps/auth-service/src/main.ts', import.meta.url));
 const POLICY_MAIN = fileURLToPath(new URL('../../../apps/policy-service/src/main.ts', import.meta.url));
-const CLIENT = { client_id: 'bench', client_secret: 'bench-secret-0123456789', roles: ['editor'] };
+export const BENCH_CLIENT = { client_id: 'bench', client_secret: 'bench-secret-0123456789', roles: ['editor'] };
 
 /** A running benchmark stack; `stop()` kills every process and removes its files. */
 export interface BenchStack {
@@ -29,7 +29,7 @@ export interface BenchStack {
 export async function startBenchStack(options: { policyOnBus: boolean }): Promise<BenchStack> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-stack-'));
   const clients = join(dir, 'clients.json');
-  await writeFile(clients, JSON.stringify(CLIENT));
+  await writeFile(clients, JSON.stringify(BENCH_CLIENT));
   const redis = await startRedisServer();
   const processes: ProcessHandle[] = [];
   const stack: BenchStack = {
@@ -57,8 +57,8 @@ export async function startBenchStack(options: { policyOnBus: boolean }): Promis
     async token(url) {
       const body = new URLSearchParams({
         grant_type: 'client_credentials',
-        client_id: CLIENT.client_id,
-        client_secret: CLIENT.client_secret,
+        client_id: BENCH_CLIENT.client_id,
+        client_secret: BENCH_CLIENT.client_secret,
       });
       return ((await (await fetch(`${url}/token`, { method: 'POST', body })).json()) as { access_token: string }).access_token;
     },
