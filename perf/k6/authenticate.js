@@ -1,46 +1,86 @@
 // k6 load for POST /authenticate, for users who run k6 themselves. This project does not
-// build, fetch or run k6 (AGPL); `npm run bench -- authenticate` runs the same scenario
-// with vegeta (perf/bench/src/authenticate.ts). By hand:
-//   k6 run -e TARGET_URL=http://127.0.0.1:8080 -e TOKEN=$(...) -e MODE=warm -e RATE=3000 perf/k6/authenticate.js
-// MODE: `warm` (40 resources × 2 actions: cached after the first pass), `cold` (a new
-// context every request, so every request needs a new decision), `max` and `cold-max`
-// (warm or cold bodies, VUS virtual users in a closed loop: the most the stack answers).
-// Thresholds are the issue's goals; the harness reads the summary whatever they say.
+// build, fetch or run k6 (AGPL); `npm run perf` runs the same scenarios with vegeta.
+// Executor, rate, duration and thresholds come from ../scenarios.json, the one definition
+// both runners read. By hand, against `npm start`:
+//   k6 run -e TARGET_URL=http://127.0.0.1:8080 -e TOKEN=$TOKEN -e SCENARIO=authenticate-warm perf/k6/authenticate.js
+// SCENARIO: authenticate-warm, authenticate-max, authenticate-cold or authenticate-mix.
+// PROFILE scales open-loop rates (0.5 halves them) for a smaller machine.
 import http from 'k6/http';
 import exec from 'k6/execution';
+import { check } from 'k6';
 
-const MODE = __ENV.MODE || 'warm';
-const RATE = Number(__ENV.RATE || 1000);
-const DURATION = __ENV.DURATION || '5s';
-const OFFSET = Number(__ENV.OFFSET || 0);
+/**
+ * One scenario of perf/scenarios.json (see perf/bench/src/suite/scenarios.ts).
+ * @typedef {{ name: string, request: string, executor: 'constant-arrival-rate' | 'constant-vus', rate?: number, workers?: number, seconds: number, thresholds: { p95_ms?: number, min_rps?: number, error_rate?: number } }} Scenario
+ */
+
+/** @type {{ scenarios: Scenario[] }} */
+const DEFINITION = JSON.parse(open('../scenarios.json'));
+const NAME = __ENV.SCENARIO || 'authenticate-warm';
+const SCENARIO = DEFINITION.scenarios.find((s) => s.name === NAME && s.request.startsWith('authenticate-'));
+if (SCENARIO === undefined) throw new Error(`SCENARIO must be one of the authenticate-* scenarios of perf/scenarios.json, got ${NAME}`);
+const PROFILE = Number(__ENV.PROFILE || 1);
 const URL = `${__ENV.TARGET_URL}/authenticate`;
-const PARAMS = { headers: { 'content-type': 'application/json', authorization: `Bearer ${__ENV.TOKEN}` } };
+const PARAMS = {
+  headers: { 'content-type': 'application/json', authorization: `Bearer ${__ENV.TOKEN}` },
+  tags: { endpoint: 'authenticate', scenario: NAME },
+};
 
 /** @type {Record<string, string[]>} */
-const GOALS = { warm: ['p(95)<1'], cold: ['p(95)<5'], max: [], 'cold-max': [] };
-const CLOSED_LOOP = MODE === 'max' || MODE === 'cold-max';
+const thresholds = { checks: ['rate>0.999'] };
+if (SCENARIO.thresholds.p95_ms !== undefined) thresholds.http_req_duration = [`p(95)<${SCENARIO.thresholds.p95_ms}`];
+if (SCENARIO.thresholds.error_rate !== undefined) thresholds.http_req_failed = [`rate<=${SCENARIO.thresholds.error_rate}`];
+if (SCENARIO.thresholds.min_rps !== undefined) thresholds.http_reqs = [`rate>=${SCENARIO.thresholds.min_rps}`];
 
 /** @type {import('k6/options').Options} */
 export const options = {
-  discardResponseBodies: true,
   summaryTrendStats: ['med', 'p(95)', 'p(99)', 'max'],
-  thresholds: { http_req_duration: GOALS[MODE], http_req_failed: ['rate<0.001'] },
+  thresholds,
   scenarios: {
-    load: CLOSED_LOOP
-      ? { executor: 'constant-vus', vus: Number(__ENV.VUS || 32), duration: DURATION }
-      : // Open loop: requests leave on schedule whether or not earlier ones were answered.
-        { executor: 'constant-arrival-rate', rate: RATE, timeUnit: '1s', duration: DURATION, preAllocatedVUs: 64, maxVUs: 512 },
+    [NAME]:
+      SCENARIO.executor === 'constant-vus'
+        ? { executor: 'constant-vus', vus: SCENARIO.workers ?? 1, duration: `${SCENARIO.seconds}s` }
+        : // Open loop: requests leave on schedule whether or not earlier ones were answered.
+          {
+            executor: 'constant-arrival-rate',
+            rate: Math.max(1, Math.round((SCENARIO.rate ?? 1) * PROFILE)),
+            timeUnit: '1s',
+            duration: `${SCENARIO.seconds}s`,
+            preAllocatedVUs: 64,
+            maxVUs: 512,
+          },
   },
 };
 
+/** Zipf(1.0) over 60 resources (40 documents, then 20 photos), as the vegeta runner draws them. */
+/** @type {number[]} */
+const CUMULATIVE = [];
+for (let k = 1, sum = 0; k <= 60; k++) CUMULATIVE.push((sum += 1 / k));
+/** @param {number} u a uniform draw in [0,1) */
+const zipfRank = (u) => CUMULATIVE.findIndex((c) => c >= u * /** @type {number} */ (CUMULATIVE[CUMULATIVE.length - 1]));
+
+/** The body of the n-th request of the scenario. @param {number} n */
+function body(n) {
+  const doc = { type: 'Document', id: `doc-${1 + (n % 40)}` };
+  if (SCENARIO?.request === 'authenticate-cold') return { action: 'view', resource: doc, context: { riskScore: n } };
+  if (SCENARIO?.request === 'authenticate-mix') {
+    const r = zipfRank(Math.random());
+    const resource = r < 40 ? { type: 'Document', id: `doc-${r + 1}` } : { type: 'Photo', id: `photo-${r - 39}.jpg` };
+    const action = Math.random() < 0.9 ? 'view' : ['edit', 'delete', 'share'][Math.floor(Math.random() * 3)];
+    return { action, resource };
+  }
+  return { action: n % 2 ? 'edit' : 'view', resource: doc };
+}
+
 export default function () {
-  const n = exec.scenario.iterationInTest;
-  const resource = { type: 'Document', id: `doc-${1 + (n % 40)}` };
-  const body =
-    MODE === 'cold' || MODE === 'cold-max'
-      ? { action: 'view', resource, context: { riskScore: OFFSET + n } }
-      : { action: n % 2 ? 'edit' : 'view', resource };
-  http.post(URL, JSON.stringify(body), PARAMS);
+  const response = http.post(URL, JSON.stringify(body(exec.scenario.iterationInTest)), PARAMS);
+  check(response, {
+    'status is 200': (r) => r.status === 200,
+    'a decision came back': (r) => {
+      const answer = r.status === 200 ? r.json() : null;
+      return answer !== null && typeof answer === 'object' && 'decision' in answer;
+    },
+  });
 }
 
 /**
@@ -49,16 +89,20 @@ export default function () {
  * @param {EndOfTestSummary} data
  */
 export function handleSummary(data) {
-  const d = data.metrics.http_req_duration.values;
+  const d = data.metrics.http_req_duration?.values ?? {};
   const summary = {
-    rps: data.metrics.http_reqs.values.rate,
-    sent: data.metrics.http_reqs.values.count,
-    failed: data.metrics.http_req_failed.values.passes,
+    scenario: NAME,
+    rps: data.metrics.http_reqs?.values.rate,
+    sent: data.metrics.http_reqs?.values.count,
+    failed: data.metrics.http_req_failed?.values.passes,
     p50: d.med,
     p95: d['p(95)'],
     p99: d['p(99)'],
     max: d.max,
-    dropped: data.metrics.dropped_iterations ? data.metrics.dropped_iterations.values.count : 0,
+    dropped: data.metrics.dropped_iterations?.values.count ?? 0,
   };
-  return { stdout: `K6_SUMMARY ${JSON.stringify(summary)}\n` };
+  return {
+    stdout: `${JSON.stringify(summary, null, 2)}\n`,
+    [`k6-summary-${NAME}.json`]: JSON.stringify(summary),
+  };
 }
