@@ -32,8 +32,20 @@ describe('two-level cache on a real redis-server', () => {
     const { cache, close } = await flakyCache(server.url);
     try {
       const before = cache.stats().l2RoundTrips;
-      // Three misses resolved in the same turn, as one batched policy answer resolves them.
-      await Promise.all(['w1', 'w2', 'w3'].map((key) => cache.fetch(key, () => ({ key }))));
+      // Three misses resolved in the same turn, as one batched policy answer resolves them:
+      // each load waits until all three have started, so their writes queue together
+      // whenever the three L2 probes came back.
+      let started = 0;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const load = async (key: string) => {
+        if (++started === 3) release();
+        await gate;
+        return { key };
+      };
+      // Microtasks all run before the flush (setImmediate): the delete below is issued
+      // while the three writes are still queued.
+      await Promise.all(['w1', 'w2', 'w3'].map((key) => cache.fetch(key, () => load(key))));
       // Not sent yet: the delete must send the queued writes first, or L2 would keep w2.
       assert.equal(await cache.delete('w2'), true);
       await cache.close();
