@@ -15,24 +15,18 @@ export function createExpressApp(routes: readonly Route[], context: ServerContex
   app.set('etag', false);
   // Draining (closing keep-alive connections once their response is out) is the
   // listener's job, see dual-server.ts, so it covers every route the same way.
-  const write = (res: Response, outgoing: Outgoing): void => {
-    res.status(outgoing.status).set(outgoing.headers).end(outgoing.payload);
-  };
   for (const route of routes) {
     const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete';
     app[method](route.path, (req: Request, res: Response) => {
-      void executeRoute(route, { method: req.method, headers: req.headers, body: req }, context).then((outgoing) => {
-        // A refused body may still be arriving; closing stops a hostile sender from
-        // making us read the rest of it.
-        if (outgoing.status === 413) res.setHeader('connection', 'close');
-        write(res, outgoing);
-      });
+      void executeRoute(route, { method: req.method, headers: req.headers, body: req }, context).then((outgoing) =>
+        writeHttp1(res, outgoing),
+      );
     });
   }
   app.use((req: Request, res: Response) => {
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const found = matchRoute(routes, req.method, req.path);
-    write(res, errorResponse(found, requestId, context.log));
+    writeHttp1(res, errorResponse(found, requestId, context.log));
   });
   return app;
 }
@@ -52,12 +46,17 @@ export function createHttp1Listener(routes: readonly Route[], context: ServerCon
       app(req, res);
       return;
     }
-    void executeRoute(route, { method: route.method, headers: req.headers, body: req }, context).then((outgoing) => {
-      if (outgoing.status === 413) outgoing.headers['connection'] = 'close';
-      // Without a length node:http would send the body chunked, as express does not.
-      outgoing.headers['content-length'] = String(Buffer.byteLength(outgoing.payload));
-      res.writeHead(outgoing.status, outgoing.headers);
-      res.end(outgoing.payload);
-    });
+    void executeRoute(route, { method: route.method, headers: req.headers, body: req }, context).then((outgoing) =>
+      writeHttp1(res, outgoing),
+    );
   };
+}
+
+/** Writes a response on HTTP/1.1, the same for express's routes and the hot path. */
+function writeHttp1(res: ServerResponse, outgoing: Outgoing): void {
+  const headers: Record<string, string> = { ...outgoing.headers, 'content-length': String(Buffer.byteLength(outgoing.payload)) };
+  // A refused body may still be arriving; closing stops a hostile sender from making us read the rest of it.
+  if (outgoing.status === 413) headers['connection'] = 'close';
+  res.writeHead(outgoing.status, headers);
+  res.end(outgoing.payload);
 }
