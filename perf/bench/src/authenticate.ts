@@ -11,6 +11,7 @@
 // portcullis_batch_round_trips_total counter.
 import { attack, findVegeta, summarize, type Summary, type Target } from './_vegeta.ts';
 import { startBenchStack } from './_stack.ts';
+import { authenticateBody } from './suite/targets.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WORKERS = 32;
@@ -51,12 +52,12 @@ type Mode = 'warm' | 'cold';
 /** `count` bodies of a mode: warm cycles 80 cacheable decisions, cold makes each one new (from `offset`). */
 function targets(url: string, token: string, mode: Mode, count: number, offset: number): Target[] {
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
-  return Array.from({ length: count }, (_, n) => {
-    const resource = { type: 'Document', id: `doc-${1 + (n % 40)}` };
-    const body =
-      mode === 'cold' ? { action: 'view', resource, context: { riskScore: offset + n } } : { action: n % 2 ? 'edit' : 'view', resource };
-    return { method: 'POST', url: `${url}/authenticate`, headers, body: JSON.stringify(body) };
-  });
+  return Array.from({ length: count }, (_, n) => ({
+    method: 'POST',
+    url: `${url}/authenticate`,
+    headers,
+    body: JSON.stringify(authenticateBody(mode, n, offset)),
+  }));
 }
 
 export async function run(): Promise<void> {

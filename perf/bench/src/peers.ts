@@ -12,6 +12,7 @@ import { cpuSeconds } from './_cpu.ts';
 import { checkSameDecisions } from './_peer-grid.ts';
 import { startOpa } from './_peer-opa.ts';
 import { startBenchStack } from './_stack.ts';
+import { authenticateBody } from './suite/targets.ts';
 import { attack, findVegeta, summarize, type Summary, type Target } from './_vegeta.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -33,11 +34,9 @@ interface Measured extends Summary {
   cpuUsByProcess: Record<string, number>;
 }
 
-const body = (mode: Mode, n: number, offset: number) => ({
-  action: 'view',
-  resource: { type: 'Document', id: mode === 'warm' ? 'doc-7' : `doc-${1 + (n % 40)}` },
-  context: mode === 'warm' ? {} : { riskScore: (offset + n) % 1_000_000_000 },
-});
+/** Warm is one decision asked again and again (OPA keeps no cache); cold is the suite's new-decision body. */
+const body = (mode: Mode, n: number, offset: number) =>
+  mode === 'warm' ? { action: 'view', resource: { type: 'Document', id: 'doc-7' }, context: {} } : authenticateBody('cold', n, offset);
 
 async function measure(vegeta: string, side: Side, mode: Mode, offset: number): Promise<Measured> {
   const workers = mode === 'warm' ? 32 : 16;

@@ -13,6 +13,19 @@ export interface Endpoints {
 const json = { 'content-type': 'application/json' };
 const ACTIONS = ['edit', 'delete', 'share'];
 
+/**
+ * The n-th `/authenticate` body: `warm` cycles 80 cacheable decisions (40 documents × 2
+ * actions); `cold` makes every one a new decision (a new risk score, counted from `offset`).
+ */
+export function authenticateBody(
+  mode: 'warm' | 'cold',
+  n: number,
+  offset = 0,
+): { action: string; resource: { type: string; id: string }; context?: { riskScore: number } } {
+  const resource = { type: 'Document', id: `doc-${1 + (n % 40)}` };
+  return mode === 'cold' ? { action: 'view', resource, context: { riskScore: offset + n } } : { action: n % 2 ? 'edit' : 'view', resource };
+}
+
 /** Zipf(1.0) ranks 0..n-1 from a uniform draw in [0,1), by inverting the cumulative weights. */
 function zipf(n: number): (u: number) => number {
   const cumulative: number[] = [];
@@ -41,13 +54,9 @@ export function targetsFor(scenario: Scenario, endpoints: Endpoints, count: numb
   });
   switch (scenario.request) {
     case 'authenticate-warm':
-      return Array.from({ length: 80 }, (_, n) =>
-        authenticate({ action: n % 2 ? 'edit' : 'view', resource: { type: 'Document', id: `doc-${1 + (n % 40)}` } }),
-      );
+      return Array.from({ length: 80 }, (_, n) => authenticate(authenticateBody('warm', n)));
     case 'authenticate-cold':
-      return Array.from({ length: count }, (_, n) =>
-        authenticate({ action: 'view', resource: { type: 'Document', id: `doc-${1 + (n % 40)}` }, context: { riskScore: offset + n } }),
-      );
+      return Array.from({ length: count }, (_, n) => authenticate(authenticateBody('cold', n, offset)));
     case 'authenticate-mix': {
       const rank = zipf(60);
       const next = random(42);
