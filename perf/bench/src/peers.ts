@@ -9,6 +9,7 @@
 // CPU a decision = CPU time of every server process of the side (Portcullis:
 // auth-service, policy-service, redis-server; OPA: opa) over the decisions answered.
 import { cpuSeconds } from './_cpu.ts';
+import { median } from './_stats.ts';
 import { checkSameDecisions } from './_peer-grid.ts';
 import { startOpa } from './_peer-opa.ts';
 import { startBenchStack } from './_stack.ts';
@@ -108,20 +109,17 @@ export async function run(): Promise<void> {
         }
       }
     }
-    const median = (name: string, pick: (m: Measured) => number): number => {
-      const values = (runs.get(name) ?? []).map(pick).sort((a, b) => a - b);
-      return values[Math.floor(values.length / 2)] ?? NaN;
-    };
+    const medianOf = (name: string, pick: (m: Measured) => number): number => median((runs.get(name) ?? []).map(pick));
     const ratio = (figure: (m: Measured) => number, mode: Mode): string =>
-      (median(`Portcullis ${mode}`, figure) / median(`OPA ${mode}`, figure)).toFixed(2);
+      (medianOf(`Portcullis ${mode}`, figure) / medianOf(`OPA ${mode}`, figure)).toFixed(2);
     console.log(`medians of ${ROUNDS} rounds:`);
     for (const name of ['OPA warm', 'Portcullis warm', 'OPA cold', 'Portcullis cold'])
       console.log(
-        `  ${name.padEnd(16)} ${median(name, (m) => m.rps)
+        `  ${name.padEnd(16)} ${medianOf(name, (m) => m.rps)
           .toFixed(0)
           .padStart(
             6,
-          )} req/s  p95 ${median(name, (m) => m.p95).toFixed(2)} ms  CPU ${median(name, (m) => m.cpuUsPerDecision).toFixed(0)} µs a decision`,
+          )} req/s  p95 ${medianOf(name, (m) => m.p95).toFixed(2)} ms  CPU ${medianOf(name, (m) => m.cpuUsPerDecision).toFixed(0)} µs a decision`,
       );
     const errors = [...runs.values()].flat().reduce((sum, m) => sum + m.failed, 0);
     console.log(
