@@ -34,8 +34,10 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       AUTH_BATCHING: env.bool(true),
       AUTH_BATCH_MAX: env.positiveInt(50),
       AUTH_BATCH_WAIT_MS: env.positiveInt(10),
-      /** How long the breaker stays open before one probe call (ms). */
+      /** Longest the breaker stays open before one trial call (ms). */
       AUTH_BREAKER_RESET_MS: env.positiveInt(15_000),
+      /** Open period of a breaker that just opened (ms), doubled per failed trial; default 1 000 or the reset, whichever is less. */
+      AUTH_BREAKER_FIRST_RESET_MS: z.coerce.number().int().positive().optional(),
       DECISION_ALLOW_TTL_MS: env.positiveInt(300_000),
       DECISION_DENY_TTL_MS: env.positiveInt(30_000),
       DECISION_GRACE_MS: z.coerce.number().int().min(0).default(60_000),

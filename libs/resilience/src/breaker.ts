@@ -1,5 +1,5 @@
 import { optionError, optionInt } from '@portcullis/contracts';
-import type { BreakerRule } from './rules.ts';
+import type { BreakerRule, FailureKind } from './rules.ts';
 
 /** Breaker state, as `/health` and `portcullis_circuit_state` report it. */
 export type BreakerState = 'closed' | 'half-open' | 'open';
@@ -17,27 +17,38 @@ export type BreakerEvent = 'success' | 'failure' | 'timeout' | 'reject' | 'open'
 export interface CircuitBreakerOptions {
   /** The circuit opens as soon as any rule says so. */
   rules: BreakerRule[];
-  /** How long it stays open before one trial call is let through (ms). */
+  /**
+   * Longest the circuit stays open before one trial call is let through (ms). The first
+   * opening lasts `firstResetMs`; each failed trial doubles the period, up to this.
+   */
   resetMs: number;
+  /** Open period after the circuit opens from closed (ms). Default `resetMs` (a fixed period). */
+  firstResetMs?: number;
   /** Clock (injectable so timing logic is tested with fake time). Default `Date.now`. */
   now?: () => number;
 }
 
 /**
  * A circuit breaker with pluggable rules, in cockatiel's shape. Closed, every verdict
- * goes to the rules; when one says so it opens. Open, calls are refused; after `resetMs`
- * (a timer, so watchers see the transition without a call) it turns half-open and lets
- * one trial through: its success closes the circuit, its failure opens it again. A call
+ * goes to the rules; when one says so it opens. Open, calls are refused; after the open
+ * period (a timer, so watchers see the transition without a call) it turns half-open and
+ * lets one trial through: its success closes the circuit, its failure opens it again for
+ * twice as long, up to `resetMs` (cockatiel's exponential `halfOpenAfter`): a short trip
+ * costs a second, a long outage one trial per `resetMs`. Whoever knows the dependency is
+ * back (a fresh connection answered) ends the wait with {@link probeNow}. A call
  * whose outcome says nothing about the dependency (a refusal of bad input, this
  * process's own stall) is `release()`d: no verdict, and a trial slot is freed.
  */
 export class CircuitBreaker {
   readonly #rules: BreakerRule[];
   readonly #resetMs: number;
+  readonly #firstResetMs: number;
   readonly #now: () => number;
   readonly #listeners = new Set<(event: BreakerEvent, state: BreakerState) => void>();
   #state: BreakerState = 'closed';
   #openedAt = 0;
+  /** The current open period: `firstResetMs`, doubled per failed trial up to `resetMs`. */
+  #openMs = 0;
   #trial = false;
   #opens = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -47,6 +58,7 @@ export class CircuitBreaker {
       throw optionError('rules', 'a list of at least one rule', options.rules?.length);
     this.#rules = options.rules;
     this.#resetMs = optionInt('resetMs', options.resetMs, 0, 1);
+    this.#firstResetMs = optionInt('firstResetMs', options.firstResetMs, this.#resetMs, 1, this.#resetMs);
     this.#now = options.now ?? Date.now;
   }
 
@@ -61,7 +73,7 @@ export class CircuitBreaker {
 
   /** True when a call made now would be refused (no side effects: for checks before queueing work). */
   get refusing(): boolean {
-    if (this.#state === 'open') return this.#now() - this.#openedAt < this.#resetMs;
+    if (this.#state === 'open') return this.#now() - this.#openedAt < this.#openMs;
     return this.#state === 'half-open' && this.#trial;
   }
 
@@ -69,7 +81,7 @@ export class CircuitBreaker {
   tryAcquire(): boolean {
     if (this.#state === 'closed') return true;
     if (this.#state === 'open') {
-      if (this.#now() - this.#openedAt < this.#resetMs) return this.#reject();
+      if (this.#now() - this.#openedAt < this.#openMs) return this.#reject();
       this.#halfOpen();
     }
     if (this.#trial) return this.#reject();
@@ -94,7 +106,7 @@ export class CircuitBreaker {
     for (const rule of this.#rules) rule.success(now);
   }
 
-  failure(kind: 'failure' | 'timeout' = 'failure'): void {
+  failure(kind: FailureKind = 'failure'): void {
     this.#emit(kind);
     const now = this.#now();
     if (this.#state === 'half-open') {
@@ -102,8 +114,19 @@ export class CircuitBreaker {
       return;
     }
     if (this.#state !== 'closed') return;
-    for (const rule of this.#rules) rule.failure(now);
+    for (const rule of this.#rules) rule.failure(now, kind);
     if (this.#rules.some((rule) => rule.shouldOpen(now))) this.#open(now);
+  }
+
+  /**
+   * The dependency is known to be back (say, a new connection to it answered): an open
+   * circuit turns half-open now, so the next call is the trial, instead of waiting out
+   * the open period. No effect when closed or already half-open.
+   */
+  probeNow(): void {
+    if (this.#state !== 'open') return;
+    this.#clearTimer();
+    this.#halfOpen();
   }
 
   /** A call that ended without a verdict on the dependency: frees the half-open trial. */
@@ -118,28 +141,35 @@ export class CircuitBreaker {
   }
 
   /** Serializable state, for `/health` details. */
-  toJSON(): { state: BreakerState; openedAt: number | null; opens: number } {
-    return { state: this.#state, openedAt: this.#state === 'closed' ? null : this.#openedAt, opens: this.#opens };
+  toJSON(): { state: BreakerState; openedAt: number | null; openMs: number | null; opens: number } {
+    const closed = this.#state === 'closed';
+    return { state: this.#state, openedAt: closed ? null : this.#openedAt, openMs: closed ? null : this.#openMs, opens: this.#opens };
   }
 
   /** Stops the reset timer and drops the listeners. */
   shutdown(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#clearTimer();
     this.#listeners.clear();
   }
 
   #open(now: number): void {
+    // From half-open the trial failed: the dependency is still away, wait twice as long.
+    this.#openMs = this.#state === 'half-open' ? Math.min(this.#resetMs, this.#openMs * 2) : this.#firstResetMs;
     this.#trial = false;
     this.#openedAt = now;
     this.#opens += 1;
     this.#set('open', 'open');
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#clearTimer();
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (this.#state === 'open') this.#halfOpen();
-    }, this.#resetMs);
+    }, this.#openMs);
     this.#timer.unref();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   #halfOpen(): void {
@@ -157,8 +187,7 @@ export class CircuitBreaker {
     if (state === 'closed') {
       this.#trial = false;
       for (const rule of this.#rules) rule.reset();
-      if (this.#timer !== undefined) clearTimeout(this.#timer);
-      this.#timer = undefined;
+      this.#clearTimer();
     }
     this.#emit(event);
   }

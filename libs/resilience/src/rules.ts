@@ -1,30 +1,41 @@
 import { optionError, optionInt } from '@portcullis/contracts';
 
+/** What a failed call was: an error from the dependency, or no answer within the deadline. */
+export type FailureKind = 'failure' | 'timeout';
+
 /**
  * When a breaker opens: a rule sees every verdict and says whether the circuit should
  * open now. `reset()` is called when the circuit closes.
  */
 export interface BreakerRule {
   success(now: number): void;
-  failure(now: number): void;
+  failure(now: number, kind: FailureKind): void;
   shouldOpen(now: number): boolean;
   reset(): void;
 }
 
-/** Opens after `threshold` failures in a row (cockatiel's `ConsecutiveBreaker`). */
+/**
+ * Opens after `threshold` failures in a row (cockatiel's `ConsecutiveBreaker`). With
+ * `timeouts: false` it neither counts nor resets on timeouts: a few slow answers in a row
+ * are the tail of a loaded service, which a rate rule judges better, while errors in a
+ * row (refused connections, 5xx) mean it is gone.
+ */
 export class ConsecutiveFailures implements BreakerRule {
   readonly #threshold: number;
+  readonly #timeouts: boolean;
   #count = 0;
 
-  constructor(threshold: number) {
+  constructor(threshold: number, options: { timeouts?: boolean } = {}) {
     this.#threshold = optionInt('threshold', threshold, 0, 1);
+    this.#timeouts = options.timeouts ?? true;
   }
 
   success(): void {
     this.#count = 0;
   }
 
-  failure(): void {
+  failure(_now: number, kind: FailureKind): void {
+    if (kind === 'timeout' && !this.#timeouts) return;
     this.#count += 1;
   }
 

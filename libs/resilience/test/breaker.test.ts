@@ -79,6 +79,56 @@ describe('circuit breaker (fake clock)', () => {
     assert.equal(b.state, 'open', '3 of 4 in the window failed');
   });
 
+  test('each failed trial doubles the open period up to resetMs; closing starts over from firstResetMs', () => {
+    let now = 0;
+    const b = new CircuitBreaker({ rules: [new ConsecutiveFailures(1)], resetMs: 1000, firstResetMs: 100, now: () => now });
+    const periods: number[] = [];
+    b.failure();
+    for (let i = 0; i < 6; i++) {
+      const openedAt = now;
+      while (b.refusing) now += 1;
+      periods.push(now - openedAt);
+      assert.ok(b.tryAcquire(), 'the trial goes out');
+      b.failure();
+    }
+    assert.deepEqual(periods, [100, 200, 400, 800, 1000, 1000]);
+    while (b.refusing) now += 1;
+    assert.ok(b.tryAcquire());
+    b.success();
+    assert.equal(b.state, 'closed');
+    b.failure();
+    const openedAt = now;
+    while (b.refusing) now += 1;
+    assert.equal(now - openedAt, 100, 'a new opening is short again');
+    b.shutdown();
+  });
+
+  test('probeNow ends the open period: the next call is the trial', () => {
+    const { b } = breaker({ threshold: 1, resetMs: 60_000 });
+    b.probeNow();
+    assert.equal(b.state, 'closed', 'no effect while closed');
+    b.failure();
+    assert.equal(b.state, 'open');
+    b.probeNow();
+    assert.equal(b.state, 'half-open');
+    assert.ok(b.tryAcquire());
+    b.probeNow();
+    assert.equal(b.tryAcquire(), false, 'no second trial while one is out');
+    b.success();
+    assert.equal(b.state, 'closed');
+  });
+
+  test('consecutive failures without timeouts: timeouts neither count nor reset the run', () => {
+    const b = new CircuitBreaker({ rules: [new ConsecutiveFailures(2, { timeouts: false })], resetMs: 10 });
+    for (let i = 0; i < 10; i++) b.failure('timeout');
+    assert.equal(b.state, 'closed');
+    b.failure();
+    b.failure('timeout');
+    b.failure();
+    assert.equal(b.state, 'open', 'two errors in a row, a timeout between them');
+    b.shutdown();
+  });
+
   test('turns half-open on a timer, without a call, so watchers see it', () => {
     mock.timers.enable({ apis: ['setTimeout'] });
     try {
@@ -106,6 +156,10 @@ describe('circuit breaker (fake clock)', () => {
     assert.throws(
       () => new CircuitBreaker({ rules: [new ConsecutiveFailures(1)], resetMs: 0 }),
       /resetMs must be an integer ≥ 1, received 0/,
+    );
+    assert.throws(
+      () => new CircuitBreaker({ rules: [new ConsecutiveFailures(1)], resetMs: 10, firstResetMs: 20 }),
+      /firstResetMs must be an integer in 1\.\.10, received 20/,
     );
   });
 

@@ -89,6 +89,11 @@ export class PolicyClient {
     this.#breaker = new BreakerLayer({ ...this.#options.breaker, target: this.#options.target, metrics: this.#metrics });
     this.#batcher = new Batcher<Decision>(this.#options, (batch) => this.#sendBatch(batch));
     this.#keeper = new SessionKeeper(this.#transport, RECONNECT);
+    // A reopened session is the service answering again (after a restart it opens its
+    // port only once warm): recover within a reconnect interval, not a breaker period.
+    this.#keeper.onChange((open) => {
+      if (open) this.#breaker.probeNow();
+    });
     this.#warmUp = new WarmUp({
       connect: () => this.connect(),
       evaluate: (request, options) => this.evaluate(request, options),

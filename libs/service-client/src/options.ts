@@ -11,8 +11,14 @@ export interface BreakerOptions {
   rollingWindowMs?: number;
   /** Calls in the window before the percentage rule applies. Default 10. */
   volumeThreshold?: number;
-  /** How long the breaker stays open before one probe call (ms). Default 15 000. */
+  /**
+   * Longest the breaker stays open before one trial call (ms). Default 15 000. The first
+   * opening lasts `firstResetTimeoutMs`, each failed trial doubles it up to this, and a
+   * session reopened to the service ends the wait at once.
+   */
   resetTimeoutMs?: number;
+  /** Open period of a breaker that just opened (ms). Default 1 000 (at most `resetTimeoutMs`). */
+  firstResetTimeoutMs?: number;
 }
 
 /** Options of {@link PolicyClient}. Everything but `url` has a default. */
@@ -84,6 +90,7 @@ export function resolveOptions(options: PolicyClientOptions): ResolvedOptions {
   if (typeof errorThresholdPercentage !== 'number' || !(errorThresholdPercentage > 0 && errorThresholdPercentage <= 100)) {
     throw optionError('breaker.errorThresholdPercentage', 'in (0, 100]', errorThresholdPercentage);
   }
+  const resetTimeoutMs = int('breaker.resetTimeoutMs', breaker.resetTimeoutMs, 15_000, 1, 3_600_000);
   return {
     url: url.origin,
     target,
@@ -101,7 +108,14 @@ export function resolveOptions(options: PolicyClientOptions): ResolvedOptions {
       errorThresholdPercentage,
       rollingWindowMs: int('breaker.rollingWindowMs', breaker.rollingWindowMs, 10_000, 10, 3_600_000),
       volumeThreshold: int('breaker.volumeThreshold', breaker.volumeThreshold, 10, 0, 1_000_000),
-      resetTimeoutMs: int('breaker.resetTimeoutMs', breaker.resetTimeoutMs, 15_000, 1, 3_600_000),
+      resetTimeoutMs,
+      firstResetTimeoutMs: int(
+        'breaker.firstResetTimeoutMs',
+        breaker.firstResetTimeoutMs,
+        Math.min(1_000, resetTimeoutMs),
+        1,
+        resetTimeoutMs,
+      ),
     },
     registry: options.registry,
     tracer: options.tracer,

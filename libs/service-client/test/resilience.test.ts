@@ -156,6 +156,36 @@ describe('circuit breaker', () => {
     assert.equal(server.received.length, 2);
   });
 
+  test('a session reopened to the service ends the open period at once: a restarted service is not made to wait out the reset', async () => {
+    server.reset(behaviours.status(503));
+    const { client: c } = client({
+      retries: 0,
+      breaker: { consecutiveFailures: 1, resetTimeoutMs: 600_000, firstResetTimeoutMs: 600_000 },
+    });
+    await c.connect();
+    await assert.rejects(c.evaluate(req('a')), { code: 'E_POLICY_UNAVAILABLE' });
+    assert.equal(c.breakerState, 'open');
+    await assert.rejects(c.evaluate(req('b')), { code: 'E_CIRCUIT_OPEN' });
+    server.reset(behaviours.answer);
+    const halfOpen = nextState(c, 'half-open');
+    // A restart as the client sees it: its session is gone, and a new one answers.
+    server.dropSessions();
+    await halfOpen;
+    assert.equal((await c.evaluate(req('c'))).decision, 'allow');
+    assert.equal(c.breakerState, 'closed');
+    assert.equal(c.stats().breakerOpens, 1);
+  });
+
+  test('timeouts open it by their rate, not by a few in a row', async () => {
+    server.reset(behaviours.hang);
+    const { client: c } = client({ timeoutMs: 30, retries: 0, breaker: { consecutiveFailures: 1, volumeThreshold: 1000 } });
+    for (let i = 0; i < 3; i++) await assert.rejects(c.evaluate(req(`late${i}`)), { code: 'E_DEADLINE_EXCEEDED' });
+    assert.equal(c.breakerState, 'closed', 'a deadline tail is not an outage');
+    server.reset(behaviours.status(503));
+    await assert.rejects(c.evaluate(req('error')), { code: 'E_POLICY_UNAVAILABLE' });
+    assert.equal(c.breakerState, 'open', 'an error is counted in a row');
+  });
+
   test('opens on the error rate over the window, consecutive failures or not', async () => {
     const fail = behaviours.status(503);
     const ok = behaviours.answer;

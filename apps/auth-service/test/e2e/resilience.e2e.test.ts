@@ -6,8 +6,9 @@ describe('auth-service when its dependencies fail', () => {
   let stack: Stack;
   let token: string;
   before(async () => {
-    // A short breaker reset keeps the recovery test quick; the default is 15 s.
-    stack = await startStack(1, { AUTH_BREAKER_RESET_MS: '300' });
+    // An open period far past the test's length: only a reopened session can end it, so
+    // the recovery test proves the client sees the restart instead of waiting out a timer.
+    stack = await startStack(1, { AUTH_BREAKER_RESET_MS: '600000', AUTH_BREAKER_FIRST_RESET_MS: '600000' });
     token = await stack.token();
   });
   after(() => stack.close());
@@ -36,9 +37,9 @@ describe('auth-service when its dependencies fail', () => {
     const ready = await fetch(`${url}/ready`);
     assert.equal(ready.status, 503);
     assert.match(stack.auth[0]!.process.output(), /policy-service circuit open/);
-    const halfOpen = stack.auth[0]!.process.waitForLine(/policy-service circuit half-open/, 10_000, { fromNow: true });
+    const halfOpen = stack.auth[0]!.process.waitForLine(/policy-service circuit half-open/, undefined, { fromNow: true });
     await stack.startPolicy();
-    // After its reset timeout the breaker lets one probe through: wait for that event.
+    // The session keeper reconnects to the restarted service, which lets one trial through.
     await halfOpen;
     const probe = await authenticate(url, token, { ...DELETE_PHOTO, context: { riskScore: 1000 } });
     const recovered = probe.status === 200;
