@@ -5,12 +5,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureInstalled, ensureModernNode, ensureRedisServer, root } from './lib/bootstrap.mjs';
+import { ensureChromium, ensureInstalled, ensureModernNode, ensureRedisServer, root } from './lib/bootstrap.mjs';
 
 const args = process.argv.slice(2);
 ensureInstalled();
 ensureModernNode(fileURLToPath(import.meta.url), args);
 ensureRedisServer();
+ensureChromium();
 
 const projects = args.length > 0 ? args : ['apps/*', 'libs/*', 'perf/bench', 'deploy'];
 const patterns = projects.map((project) => `${project.replace(/\/$/, '')}/test/**/*.test.ts`);

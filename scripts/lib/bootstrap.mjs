@@ -37,23 +37,40 @@ export function ensureModernNode(script, args) {
   process.exit(result.status ?? 1);
 }
 
-/** Makes sure `redis-server` is on PATH, installing Debian's package when we are root. */
-export function ensureRedisServer() {
-  if (spawnSync('redis-server', ['--version']).status === 0) return;
+/**
+ * Makes sure `command` is on PATH, installing Debian's `pkg` with apt-get when we are root;
+ * otherwise exits 1 with `hint` (how to install it by hand).
+ */
+function ensureDebianTool(command, pkg, hint) {
+  if (spawnSync(command, ['--version']).status === 0) return;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const hasApt = spawnSync('apt-get', ['--version']).status === 0;
   if (isRoot && hasApt) {
-    console.log('[portcullis] redis-server is missing; installing it with apt-get...');
+    console.log(`[portcullis] ${command} is missing; installing ${pkg} with apt-get...`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     const update = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    const install = update.status === 0 && spawnSync('apt-get', ['install', '-y', '-qq', 'redis-server'], { stdio: 'inherit', env });
+    const install = update.status === 0 && spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'inherit', env });
     if (install && install.status === 0) return;
   }
-  console.error(
-    '[portcullis] redis-server is not installed.\n' +
-      '  Debian/Ubuntu: sudo apt-get install -y redis-server\n' +
-      '  macOS:         brew install redis\n' +
-      '  or set REDIS_URL to a Redis 7 you already run.',
-  );
+  console.error(`[portcullis] ${command} is not installed.\n${hint}`);
   process.exit(1);
+}
+
+/** Makes sure `redis-server` is on PATH, installing Debian's package when we are root. */
+export function ensureRedisServer() {
+  ensureDebianTool(
+    'redis-server',
+    'redis-server',
+    '  Debian/Ubuntu: sudo apt-get install -y redis-server\n  macOS:         brew install redis\n  or set REDIS_URL to a Redis 7 you already run.',
+  );
+}
+
+/** Makes sure headless Chromium is there for the perf report's browser test (Debian's `chromium`; never a downloaded browser). */
+export function ensureChromium() {
+  if (process.env.CHROMIUM_PATH) return;
+  ensureDebianTool(
+    'chromium',
+    'chromium',
+    '  Debian/Ubuntu: sudo apt-get install -y chromium\n  or set CHROMIUM_PATH to a Chromium or Chrome binary.',
+  );
 }

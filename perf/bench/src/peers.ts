@@ -15,6 +15,9 @@ import { startOpa } from './_peer-opa.ts';
 import { startBenchStack } from './_stack.ts';
 import { authenticateBody } from './suite/targets.ts';
 import { attack, findVegeta, summarize, type Summary, type Target } from './_vegeta.ts';
+import { PEERS_FILE, type PeersResult } from './suite/report.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -122,9 +125,39 @@ export async function run(): Promise<void> {
           )} req/s  p95 ${medianOf(name, (m) => m.p95).toFixed(2)} ms  CPU ${medianOf(name, (m) => m.cpuUsPerDecision).toFixed(0)} µs a decision`,
       );
     const errors = [...runs.values()].flat().reduce((sum, m) => sum + m.failed, 0);
+    const ratios = {
+      warm_vs_opa: ratio((m) => m.rps, 'warm'),
+      cold_vs_opa: ratio((m) => m.rps, 'cold'),
+      warm_cpu_vs_opa: ratio((m) => m.cpuUsPerDecision, 'warm'),
+      cold_cpu_vs_opa: ratio((m) => m.cpuUsPerDecision, 'cold'),
+      cold_p95_vs_opa: ratio((m) => m.p95, 'cold'),
+    };
     console.log(
-      `RESULT peers warm_vs_opa=${ratio((m) => m.rps, 'warm')} cold_vs_opa=${ratio((m) => m.rps, 'cold')} warm_cpu_vs_opa=${ratio((m) => m.cpuUsPerDecision, 'warm')} cold_cpu_vs_opa=${ratio((m) => m.cpuUsPerDecision, 'cold')} cold_p95_vs_opa=${ratio((m) => m.p95, 'cold')} errors=${errors}`,
+      `RESULT peers ${Object.entries(ratios)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')} errors=${errors}`,
     );
+    // The perf suite's report shows the last comparison (perf/results is not committed).
+    const names = ['OPA warm', 'Portcullis warm', 'OPA cold', 'Portcullis cold'];
+    const result: PeersResult = {
+      at: new Date().toISOString(),
+      rounds: ROUNDS,
+      seconds: SECONDS,
+      medians: Object.fromEntries(
+        names.map((name) => [
+          name,
+          {
+            rps: medianOf(name, (m) => m.rps),
+            p95: medianOf(name, (m) => m.p95),
+            cpuUsPerDecision: medianOf(name, (m) => m.cpuUsPerDecision),
+          },
+        ]),
+      ),
+      ratios: Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, Number(v)])),
+      errors,
+    };
+    mkdirSync(dirname(PEERS_FILE), { recursive: true });
+    writeFileSync(PEERS_FILE, `${JSON.stringify(result, null, 2)}\n`);
   } finally {
     await opa.stop();
     await stack.stop();
