@@ -11,15 +11,36 @@ import { Redis } from 'ioredis';
 const AUTH_MAIN = fileURLToPath(new URL('../../../apps/auth-service/src/main.ts', import.meta.url));
 const POLICY_MAIN = fileURLToPath(new URL('../../../apps/policy-service/src/main.ts', import.meta.url));
 export const BENCH_CLIENT = { client_id: 'bench', client_secret: 'bench-secret-0123456789', roles: ['editor'] };
+/**
+ * A few principals with many roles (the realistic mix's heavy tail): 2 of the sample
+ * domain's roles plus 30 team roles each, so every decision carries 32 parents.
+ */
+export const MANY_ROLE_CLIENTS = [1, 2, 3].map((n) => ({
+  client_id: `bench-many-${n}`,
+  client_secret: `bench-many-secret-${n}-0123456789`,
+  roles: ['viewer', 'editor', ...Array.from({ length: 30 }, (_, k) => `team-${n}-${k}`)],
+}));
+/** The policy-service's admin token in a bench stack (`PUT /policies`). */
+export const BENCH_ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
 
 /** A running benchmark stack; `stop()` kills every process and removes its files. */
 export interface BenchStack {
   /** Starts an auth-service (default settings unless `env` says otherwise) and waits for it to be ready. */
   startAuth(env?: Record<string, string>): Promise<{ url: string; handle: ProcessHandle }>;
-  /** A token of the bench client from `url`'s `/token`. */
-  token(url: string): Promise<string>;
+  /** A token of the bench client (or of `client`) from `url`'s `/token`. */
+  token(url: string, client?: { client_id: string; client_secret: string }): Promise<string>;
+  /** A token of each of {@link MANY_ROLE_CLIENTS}. */
+  manyRoleTokens(url: string): Promise<string[]>;
+  /** The stack's Redis. */
+  readonly redisUrl: string;
   /** The policy-service's base URL. */
   readonly policyUrl: string;
+  /** The policy-service process now running (a new one after {@link restartPolicy}). */
+  readonly policy: ProcessHandle;
+  /** Kills the policy-service with `signal` and resolves once it is gone. */
+  stopPolicy(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the policy-service again on its port; resolves once it says it is ready. */
+  restartPolicy(): Promise<void>;
   /** Process ids of every running server of the stack by role (`redis-server`, `policy-service`, `auth-service`, `auth-service-2`…), for their CPU time. */
   serverPids(): Promise<Record<string, number>>;
   stop(): Promise<void>;
@@ -29,7 +50,7 @@ export interface BenchStack {
 export async function startBenchStack(options: { policyOnBus: boolean }): Promise<BenchStack> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-stack-'));
   const clients = join(dir, 'clients.json');
-  await writeFile(clients, JSON.stringify(BENCH_CLIENT));
+  await writeFile(clients, JSON.stringify([BENCH_CLIENT, ...MANY_ROLE_CLIENTS]));
   const redis = await startRedisServer();
   const processes: ProcessHandle[] = [];
   const stack: BenchStack = {
@@ -54,16 +75,35 @@ export async function startBenchStack(options: { policyOnBus: boolean }): Promis
       processes.push(handle);
       return { url: `http://127.0.0.1:${port}`, handle };
     },
-    async token(url) {
+    async token(url, client = BENCH_CLIENT) {
       const body = new URLSearchParams({
         grant_type: 'client_credentials',
-        client_id: BENCH_CLIENT.client_id,
-        client_secret: BENCH_CLIENT.client_secret,
+        client_id: client.client_id,
+        client_secret: client.client_secret,
       });
-      return ((await (await fetch(`${url}/token`, { method: 'POST', body })).json()) as { access_token: string }).access_token;
+      const response = await fetch(`${url}/token`, { method: 'POST', body });
+      if (response.status !== 200)
+        throw new Error(`POST /token for ${client.client_id} answered ${response.status}: ${await response.text()}`);
+      return ((await response.json()) as { access_token: string }).access_token;
+    },
+    manyRoleTokens(url) {
+      return Promise.all(MANY_ROLE_CLIENTS.map((client) => stack.token(url, client)));
+    },
+    get redisUrl() {
+      return redis.url;
     },
     get policyUrl() {
       return policyUrl;
+    },
+    get policy() {
+      return policy;
+    },
+    async stopPolicy(signal = 'SIGKILL') {
+      await policy.stop(signal);
+    },
+    async restartPolicy() {
+      policy = await startPolicy();
+      processes[0] = policy;
     },
     async serverPids() {
       const redisClient = new Redis(redis.url);
@@ -85,20 +125,23 @@ export async function startBenchStack(options: { policyOnBus: boolean }): Promis
   };
   const policyPort = await freePort();
   const policyUrl = `http://127.0.0.1:${policyPort}`;
+  const startPolicy = (): Promise<ProcessHandle> =>
+    startProcess({
+      command: process.execPath,
+      args: [POLICY_MAIN],
+      env: {
+        POLICY_PORT: String(policyPort),
+        POLICY_WATCH: 'false',
+        POLICY_ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
+        LOG_LEVEL: 'warn',
+        ...(options.policyOnBus ? { REDIS_URL: redis.url } : {}),
+      },
+      readyWhen: /policy-service ready on/,
+    });
+  let policy: ProcessHandle;
   try {
-    processes.push(
-      await startProcess({
-        command: process.execPath,
-        args: [POLICY_MAIN],
-        env: {
-          POLICY_PORT: String(policyPort),
-          POLICY_WATCH: 'false',
-          LOG_LEVEL: 'warn',
-          ...(options.policyOnBus ? { REDIS_URL: redis.url } : {}),
-        },
-        readyWhen: /policy-service ready on/,
-      }),
-    );
+    policy = await startPolicy();
+    processes.push(policy);
   } catch (error) {
     await stack.stop();
     throw error;

@@ -12,6 +12,7 @@ import { startRedisServer, uniqueId } from '@portcullis/testing';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { median, percentile } from './_stats.ts';
+import type { Hit } from './_vegeta.ts';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -108,13 +109,18 @@ async function redisBenchmarkXadd(port: number): Promise<number> {
   return match ? Number(match[1]) : 0;
 }
 
-/** Publishes single messages at RATE/s (every 2 ms, RATE/500 at a time) and measures publish-to-handle. */
-async function busLatency(url: string): Promise<{ p50: number; p99: number }> {
+/**
+ * Publishes single messages at `rate`/s for `seconds` (every 2 ms, rate/500 at a time)
+ * and measures publish-to-handle; one hit a message (when it was published, how long it
+ * took to be handled). The perf suite's `bus` scenario runs this against its stack's Redis.
+ */
+export async function busLatency(url: string, options: { rate: number; seconds: number; concurrency?: number }): Promise<Hit[]> {
   const topic = uniqueId('latency');
   const consumer = new MessageBus({ redis: url, registry: new Registry(), logger: silent });
   const producer = new MessageBus({ redis: url, registry: new Registry(), logger: silent });
-  const latencies: number[] = [];
-  const total = RATE * LATENCY_SECONDS;
+  const hits: Hit[] = [];
+  const total = Math.max(1, Math.round(options.rate * options.seconds));
+  const started = performance.now();
   let done!: () => void;
   const finished = new Promise<void>((resolve) => {
     done = resolve;
@@ -122,18 +128,18 @@ async function busLatency(url: string): Promise<{ p50: number; p99: number }> {
   await consumer.subscribe<{ t: number; data: string }>(
     topic,
     (message) => {
-      latencies.push(performance.now() - message.payload.t);
-      if (latencies.length === total) done();
+      const now = performance.now();
+      hits.push({ atMs: message.payload.t - started, latencyMs: now - message.payload.t, code: 200 });
+      if (hits.length === total) done();
     },
-    { mode: 'work', group: 'bench', concurrency: CONCURRENCY },
+    { mode: 'work', group: 'bench', concurrency: options.concurrency ?? CONCURRENCY },
   );
-  const perTick = RATE / 500;
-  const started = performance.now();
+  const perTick = options.rate / 500;
   let sent = 0;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       // Catch up to the schedule so timer jitter does not lower the rate.
-      const due = Math.min(total, Math.floor(((performance.now() - started) / 2) * perTick) + perTick);
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 2) * perTick) + Math.ceil(perTick));
       for (; sent < due; sent += 1) void producer.publish(topic, { t: performance.now(), data: PAYLOAD.data.slice(10) });
       if (sent >= total) resolve();
       else setTimeout(tick, 2);
@@ -142,7 +148,7 @@ async function busLatency(url: string): Promise<{ p50: number; p99: number }> {
   });
   await finished;
   await Promise.all([consumer.close(), producer.close()]);
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  return hits;
 }
 
 export async function run(_args: string[]): Promise<void> {
@@ -164,7 +170,8 @@ export async function run(_args: string[]): Promise<void> {
     }
     const ceiling = await redisBenchmarkXadd(redis.port);
     console.log(`redis-benchmark XADD (P16, 50 clients): ${ceiling.toFixed(0)} req/s`);
-    const latency = await busLatency(redis.url);
+    const latencies = (await busLatency(redis.url, { rate: RATE, seconds: LATENCY_SECONDS })).map((h) => h.latencyMs).sort((a, b) => a - b);
+    const latency = { p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
     console.log(`bus latency at ${RATE} msg/s: p50 ${latency.p50.toFixed(2)} ms, p99 ${latency.p99.toFixed(2)} ms`);
     console.log(
       `medians of ${RUNS} runs (${MESSAGES} msgs, 256 B, concurrency ${CONCURRENCY}): bus ${median(bus).toFixed(0)} msg/s, bullmq ${median(bullmq).toFixed(0)} msg/s, ratio ${median(ratios).toFixed(2)}, xadd ceiling ${ceiling.toFixed(0)}`,

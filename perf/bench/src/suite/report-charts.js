@@ -70,6 +70,16 @@
       }
       el('text', { x: M.left + 8 + s * 90, y: M.top + 10, 'font-size': 11, fill: color }, svg, `■ ${series.name}`);
     });
+    // Events on a time axis, placed between the bucket ends; one after the load ended
+    // (a restart that outlasted it) is left to the notes above the charts.
+    const xs = chart.x;
+    const span = n > 1 && !named ? xs[n - 1] - xs[0] : 0;
+    for (const event of chart.marks ?? []) {
+      if (span <= 0 || event.x > xs[n - 1]) continue;
+      const x = M.left + (Math.max(event.x - xs[0], 0) / span) * plotW;
+      el('line', { class: 'mark', x1: x, x2: x, y1: M.top, y2: M.top + plotH, stroke: '#555', 'stroke-dasharray': '2 3' }, svg);
+      el('text', { x: x + 3, y: M.top + 24, 'font-size': 11, fill: '#555' }, svg, event.label);
+    }
     for (const limit of chart.thresholds) {
       el(
         'line',

@@ -21,6 +21,8 @@ export interface Chart {
   series: { name: string; y: number[]; kind: 'line' | 'bar' }[];
   /** Horizontal limits drawn across the chart. */
   thresholds: { y: number; label: string }[];
+  /** Moments drawn as vertical lines on a time axis (an event: a policy update, a kill). */
+  marks?: { x: number; label: string }[];
 }
 
 /** One scenario's figures, as the report shows them. */
@@ -36,6 +38,8 @@ export interface ReportScenario {
   p95: number;
   p99: number;
   checks: { threshold: string; limit: number; actual: number; passed: boolean; gated: boolean }[];
+  /** What the scenario's event measured, in words. */
+  notes: string[];
   charts: Chart[];
 }
 
@@ -59,7 +63,14 @@ const PERCENTILES = [50, 75, 90, 95, 99, 99.9, 100];
  * bucket (1 s, or finer for short runs so a smoke run still has a curve), and the latency
  * percentile curve. Thresholds are drawn where the scenario has them.
  */
-export function scenarioCharts(name: string, hits: Hit[], seconds: number, thresholds: Thresholds): Chart[] {
+export function scenarioCharts(
+  name: string,
+  hits: Hit[],
+  seconds: number,
+  thresholds: Thresholds,
+  events: { atS: number; label: string }[] = [],
+): Chart[] {
+  const marks = events.map((event) => ({ x: event.atS, label: event.label }));
   const bucketMs = seconds >= 10 ? 1000 : 250;
   const buckets = Math.max(1, Math.ceil((seconds * 1000) / bucketMs));
   const latencies: number[][] = Array.from({ length: buckets }, () => []);
@@ -88,6 +99,7 @@ export function scenarioCharts(name: string, hits: Hit[], seconds: number, thres
         { name: 'p99', y: at(99), kind: 'line' },
       ],
       thresholds: p95Limit,
+      marks,
     },
     {
       id: `${name}-percentiles`,
@@ -109,6 +121,7 @@ export function scenarioCharts(name: string, hits: Hit[], seconds: number, thres
         { name: 'errors', y: errors.map((n) => n * perSecond), kind: 'bar' },
       ],
       thresholds: thresholds.min_rps === undefined ? [] : [{ y: thresholds.min_rps, label: `min ${thresholds.min_rps} req/s` }],
+      marks,
     },
   ];
 }
@@ -174,7 +187,9 @@ export function renderReport(run: {
   const sections = run.scenarios
     .map(
       (s) =>
-        `<section id="${escape(s.name)}"><h2>${escape(s.name)}</h2><p>${escape(s.description)} — ${escape(s.load)}</p><div class="charts">` +
+        `<section id="${escape(s.name)}"><h2>${escape(s.name)}</h2><p>${escape(s.description)} — ${escape(s.load)}</p>` +
+        (s.notes.length > 0 ? `<ul>${s.notes.map((note) => `<li>${escape(note)}</li>`).join('')}</ul>` : '') +
+        '<div class="charts">' +
         s.charts.map((c) => `<figure class="chart" data-chart="${escape(c.id)}"></figure>`).join('') +
         '</div></section>',
     )

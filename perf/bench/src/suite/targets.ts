@@ -7,6 +7,8 @@ export interface Endpoints {
   authUrl: string;
   policyUrl: string;
   token: string;
+  /** Tokens of principals with many roles; the realistic mix sends 5 % of its requests with them. */
+  manyRoleTokens?: string[];
   client: { id: string; secret: string };
 }
 
@@ -46,12 +48,13 @@ function random(seed: number): () => number {
 /** `count` targets of the scenario (cycled if the run wants more); `offset` keeps cold bodies new across runs. */
 export function targetsFor(scenario: Scenario, endpoints: Endpoints, count: number, offset: number): Target[] {
   const bearer = { ...json, authorization: `Bearer ${endpoints.token}` };
-  const authenticate = (body: unknown): Target => ({
+  const authenticate = (body: unknown, token = endpoints.token): Target => ({
     method: 'POST',
     url: `${endpoints.authUrl}/authenticate`,
-    headers: bearer,
+    headers: { ...bearer, authorization: `Bearer ${token}` },
     body: JSON.stringify(body),
   });
+  const heavy = endpoints.manyRoleTokens ?? [];
   switch (scenario.request) {
     case 'authenticate-warm':
       return Array.from({ length: 80 }, (_, n) => authenticate(authenticateBody('warm', n)));
@@ -64,7 +67,8 @@ export function targetsFor(scenario: Scenario, endpoints: Endpoints, count: numb
         const r = rank(next());
         const resource = r < 40 ? { type: 'Document', id: `doc-${r + 1}` } : { type: 'Photo', id: `photo-${r - 39}.jpg` };
         const action = next() < 0.9 ? 'view' : ACTIONS[Math.floor(next() * ACTIONS.length)];
-        return authenticate({ action, resource });
+        const token = heavy.length > 0 && next() < 0.05 ? heavy[Math.floor(next() * heavy.length)] : undefined;
+        return authenticate({ action, resource }, token);
       });
     }
     case 'evaluate-batch': {
