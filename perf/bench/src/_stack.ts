@@ -1,15 +1,24 @@
 // The whole stack as real processes for a benchmark: a private redis-server, one
 // policy-service, and auth-services started on demand, each awaited until it says it is
 // ready; one registered client to get tokens with.
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startProcess, startRedisServer, type ProcessHandle } from '@portcullis/testing';
+import { freePort, startProcess, startRedisServer, type ProcessHandle, type RedisServerHandle } from '@portcullis/testing';
 import { Redis } from 'ioredis';
 
 const AUTH_MAIN = fileURLToPath(new URL('../../../apps/auth-service/src/main.ts', import.meta.url));
-const POLICY_MAIN = fileURLToPath(new URL('../../../apps/policy-service/src/main.ts', import.meta.url));
+export const POLICY_MAIN = fileURLToPath(new URL('../../../apps/policy-service/src/main.ts', import.meta.url));
+/**
+ * The sample domain's entities, which the policy-service loads with its policies. `GET
+ * /policies` does not return them and `PUT /policies` replaces the whole bundle, so a
+ * policy update made by a benchmark sends them again or the update would drop them.
+ */
+export const SAMPLE_ENTITIES: unknown[] = JSON.parse(
+  readFileSync(fileURLToPath(new URL('../../../apps/policy-service/policies/entities.json', import.meta.url)), 'utf8'),
+) as unknown[];
 export const BENCH_CLIENT = { client_id: 'bench', client_secret: 'bench-secret-0123456789', roles: ['editor'] };
 /**
  * A few principals with many roles (the realistic mix's heavy tail): 2 of the sample
@@ -27,6 +36,10 @@ export const BENCH_ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
 export interface BenchStack {
   /** Starts an auth-service (default settings unless `env` says otherwise) and waits for it to be ready. */
   startAuth(env?: Record<string, string>): Promise<{ url: string; handle: ProcessHandle }>;
+  /** Starts the auth-service that answered on `url` again (after it was killed), same port and settings; resolves with its new handle once ready. */
+  restartAuth(url: string): Promise<ProcessHandle>;
+  /** The stack's redis-server (stop, restart). */
+  readonly redis: RedisServerHandle;
   /** A token of the bench client (or of `client`) from `url`'s `/token`. */
   token(url: string, client?: { client_id: string; client_secret: string }): Promise<string>;
   /** A token of each of {@link MANY_ROLE_CLIENTS}. */
@@ -46,34 +59,57 @@ export interface BenchStack {
   stop(): Promise<void>;
 }
 
-/** `policyOnBus`: the policy-service joins the bus too (it then consumes the audit events). */
-export async function startBenchStack(options: { policyOnBus: boolean }): Promise<BenchStack> {
+/**
+ * `policyOnBus`: the policy-service joins the bus too (it then consumes the audit events).
+ * `redisArgs`: extra redis-server arguments (persistence, for a restart with its data).
+ * `policyEnv`: extra policy-service settings.
+ */
+export async function startBenchStack(options: {
+  policyOnBus: boolean;
+  redisArgs?: string[];
+  policyEnv?: Record<string, string>;
+}): Promise<BenchStack> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-stack-'));
   const clients = join(dir, 'clients.json');
   await writeFile(clients, JSON.stringify([BENCH_CLIENT, ...MANY_ROLE_CLIENTS]));
-  const redis = await startRedisServer();
+  const redis = await startRedisServer({ args: options.redisArgs ?? [] });
   const processes: ProcessHandle[] = [];
+  const authSettings = new Map<string, { port: number; env: Record<string, string> }>();
+  const launchAuth = (port: number, env: Record<string, string>): Promise<ProcessHandle> =>
+    startProcess({
+      command: process.execPath,
+      args: [AUTH_MAIN],
+      env: {
+        AUTH_PORT: String(port),
+        POLICY_URL: policyUrl,
+        REDIS_URL: redis.url,
+        JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789',
+        // One issuer for every instance, as replicas behind one address have.
+        JWT_ISSUER: 'https://auth.bench.portcullis.test',
+        AUTH_CLIENTS_FILE: clients,
+        LOG_LEVEL: 'warn',
+        ...env,
+      },
+      readyWhen: /auth-service ready on/,
+    });
   const stack: BenchStack = {
     async startAuth(env = {}) {
       const port = await freePort();
-      const handle = await startProcess({
-        command: process.execPath,
-        args: [AUTH_MAIN],
-        env: {
-          AUTH_PORT: String(port),
-          POLICY_URL: policyUrl,
-          REDIS_URL: redis.url,
-          JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789',
-          // One issuer for every instance, as replicas behind one address have.
-          JWT_ISSUER: 'https://auth.bench.portcullis.test',
-          AUTH_CLIENTS_FILE: clients,
-          LOG_LEVEL: 'warn',
-          ...env,
-        },
-        readyWhen: /auth-service ready on/,
-      });
+      const handle = await launchAuth(port, env);
       processes.push(handle);
-      return { url: `http://127.0.0.1:${port}`, handle };
+      const url = `http://127.0.0.1:${port}`;
+      authSettings.set(url, { port, env });
+      return { url, handle };
+    },
+    async restartAuth(url) {
+      const settings = authSettings.get(url);
+      if (settings === undefined) throw new Error(`no auth-service of this stack answered on ${url}`);
+      const handle = await launchAuth(settings.port, settings.env);
+      processes.push(handle);
+      return handle;
+    },
+    get redis() {
+      return redis;
     },
     async token(url, client = BENCH_CLIENT) {
       const body = new URLSearchParams({
@@ -135,6 +171,7 @@ export async function startBenchStack(options: { policyOnBus: boolean }): Promis
         POLICY_ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
         LOG_LEVEL: 'warn',
         ...(options.policyOnBus ? { REDIS_URL: redis.url } : {}),
+        ...options.policyEnv,
       },
       readyWhen: /policy-service ready on/,
     });

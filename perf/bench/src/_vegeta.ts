@@ -20,9 +20,13 @@ export interface Target {
 export interface Hit {
   /** When it was sent, ms after the attack began. */
   atMs: number;
+  /** When it was sent, epoch ms (to line it up with other clocks of the run). */
+  sentAt: number;
   latencyMs: number;
   /** HTTP status; 0 when no answer came (connection error, vegeta's timeout). */
   code: number;
+  /** The answer's body, when the attack was asked to keep them. */
+  body?: string;
 }
 
 /** An attack in a few numbers (latencies in ms). */
@@ -52,7 +56,7 @@ export function findVegeta(): string {
 export async function attack(
   vegeta: string,
   targets: Target[],
-  options: { seconds: number; timeoutSeconds?: number } & ({ rate: number } | { workers: number }),
+  options: { seconds: number; timeoutSeconds?: number; keepBodies?: boolean } & ({ rate: number } | { workers: number }),
 ): Promise<Hit[]> {
   const lines = targets.map((t) =>
     JSON.stringify({
@@ -93,11 +97,17 @@ export async function attack(
   const results = stdout
     .split('\n')
     .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as { timestamp: string; latency: number; code: number });
+    .map((l) => JSON.parse(l) as { timestamp: string; latency: number; code: number; body?: string });
   // A loop, not Math.min(...): a long attack has more hits than a call has room for arguments.
   let start = Number.POSITIVE_INFINITY;
   for (const r of results) start = Math.min(start, Date.parse(r.timestamp));
-  return results.map((r) => ({ atMs: Date.parse(r.timestamp) - start, latencyMs: r.latency / 1e6, code: r.code }));
+  return results.map((r) => ({
+    atMs: Date.parse(r.timestamp) - start,
+    sentAt: Date.parse(r.timestamp),
+    latencyMs: r.latency / 1e6,
+    code: r.code,
+    ...(options.keepBodies === true && r.body !== undefined ? { body: Buffer.from(r.body, 'base64').toString('utf8') } : {}),
+  }));
 }
 
 /** Throughput over the attack's span, failures and latency percentiles of its hits. */

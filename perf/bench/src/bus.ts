@@ -129,7 +129,12 @@ export async function busLatency(url: string, options: { rate: number; seconds: 
     topic,
     (message) => {
       const now = performance.now();
-      hits.push({ atMs: message.payload.t - started, latencyMs: now - message.payload.t, code: 200 });
+      hits.push({
+        atMs: message.payload.t - started,
+        sentAt: performance.timeOrigin + message.payload.t,
+        latencyMs: now - message.payload.t,
+        code: 200,
+      });
       if (hits.length === total) done();
     },
     { mode: 'work', group: 'bench', concurrency: options.concurrency ?? CONCURRENCY },

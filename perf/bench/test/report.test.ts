@@ -12,6 +12,7 @@ import { renderReport, scenarioCharts, type PeersResult, type ReportScenario } f
 function hits(rate: number, seconds: number, failEvery = 0): Hit[] {
   return Array.from({ length: rate * seconds }, (_, n) => ({
     atMs: (n * 1000) / rate,
+    sentAt: 1_800_000_000_000 + (n * 1000) / rate,
     latencyMs: 1 + (n % 17) / 4 + (n / (rate * seconds)) * 5,
     code: failEvery > 0 && n % failEvery === 0 ? 503 : 200,
   }));

@@ -4,7 +4,7 @@
 // instance refuses the token), the policy-service killed and restarted (503s fast while it
 // is down, no new decision allowed without it, time to recover once it is ready again).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BENCH_ADMIN_TOKEN, BENCH_CLIENT, type BenchStack } from '../_stack.ts';
+import { BENCH_ADMIN_TOKEN, BENCH_CLIENT, SAMPLE_ENTITIES, type BenchStack } from '../_stack.ts';
 import { percentile } from '../_stats.ts';
 import type { EventKind, Thresholds } from './scenarios.ts';
 
@@ -76,7 +76,7 @@ async function putPolicies(policyUrl: string, policies: string, schema: string):
   const put = await fetch(`${policyUrl}/policies`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json', ...admin },
-    body: JSON.stringify({ policies, schema }),
+    body: JSON.stringify({ policies, schema, entities: SAMPLE_ENTITIES }),
   });
   if (put.status !== 200) throw new Error(`PUT /policies answered ${put.status}: ${await put.text()}`);
   return ((await put.json()) as { version: string }).version;

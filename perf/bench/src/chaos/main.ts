@@ -1,0 +1,184 @@
+// `npm run chaos [-- --short] [<step>…]`: the whole stack as real processes (Redis with
+// AOF, one policy-service that also consumes the audit events, two auth-services), steady
+// open-loop load from vegeta at about half of what the stack answered at the start of the
+// run, and one fault at a time (steps.ts), each followed by recovery. Every answer is
+// matched to its request: allows are replayed against the policy set in force
+// (oracle.ts), answered decisions are looked up in the audit log. Prints a table, writes
+// docs/RELIABILITY.md, ends with the RESULT line, exits 1 when a decision was allowed
+// without the policy-service, an audit event was lost or applied twice, or a 5xx other
+// than 503 was answered.
+import { writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { ProcessHandle } from '@portcullis/testing';
+import { BENCH_ADMIN_TOKEN, BENCH_CLIENT, MANY_ROLE_CLIENTS, startBenchStack } from '../_stack.ts';
+import { attack, findVegeta } from '../_vegeta.ts';
+import { allowedWithoutDecision } from './oracle.ts';
+import { renderReliability, type StepFigures } from './reliability.ts';
+import { chaosSteps, type ChaosContext } from './steps.ts';
+import { Watcher, chaosTargets, parseBody, type Answer, type Asked, type Principal } from './traffic.ts';
+
+const REDIS_DURABILITY = ['--appendonly', 'yes', '--appendfsync', 'everysec'];
+
+function parseArgs(argv: string[]): { short: boolean; names: string[] } {
+  const names = argv.filter((arg) => !arg.startsWith('--'));
+  const unknown = argv.filter((arg) => arg.startsWith('--') && arg !== '--short');
+  if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(', ')}`);
+  return { short: argv.includes('--short'), names };
+}
+
+/** The audited request ids in a policy-service's output, each as often as it was applied. */
+function audited(handles: ProcessHandle[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const handle of handles)
+    for (const line of handle.output().split('\n')) {
+      if (!line.includes('"msg":"auth decision"')) continue;
+      const id = /"requestId":"([^"]+)"/.exec(line)?.[1];
+      if (id !== undefined) counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+  return counts;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { short, names } = parseArgs(argv);
+  const steps = chaosSteps().filter((step) => names.length === 0 || names.includes(step.name));
+  if (steps.length === 0)
+    throw new Error(
+      `no such step; known: ${chaosSteps()
+        .map((s) => s.name)
+        .join(', ')}`,
+    );
+  const vegeta = findVegeta();
+  const stack = await startBenchStack({ policyOnBus: true, redisArgs: REDIS_DURABILITY, policyEnv: { LOG_LEVEL: 'info' } });
+  const policyHandles: ProcessHandle[] = [stack.policy];
+  const asked = new Map<string, Asked>();
+  const answers: Answer[] = [];
+  const figures: StepFigures[] = [];
+  let watcher: Watcher | undefined;
+  try {
+    const instances = [await stack.startAuth(), await stack.startAuth()];
+    const urls = instances.map((i) => i.url);
+    const main: Principal = { token: await stack.token(urls[0] as string), sub: BENCH_CLIENT.client_id, roles: BENCH_CLIENT.roles };
+    const heavyTokens = await stack.manyRoleTokens(urls[0] as string);
+    const heavy = MANY_ROLE_CLIENTS.map((client, k) => ({ token: heavyTokens[k] as string, sub: client.client_id, roles: client.roles }));
+    const live = (await (
+      await fetch(`${stack.policyUrl}/policies`, { headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` } })
+    ).json()) as {
+      version: string;
+      policies: string;
+      schema: string;
+    };
+    const context: ChaosContext = {
+      stack,
+      instances,
+      policyTexts: new Map([[live.version, live.policies]]),
+      redisPid: (await stack.serverPids())['redis-server'] ?? 0,
+    };
+
+    // Capacity: the same traffic, closed loop, 32 in flight, 3 s; the steady rate is half.
+    const probe = await attack(vegeta, chaosTargets(urls, { main, heavy }, 60_000, 'capacity', new Map(), 1), { seconds: 3, workers: 32 });
+    const capacity = probe.filter((h) => h.code === 200).length / 3;
+    const rate = Math.max(20, Math.round(capacity / 2));
+    console.log(
+      `capacity ${capacity.toFixed(0)} answers/s with 32 in flight; steady load ${rate}/s, 20 % new decisions, on both instances`,
+    );
+
+    watcher = new Watcher(urls, main, asked);
+    let seed = 2;
+    for (const step of steps) {
+      const faultMs = step.faultMs[short ? 1 : 0];
+      const [preS, postS] = short ? [1, 6] : [3, 10];
+      const seconds = preS + Math.ceil(faultMs / 1000) + postS;
+      const begin = Date.now();
+      const load = attack(vegeta, chaosTargets(urls, { main, heavy }, rate * seconds + 1, step.name, asked, seed++), {
+        seconds,
+        rate,
+        keepBodies: true,
+      });
+      await sleep(preS * 1000);
+      const injectedAt = Date.now();
+      await step.inject(context);
+      const during = step.during?.(context);
+      const burst =
+        step.extraLoad === undefined
+          ? undefined
+          : attack(
+              vegeta,
+              chaosTargets(urls, { main, heavy }, Math.ceil((rate * step.extraLoad * faultMs) / 1000) + 1, `${step.name}-x`, asked, seed++),
+              {
+                seconds: Math.ceil(faultMs / 1000),
+                rate: rate * step.extraLoad,
+                keepBodies: true,
+              },
+            );
+      await sleep(faultMs);
+      await step.recover(context);
+      const recoveredAt = Date.now();
+      if (!policyHandles.includes(stack.policy)) policyHandles.push(stack.policy);
+      const hits = [...(await load), ...((await burst) ?? [])];
+      const note = (await during) ?? '';
+      // Full service: /ready 200 and a new decision answered on every instance.
+      let backAt = watcher.firstAll(recoveredAt, (s) => s.ready && s.decided, urls.length);
+      for (let waited = 0; backAt === undefined && waited < 60_000; waited += 250) {
+        await sleep(250);
+        backAt = watcher.firstAll(recoveredAt, (s) => s.ready && s.decided, urls.length);
+      }
+      const shownAt = watcher.firstAny(injectedAt, (s) => !s.ready);
+      const stepAnswers: Answer[] = hits.map((hit) => {
+        const body = parseBody(hit.body);
+        return { id: body?.requestId ?? '', sentAt: hit.sentAt, latencyMs: hit.latencyMs, code: hit.code, body };
+      });
+      stepAnswers.push(...watcher.answers.filter((a) => a.sentAt >= begin && a.sentAt < Date.now()));
+      answers.push(...stepAnswers);
+      figures.push({
+        step,
+        answers: stepAnswers,
+        shownS: shownAt === undefined || shownAt > recoveredAt ? undefined : (shownAt - injectedAt) / 1000,
+        recoveryS: backAt === undefined ? Number.POSITIVE_INFINITY : Math.max(0, backAt - recoveredAt) / 1000,
+        note,
+        allowedWithoutDecision: 0,
+      });
+      console.log(
+        `${step.name}: ${stepAnswers.length} answers, back ${figures.at(-1)?.recoveryS.toFixed(2)} s after recovery${note ? `; ${note}` : ''}`,
+      );
+    }
+    await watcher.stop();
+
+    // Allowed without a decision: replay every allow against the policy set it named.
+    const wrong = await allowedWithoutDecision(answers, asked, context.policyTexts, live.schema);
+    for (const step of figures) step.allowedWithoutDecision = step.answers.filter((a) => wrong.has(a.id)).length;
+
+    // Audit: every decision answered must be applied once by the consumer. Entries a killed
+    // consumer had read are reclaimed once idle for the bus's reclaimIdleMs (30 s, looked for
+    // every 7.5 s): wait that long for the last of them before calling any lost.
+    const decided = new Set(answers.filter((a) => a.code === 200 && a.id !== '').map((a) => a.id));
+    let counts = audited(policyHandles);
+    const drainUntil = Date.now() + 45_000;
+    while ([...decided].some((id) => !counts.has(id)) && Date.now() < drainUntil) {
+      await sleep(500);
+      counts = audited(policyHandles);
+    }
+    const lost = [...decided].filter((id) => !counts.has(id));
+    const duplicates = [...counts.values()].filter((n) => n > 1).length;
+    const text = renderReliability({
+      figures,
+      rate,
+      capacity,
+      short,
+      lost,
+      duplicates,
+      decided: decided.size,
+      redis: REDIS_DURABILITY.join(' '),
+    });
+    console.log(text.table);
+    if (!short && names.length === 0)
+      writeFileSync(fileURLToPath(new URL('../../../../docs/RELIABILITY.md', import.meta.url)), text.document);
+    console.log(text.result);
+    return text.failed ? 1 : 0;
+  } finally {
+    await watcher?.stop();
+    await stack.stop();
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,83 @@
+// Was every allow a real decision? A reference policy-service, never faulted and off the
+// bus, is given each policy version an answer named, and asked the same request the
+// auth-service would have sent for it; an allow the reference denies, or one naming a
+// version nobody put live, was allowed without a policy decision.
+import { freePort, startProcess } from '@portcullis/testing';
+import { BENCH_ADMIN_TOKEN, POLICY_MAIN, SAMPLE_ENTITIES } from '../_stack.ts';
+import type { Answer, Asked } from './traffic.ts';
+
+/** Rebuilds the policy request the auth-service sends (its `toEvaluateRequest`): principal and roles from the token. */
+function policyRequest(asked: Asked): unknown {
+  const user = { type: 'User', id: asked.principal.sub };
+  return {
+    principal: user,
+    action: { type: 'Action', id: asked.body.action },
+    resource: asked.body.resource,
+    context: asked.body.context ?? {},
+    entities: [{ uid: user, attrs: {}, parents: asked.principal.roles.map((id) => ({ type: 'Role', id })) }],
+  };
+}
+
+/**
+ * The ids of allowed answers that no policy set in force allowed. `texts` maps each
+ * version put live to its policies; `schema` and the sample entities complete them.
+ */
+export async function allowedWithoutDecision(
+  answers: Answer[],
+  asked: Map<string, Asked>,
+  texts: Map<string, string>,
+  schema: string,
+): Promise<Set<string>> {
+  const wrong = new Set<string>();
+  const byVersion = new Map<string, Answer[]>();
+  for (const answer of answers) {
+    if (answer.code !== 200 || answer.body?.allowed !== true) continue;
+    const version = answer.body.policyVersion ?? '';
+    if (!texts.has(version) || !asked.has(answer.id)) {
+      wrong.add(answer.id);
+      continue;
+    }
+    byVersion.set(version, [...(byVersion.get(version) ?? []), answer]);
+  }
+  if (byVersion.size === 0) return wrong;
+  const port = await freePort();
+  const reference = await startProcess({
+    command: process.execPath,
+    args: [POLICY_MAIN],
+    env: {
+      POLICY_PORT: String(port),
+      POLICY_WATCH: 'false',
+      POLICY_ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
+      LOG_LEVEL: 'warn',
+      REDIS_URL: undefined,
+    },
+    readyWhen: /policy-service ready on/,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    for (const [version, allowed] of byVersion) {
+      const put = await fetch(`${url}/policies`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_ADMIN_TOKEN}` },
+        body: JSON.stringify({ policies: texts.get(version), schema, entities: SAMPLE_ENTITIES }),
+      });
+      const live = (await put.json()) as { version?: string };
+      if (live.version !== version) throw new Error(`the reference put ${version} live as ${live.version}: the oracle cannot judge it`);
+      for (let i = 0; i < allowed.length; i += 500) {
+        const chunk = allowed.slice(i, i + 500);
+        const response = await fetch(`${url}/evaluate/batch`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ requests: chunk.map((answer) => policyRequest(asked.get(answer.id) as Asked)) }),
+        });
+        const { results } = (await response.json()) as { results: { decision?: string }[] };
+        chunk.forEach((answer, k) => {
+          if (results[k]?.decision !== 'allow') wrong.add(answer.id);
+        });
+      }
+    }
+  } finally {
+    await reference.stop('SIGKILL');
+  }
+  return wrong;
+}

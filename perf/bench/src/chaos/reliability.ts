@@ -1,0 +1,104 @@
+// The chaos run's table, docs/RELIABILITY.md and RESULT line, from what each step saw.
+import type { Step } from './steps.ts';
+import type { Answer } from './traffic.ts';
+
+/** What one step saw. */
+export interface StepFigures {
+  step: Step;
+  answers: Answer[];
+  /** Seconds from the fault to the first `/ready` 503 on an instance; undefined when it never showed. */
+  shownS: number | undefined;
+  /** Seconds from the recovery action to `/ready` 200 and a new decision on every instance. */
+  recoveryS: number;
+  note: string;
+  allowedWithoutDecision: number;
+}
+
+const count = (answers: Answer[], holds: (a: Answer) => boolean): number => answers.filter(holds).length;
+
+function row(f: StepFigures): string[] {
+  const a = f.answers;
+  return [
+    f.step.name,
+    String(a.length),
+    String(count(a, (x) => x.code === 200)),
+    String(count(a, (x) => x.code === 503)),
+    String(count(a, (x) => x.code >= 500 && x.code !== 503)),
+    String(count(a, (x) => x.code === 0)),
+    String(f.allowedWithoutDecision),
+    String(count(a, (x) => x.code === 200 && x.body?.cache === 'stale')),
+    f.shownS === undefined ? '—' : f.shownS.toFixed(2),
+    Number.isFinite(f.recoveryS) ? f.recoveryS.toFixed(2) : 'never',
+  ];
+}
+
+const HEAD = [
+  'step',
+  'asked',
+  '200',
+  '503',
+  'other 5xx',
+  'no answer',
+  'allowed without decision',
+  'stale served',
+  '/ready showed it (s)',
+  'full service back (s)',
+];
+
+/** The table, the document, the RESULT line and whether the run failed. */
+export function renderReliability(run: {
+  figures: StepFigures[];
+  rate: number;
+  capacity: number;
+  short: boolean;
+  lost: string[];
+  duplicates: number;
+  decided: number;
+  redis: string;
+}): { table: string; document: string; result: string; failed: boolean } {
+  const rows = run.figures.map(row);
+  const table = [`| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  const allowed = run.figures.reduce((sum, f) => sum + f.allowedWithoutDecision, 0);
+  const errors = run.figures.reduce((sum, f) => sum + count(f.answers, (x) => x.code >= 500 && x.code !== 503), 0);
+  const worst = Math.max(0, ...run.figures.map((f) => f.recoveryS));
+  const result = `RESULT chaos lost=${run.lost.length} duplicates_applied=${run.duplicates} allowed_without_decision=${allowed} server_errors_5xx=${errors} worst_recovery_s=${Number.isFinite(worst) ? worst.toFixed(2) : 'never'}`;
+  const failed = allowed > 0 || errors > 0 || run.lost.length > 0 || run.duplicates > 0 || !Number.isFinite(worst);
+  const document = [
+    '# Reliability under faults',
+    '',
+    'Written by `npm run chaos` (perf/bench/src/chaos). The whole stack runs as real processes on one',
+    'machine: Redis, one policy-service (which also consumes the `auth.decision` audit events), two',
+    `auth-services. Steady open-loop load from vegeta at ${run.rate} requests/s, about half of the`,
+    `${run.capacity.toFixed(0)} answers/s the stack gave 32 in-flight requests at the start of the run;`,
+    '20 % of the requests are new decisions, 5 % come from principals with 32 roles, and every',
+    'instance is also asked `/ready` and one new decision every 100 ms. One fault at a time; each is',
+    'followed by recovery.',
+    '',
+    table,
+    '',
+    ...run.figures.filter((f) => f.note !== '').map((f) => `- **${f.step.name}**: ${f.note}`),
+    '',
+    '## What the columns mean',
+    '',
+    ...run.figures.map((f) => `- \`${f.step.name}\`: ${f.step.fault}.`),
+    '- **503** is the right answer while no decision can be made (fail closed); **other 5xx** would be a bug.',
+    '- **no answer**: connection refused or no answer within 10 s, e.g. requests sent to a killed instance (a load balancer would route them elsewhere).',
+    '- **allowed without decision**: an allow that the policy set named in the answer (replayed by a reference',
+    '  policy-service that was never faulted) does not allow, or that names a version nobody put live.',
+    '- **stale served**: answered from an expired cached decision inside its grace period, because no fresh one could be had.',
+    '- **/ready showed it**: from the fault to the first `/ready` 503 on an instance (— when it never did: the instance kept serving).',
+    '- **full service back**: from the recovery (process restarted and ready, or signal sent) to `/ready` 200 and a new decision answered on every instance.',
+    '',
+    '## Audit events',
+    '',
+    `${run.decided} decisions were answered; ${run.decided - run.lost.length} of them were applied by the audit consumer,`,
+    `${run.lost.length} were lost and ${run.duplicates} applied twice. Redis runs with \`${run.redis}\`: a killed`,
+    'redis-server loses nothing the kernel has (it writes the AOF before answering); a machine crash could lose',
+    'the last second. The auth-service buffers audit events in memory for up to 50 ms (10 000 at most while',
+    'Redis is away) before publishing them, so a SIGKILLed auth-service loses what it had buffered.',
+    '',
+    result,
+    '',
+  ].join('\n');
+  return { table, document, result, failed };
+}

@@ -1,0 +1,175 @@
+// The faults of `npm run chaos`, one a step: each is injected under steady load, lasts a
+// while, and is then recovered from. Two steps also act in the middle of their fault: a
+// policy update while an auth-service instance is down, a revocation while Redis is frozen.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ProcessHandle } from '@portcullis/testing';
+import { BENCH_ADMIN_TOKEN, BENCH_CLIENT, SAMPLE_ENTITIES, type BenchStack } from '../_stack.ts';
+
+/** What the steps act on. */
+export interface ChaosContext {
+  stack: BenchStack;
+  /** The auth-service instances; a restarted one's handle replaces the killed one's. */
+  instances: { url: string; handle: ProcessHandle }[];
+  /** Every policy text put live, by version (the oracle replays allows against them). */
+  policyTexts: Map<string, string>;
+  /** The pid of redis-server, learnt before anything froze it. */
+  redisPid: number;
+}
+
+/** One fault. */
+export interface Step {
+  name: string;
+  /** The fault, in words (the report's first column). */
+  fault: string;
+  /** How long it lasts before recovery, ms: [full run, short run]. */
+  faultMs: [number, number];
+  inject(context: ChaosContext): Promise<void>;
+  recover(context: ChaosContext): Promise<void>;
+  /** Done in the middle of the fault; resolves with what it saw, in words. */
+  during?(context: ChaosContext): Promise<string>;
+  /** Extra load during the fault, in multiples of the steady rate. */
+  extraLoad?: number;
+}
+
+const signal = (pid: number | undefined, name: NodeJS.Signals): void => {
+  if (pid === undefined) throw new Error(`no process to send ${name} to`);
+  process.kill(pid, name);
+};
+
+const admin = { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` };
+
+/** Asks until `done` holds (every 5 ms, 30 s at most); resolves with the ms it took, or Infinity. */
+async function until(ask: () => Promise<boolean>): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < 30_000) {
+    if (await ask().catch(() => false)) return performance.now() - started;
+    await sleep(5);
+  }
+  return Number.POSITIVE_INFINITY;
+}
+
+const ask = (url: string, token: string, body: unknown) =>
+  fetch(`${url}/authenticate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-request-id': `during-${Date.now()}` },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(2000),
+  });
+
+/**
+ * A forbid on viewing doc-12 (in the load's set) put live while one auth-service is down:
+ * the live one must answer by it within its bound, the restarted one must start with it.
+ */
+async function policyUpdateDuring(context: ChaosContext): Promise<string> {
+  const live = (await (await fetch(`${context.stack.policyUrl}/policies`, { headers: admin })).json()) as {
+    policies: string;
+    schema: string;
+  };
+  const policies = `${live.policies}\n@id("chaos-forbid-doc-12")\nforbid (principal, action == Action::"view", resource == Document::"doc-12");\n`;
+  const sent = performance.now();
+  const put = await fetch(`${context.stack.policyUrl}/policies`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', ...admin },
+    body: JSON.stringify({ policies, schema: live.schema, entities: SAMPLE_ENTITIES }),
+  });
+  if (put.status !== 200) return `policy update refused: ${put.status}`;
+  const { version } = (await put.json()) as { version: string };
+  context.policyTexts.set(version, policies);
+  const token = await context.stack.token(context.instances[0]?.url as string);
+  const probe = { action: 'view', resource: { type: 'Document', id: 'doc-12' } };
+  const ms = await until(async () => {
+    const answer = (await (await ask(context.instances[0]?.url as string, token, probe)).json()) as {
+      decision?: string;
+      policyVersion?: string;
+    };
+    return answer.decision === 'deny' && answer.policyVersion === version;
+  });
+  return `policy update ${version} during the fault: the live instance answered by it ${ms.toFixed(0)} ms after it was sent (${(performance.now() - sent).toFixed(0)} ms so far)`;
+}
+
+/**
+ * A token both instances hold verified is revoked while Redis is frozen: /revoke must not
+ * claim success it cannot deliver, and once Redis is back every instance must refuse it.
+ */
+async function revocationDuring(context: ChaosContext, token: string): Promise<string> {
+  const [first, second] = context.instances;
+  if (first === undefined || second === undefined) return 'revocation needs two instances';
+  const sent = performance.now();
+  const revoke = await fetch(`${first.url}/revoke`, {
+    method: 'POST',
+    body: new URLSearchParams({ token, client_id: BENCH_CLIENT.client_id, client_secret: BENCH_CLIENT.client_secret }),
+    signal: AbortSignal.timeout(10_000),
+  }).catch((error: Error) => ({ status: 0, statusText: error.name }));
+  const answeredMs = performance.now() - sent;
+  const probe = { action: 'view', resource: { type: 'Document', id: 'doc-1' } };
+  const refused = await Promise.all(
+    context.instances.map((instance) => until(async () => (await ask(instance.url, token, probe)).status === 401)),
+  );
+  return `revocation during the fault: /revoke answered ${revoke.status} after ${answeredMs.toFixed(0)} ms; every instance refused the token ${(Math.max(...refused) / 1000).toFixed(2)} s after it was sent`;
+}
+
+/** The steps, in the order they run. */
+export function chaosSteps(): Step[] {
+  let revokedToken = '';
+  return [
+    {
+      name: 'policy-killed',
+      fault: 'policy-service (and the audit consumer in it) SIGKILLed mid-batch, restarted',
+      faultMs: [8000, 3000],
+      inject: (c) => c.stack.stopPolicy('SIGKILL'),
+      recover: (c) => c.stack.restartPolicy(),
+    },
+    {
+      name: 'policy-slow',
+      fault: 'policy-service frozen (SIGSTOP): connected, every answer late past the deadline; then SIGCONT',
+      faultMs: [10_000, 3000],
+      inject: async (c) => signal(c.stack.policy.child.pid, 'SIGSTOP'),
+      recover: async (c) => signal(c.stack.policy.child.pid, 'SIGCONT'),
+    },
+    {
+      name: 'redis-killed',
+      fault: 'Redis SIGKILLed, restarted with its data (AOF)',
+      faultMs: [5000, 2000],
+      inject: (c) => c.stack.redis.stop('SIGKILL'),
+      recover: async (c) => {
+        await c.stack.redis.restart();
+        c.redisPid = (await c.stack.serverPids())['redis-server'] ?? c.redisPid;
+      },
+    },
+    {
+      name: 'redis-frozen',
+      fault: 'Redis frozen (SIGSTOP) 5 s, a token revoked meanwhile; then SIGCONT',
+      faultMs: [5000, 3000],
+      inject: async (c) => {
+        // A token both instances hold verified and whose decisions they cache.
+        revokedToken = await c.stack.token(c.instances[0]?.url as string);
+        for (const instance of c.instances)
+          await ask(instance.url, revokedToken, { action: 'view', resource: { type: 'Document', id: 'doc-1' } });
+        signal(c.redisPid, 'SIGSTOP');
+      },
+      during: (c) => revocationDuring(c, revokedToken),
+      recover: async (c) => signal(c.redisPid, 'SIGCONT'),
+    },
+    {
+      name: 'auth-killed',
+      fault: 'one auth-service of two SIGKILLed, a policy update meanwhile; then restarted',
+      faultMs: [6000, 3000],
+      inject: async (c) => {
+        await c.instances[1]?.handle.stop('SIGKILL');
+      },
+      during: policyUpdateDuring,
+      recover: async (c) => {
+        const instance = c.instances[1];
+        if (instance !== undefined) instance.handle = await c.stack.restartAuth(instance.url);
+      },
+    },
+    {
+      name: 'burst',
+      fault: 'a burst of 10× the steady rate',
+      faultMs: [10_000, 3000],
+      extraLoad: 9,
+      inject: async () => undefined,
+      recover: async () => undefined,
+    },
+  ];
+}
