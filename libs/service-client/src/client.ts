@@ -58,8 +58,8 @@ export interface ClientStats {
   inFlightCalls: number;
   /** Distinct items gathering for the next batch. */
   queued: number;
-  /** The HTTP/2 connection: connected, streams pending and running, sessions opened so far. */
-  connection: { connected: boolean; pending: number; running: number; connects: number };
+  /** The HTTP/2 connection: connected, streams pending and running, sessions opened so far, sessions dropped because the service stopped answering. */
+  connection: { connected: boolean; pending: number; running: number; connects: number; resets: number };
 }
 
 // The session keeper's pace: a service that is away is tried at most once a second.
@@ -229,7 +229,7 @@ export class PolicyClient {
       breakerOpens: this.#breaker.opens,
       inFlightBatches: this.#batcher.inFlight,
       queued: this.#batcher.queued,
-      connection: { ...this.#transport.connection, connects: this.#transport.connects },
+      connection: { ...this.#transport.connection, connects: this.#transport.connects, resets: this.#transport.resets },
     };
   }
 

@@ -28,6 +28,15 @@ const LOCAL_STALL_UTILIZATION = 0.8;
 
 // Statuses that say "not now" rather than "never": another attempt may succeed.
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+/**
+ * Attempts in a row that timed out with nothing answered in between, after which the
+ * session is dropped and a new one opened. A peer that stops reading (frozen, wedged)
+ * leaves every stream we open or reset queued in Node's HTTP/2 session; measured with the
+ * policy-service SIGSTOPped for 3 s under 400 requests/s, both auth-services then spun in
+ * node::http2::Http2Session::SendPendingData with 9 GB resident, for good, once the peer
+ * woke. Dropping the session drops what is queued with it.
+ */
+const SILENT_TIMEOUTS_BEFORE_RESET = 3;
 const ERROR_BODY_LIMIT = 16 * 1024;
 
 /**
@@ -36,17 +45,49 @@ const ERROR_BODY_LIMIT = 16 * 1024;
  * outcome into a typed error; it knows nothing of batching, retries or the breaker.
  */
 export class H2cTransport {
-  readonly #client: H2CClient;
+  #client: H2CClient;
   readonly #origin: string;
   readonly #maxResponseBytes: number;
+  readonly #onConnect = new Set<() => void>();
+  readonly #onDisconnect = new Set<() => void>();
   #connects = 0;
+  #resets = 0;
+  /** Attempts that timed out since the last answer on this session. */
+  #silentTimeouts = 0;
+  #closed = false;
 
   constructor(origin: string, maxResponseBytes: number) {
     this.#origin = origin;
     this.#maxResponseBytes = maxResponseBytes;
+    this.#client = this.#open();
+  }
+
+  #open(): H2CClient {
     // Timeouts are the deadline layer's job; undici's own (seconds) only catch leaks.
-    this.#client = new H2CClient(origin, { maxConcurrentStreams: 100, pipelining: 100, connectTimeout: 5_000 });
-    this.#client.on('connect', () => void this.#connects++);
+    const client = new H2CClient(this.#origin, { maxConcurrentStreams: 100, pipelining: 100, connectTimeout: 5_000 });
+    client.on('connect', () => {
+      this.#connects++;
+      for (const listener of this.#onConnect) listener();
+    });
+    client.on('disconnect', () => {
+      for (const listener of this.#onDisconnect) listener();
+    });
+    return client;
+  }
+
+  /** Drops the session and everything queued on it (see SILENT_TIMEOUTS_BEFORE_RESET); the next call or ping opens a new one. */
+  #reset(): void {
+    if (this.#closed) return;
+    const old = this.#client;
+    this.#client = this.#open();
+    this.#silentTimeouts = 0;
+    this.#resets++;
+    void old.destroy().catch(() => undefined);
+  }
+
+  /** Sessions dropped because the peer stopped answering. */
+  get resets(): number {
+    return this.#resets;
   }
 
   /** Sessions opened so far. */
@@ -56,14 +97,14 @@ export class H2cTransport {
 
   /** Calls `listener` whenever a session opens, whoever asked for it (a call or a ping); returns an unsubscribe function. */
   onConnect(listener: () => void): () => void {
-    this.#client.on('connect', listener);
-    return () => void this.#client.off('connect', listener);
+    this.#onConnect.add(listener);
+    return () => void this.#onConnect.delete(listener);
   }
 
   /** Calls `listener` whenever the session is lost (GOAWAY, reset, the service gone); returns an unsubscribe function. */
   onDisconnect(listener: () => void): () => void {
-    this.#client.on('disconnect', listener);
-    return () => void this.#client.off('disconnect', listener);
+    this.#onDisconnect.add(listener);
+    return () => void this.#onDisconnect.delete(listener);
   }
 
   /**
@@ -103,6 +144,7 @@ export class H2cTransport {
         body: attempt.body,
         signal: controller.signal,
       });
+      this.#silentTimeouts = 0;
       if (statusCode !== 200) {
         const text = await readLimited(body, ERROR_BODY_LIMIT).catch(() => '');
         throw statusError(statusCode, text, this.#origin);
@@ -113,6 +155,8 @@ export class H2cTransport {
       if (timedOut || attempt.signal.aborted) {
         // Busy most of the window: the service may well have answered; not its failure.
         const local = performance.eventLoopUtilization(utilization).utilization > LOCAL_STALL_UTILIZATION;
+        // The peer had its time and said nothing, again: stop queueing on this session.
+        if (timedOut && !local && ++this.#silentTimeouts >= SILENT_TIMEOUTS_BEFORE_RESET) this.#reset();
         if (timedOut)
           throw new DeadlineExceededError(`policy-service attempt exceeded ${attempt.timeoutMs} ms`, {
             cause: error,
@@ -136,6 +180,7 @@ export class H2cTransport {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await this.#client.close().catch(() => this.#client.destroy());
   }
 }

@@ -34,6 +34,35 @@ describe('deadlines', () => {
   });
 });
 
+describe('a service that stops answering', () => {
+  test('after 3 silent timeouts in a row the session is dropped (with what is queued on it) and a new one opened', async () => {
+    server.reset(behaviours.hang);
+    const { client: c } = client({ timeoutMs: 40, retries: 0, breaker: { consecutiveFailures: 1000, volumeThreshold: 1000 } });
+    await c.connect();
+    const connects = c.stats().connection.connects;
+    // A timeout this process caused by being busy does not count; on a starved machine
+    // one may look busy, so ask until three have counted (ten at most).
+    for (let i = 0; i < 10 && c.stats().connection.resets === 0; i++)
+      await assert.rejects(c.evaluate(req(`silent${i}`)), { code: 'E_DEADLINE_EXCEEDED' });
+    assert.equal(c.stats().connection.resets, 1);
+    server.reset(behaviours.answer);
+    assert.equal((await c.evaluate(req('after'))).decision, 'allow');
+    assert.ok(c.stats().connection.connects > connects, 'the answer came on a new session');
+  });
+
+  test('an answer in between starts the count again', async () => {
+    const { client: c } = client({ timeoutMs: 40, retries: 0, breaker: { consecutiveFailures: 1000, volumeThreshold: 1000 } });
+    await c.connect();
+    for (let round = 0; round < 3; round++) {
+      server.reset(behaviours.hang);
+      for (let i = 0; i < 2; i++) await assert.rejects(c.evaluate(req(`r${round}-${i}`)), { code: 'E_DEADLINE_EXCEEDED' });
+      server.reset(behaviours.answer);
+      await c.evaluate(req(`ok${round}`));
+    }
+    assert.equal(c.stats().connection.resets, 0);
+  });
+});
+
 describe('retries', () => {
   test('503s are retried until an answer comes', async () => {
     server.script([behaviours.status(503), behaviours.status(503)]);

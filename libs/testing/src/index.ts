@@ -6,3 +6,4 @@ export { uniqueId } from './unique-id.ts';
 export { h2Connect, h2Request } from './h2.ts';
 export { startOtlpReceiver, type OtlpReceiverHandle, type ReceivedSpan } from './otlp-receiver.ts';
 export { useRedisServer } from './use-redis-server.ts';
+export { isCodedClientError, sendRaw, sendableHeader, type KnownCodes } from './hostile.ts';

@@ -97,7 +97,7 @@ export async function attack(
   const results = stdout
     .split('\n')
     .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as { timestamp: string; latency: number; code: number; body?: string });
+    .map((l) => JSON.parse(l) as { timestamp: string; latency: number; code: number; body?: string | null });
   // A loop, not Math.min(...): a long attack has more hits than a call has room for arguments.
   let start = Number.POSITIVE_INFINITY;
   for (const r of results) start = Math.min(start, Date.parse(r.timestamp));
@@ -106,7 +106,7 @@ export async function attack(
     sentAt: Date.parse(r.timestamp),
     latencyMs: r.latency / 1e6,
     code: r.code,
-    ...(options.keepBodies === true && r.body !== undefined ? { body: Buffer.from(r.body, 'base64').toString('utf8') } : {}),
+    ...(options.keepBodies === true && typeof r.body === 'string' ? { body: Buffer.from(r.body, 'base64').toString('utf8') } : {}),
   }));
 }
 

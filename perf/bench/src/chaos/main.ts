@@ -123,6 +123,28 @@ export async function main(argv: string[]): Promise<number> {
         await sleep(250);
         backAt = watcher.firstAll(recoveredAt, (s) => s.ready && s.decided, urls.length);
       }
+      if (backAt === undefined) {
+        // Never back: show what the services said, so the run explains itself.
+        for (const [name, handle] of [
+          ['policy-service', stack.policy] as const,
+          ...context.instances.map((i, k) => [`auth-service ${k}`, i.handle] as const),
+        ])
+          console.log(
+            `--- ${name}, last lines ---\n${handle
+              .output()
+              .split('\n')
+              .filter((l) => !l.includes('"msg":"auth decision"'))
+              .slice(-15)
+              .join('\n')}`,
+          );
+        for (const instance of context.instances) {
+          const health = await fetch(`${instance.url}/health`, { signal: AbortSignal.timeout(2000) }).then(
+            (r) => r.text(),
+            (error: Error) => error.message,
+          );
+          console.log(`--- ${instance.url}/health ---\n${health}`);
+        }
+      }
       const shownAt = watcher.firstAny(injectedAt, (s) => !s.ready);
       const stepAnswers: Answer[] = hits.map((hit) => {
         const body = parseBody(hit.body);

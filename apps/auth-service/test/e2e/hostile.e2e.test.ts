@@ -1,0 +1,112 @@
+// Property-based hostile input against a real auth-service (fast-check drives the
+// generators): whatever the body, headers or query, the answer is a decision or a 4xx
+// with a stable code, never a 5xx, a hang or a crash; and the service still answers a
+// good request afterwards.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
+import { ERROR_CODES } from '@portcullis/contracts';
+import { isCodedClientError, sendRaw as send, sendableHeader } from '@portcullis/testing';
+import { CLIENT, EDIT_DOC, authenticate, startStack, type Stack } from './stack.ts';
+
+const KNOWN = {
+  codes: new Set<string>(Object.values(ERROR_CODES)),
+  oauthCodes: new Set(['invalid_request', 'invalid_client', 'invalid_grant', 'unsupported_grant_type', 'unauthorized_client', 'invalid_scope']),
+};
+const coded = (status: number, body: unknown): boolean => isCodedClientError(status, body, KNOWN);
+const RUNS = { numRuns: 120 };
+
+/** Values shaped like an /authenticate body, with hostile members in every place. */
+const shapedBody = fc.record(
+  {
+    action: fc.oneof(fc.string(), fc.constantFrom('view', 'edit', '__proto__', 'constructor', '', 'x'.repeat(300))),
+    resource: fc.oneof(
+      fc.record({ type: fc.oneof(fc.string(), fc.constant('Document')), id: fc.string() }, { requiredKeys: [] }),
+      fc.jsonValue(),
+    ),
+    context: fc.oneof(fc.dictionary(fc.string(), fc.jsonValue()), fc.jsonValue(), fc.constant({ __proto__: { admin: true } })),
+    principal: fc.jsonValue(),
+  },
+  { requiredKeys: [] },
+);
+
+describe('hostile input, property-based (real auth-service)', () => {
+  let stack: Stack;
+  let url: string;
+  let token: string;
+  before(async () => {
+    stack = await startStack(1);
+    url = stack.auth[0]!.url;
+    token = await stack.token();
+  });
+  after(() => stack.close());
+
+  test('/authenticate: any JSON value, or a body-shaped one with hostile members, is a decision or a coded 4xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.jsonValue(), shapedBody), async (value) => {
+        const res = await authenticate(url, token, value);
+        return res.status === 200 ? typeof res.body.allowed === 'boolean' : coded(res.status, res.body);
+      }),
+      RUNS,
+    );
+  });
+
+  test('/authenticate: raw bytes under any content type are a coded 4xx', async () => {
+    const contentType = fc.oneof(
+      fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16', ''),
+      fc.string({ maxLength: 80 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 2048 }), contentType, async (bytes, type) => {
+        // A body that happens to be a valid request is fine too; what matters is no 5xx.
+        const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+        if (sendableHeader(type) && type !== '') headers['content-type'] = type;
+        const res = await send(`${url}/authenticate`, { method: 'POST', headers, body: bytes });
+        return res.status === 200 || coded(res.status, res.body);
+      }),
+      RUNS,
+    );
+  });
+
+  test('any Authorization header, and any query string, are refused with a code (401 or 4xx), never a 5xx', async () => {
+    const header = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.string({ maxLength: 50 }).map((s) => `Bearer ${s}`),
+      fc.constantFrom('Bearer', 'Bearer ', 'Basic Zm9vOmJhcg==', `Bearer ${'a'.repeat(9000)}`, 'bearer x.y.z'),
+    );
+    await fc.assert(
+      fc.asyncProperty(header, fc.string({ maxLength: 100 }), async (authorization, query) => {
+        if (!sendableHeader(authorization)) return true; // fetch cannot send it
+        const res = await send(`${url}/authenticate?${encodeURIComponent(query)}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization },
+          body: JSON.stringify(EDIT_DOC),
+        });
+        return coded(res.status, res.body);
+      }),
+      RUNS,
+    );
+  });
+
+  test('/token and /introspect: any form body is a token or an RFC 6749 error, never a 5xx', async () => {
+    const form = fc.dictionary(
+      fc.oneof(fc.constantFrom('grant_type', 'client_id', 'client_secret', 'scope', 'token'), fc.string({ maxLength: 20 })),
+      fc.oneof(fc.constantFrom('client_credentials', CLIENT.client_id, CLIENT.client_secret, 'password'), fc.string({ maxLength: 100 })),
+    );
+    await fc.assert(
+      fc.asyncProperty(form, fc.constantFrom('/token', '/introspect'), async (fields, path) => {
+        const res = await send(`${url}${path}`, { method: 'POST', body: new URLSearchParams(fields) });
+        if (res.status === 200) return true;
+        return coded(res.status, res.body);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  test('afterwards the service is alive and still decides', async () => {
+    assert.equal((await fetch(`${url}/alive`)).status, 200);
+    const answer = await authenticate(url, token, EDIT_DOC);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.allowed, true);
+  });
+});
