@@ -124,26 +124,29 @@ export class H2cTransport {
 
   /** Sends one attempt; resolves with the validated answer or rejects with a PolicyClientError. */
   async send(attempt: BatchAttempt): Promise<BatchResponse> {
-    const controller = new AbortController();
     const utilization = performance.eventLoopUtilization();
     let timedOut = false;
+    let giveUp!: (reason: Error) => void;
+    const givenUp = new Promise<never>((_resolve, reject) => {
+      giveUp = reject;
+    });
     const timer = afterDeadline(attempt.timeoutMs, () => {
       timedOut = true;
-      controller.abort();
+      giveUp(new Error('attempt timed out'));
     });
-    const onAbort = (): void => controller.abort();
+    const onAbort = (): void => giveUp(new Error('every caller gave up'));
     attempt.signal.addEventListener('abort', onAbort, { once: true });
-    if (attempt.signal.aborted) controller.abort();
+    if (attempt.signal.aborted) onAbort();
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (attempt.traceparent !== undefined) headers['traceparent'] = attempt.traceparent;
-    try {
-      const { statusCode, body } = await this.#client.request({
-        path: '/evaluate/batch',
-        method: 'POST',
-        headers,
-        body: attempt.body,
-        signal: controller.signal,
-      });
+    // The exchange is never aborted, only abandoned: a caller that gives up stops waiting
+    // and the stream runs to its end in the background. Aborting sends RST_STREAM, and
+    // under npm run chaos (a burst of 10x the steady rate; the policy-service frozen and
+    // woken) the churn of reset streams left an auth-service spinning for good in
+    // node::http2::Http2Session::SendPendingData (gdb), resident memory past 14 GB. A
+    // session whose peer stops answering is dropped whole instead (#reset).
+    const exchange = (async (): Promise<BatchResponse> => {
+      const { statusCode, body } = await this.#client.request({ path: '/evaluate/batch', method: 'POST', headers, body: attempt.body });
       this.#silentTimeouts = 0;
       if (statusCode !== 200) {
         const text = await readLimited(body, ERROR_BODY_LIMIT).catch(() => '');
@@ -151,6 +154,10 @@ export class H2cTransport {
       }
       const text = await readLimited(body, this.#maxResponseBytes);
       return parseAnswer(text, attempt.count, this.#origin);
+    })();
+    exchange.catch(() => undefined);
+    try {
+      return await Promise.race([exchange, givenUp]);
     } catch (error) {
       if (timedOut || attempt.signal.aborted) {
         // Busy most of the window: the service may well have answered; not its failure.
@@ -179,9 +186,15 @@ export class H2cTransport {
     }
   }
 
+  /** Closes the session: what is in flight may finish for a second, then it is destroyed. */
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#client.close().catch(() => this.#client.destroy());
+    const closing = this.#client.close().then(
+      () => true,
+      () => false,
+    );
+    const finished = await Promise.race([closing, new Promise<false>((resolve) => setTimeout(resolve, 1000, false).unref())]);
+    if (!finished) await this.#client.destroy().catch(() => undefined);
   }
 }
 

@@ -76,6 +76,7 @@ export class FakePolicyServer extends EventEmitter {
   url = '';
   #server = http2.createServer();
   #sessions = new Set<http2.ServerHttp2Session>();
+  #streams = new Set<http2.ServerHttp2Stream>();
   #behaviour: Behaviour = behaviours.answer;
   #open = 0;
   /** Sessions of earlier tests' clients: what still arrives on them is answered, never recorded or scripted. */
@@ -89,8 +90,10 @@ export class FakePolicyServer extends EventEmitter {
     });
     this.#server.on('stream', (stream, headers) => {
       this.#open++;
+      this.#streams.add(stream);
       stream.on('error', () => undefined);
       stream.on('close', () => {
+        this.#streams.delete(stream);
         if (--this.#open === 0) this.emit('idle');
       });
       const chunks: Buffer[] = [];
@@ -141,6 +144,14 @@ export class FakePolicyServer extends EventEmitter {
     for (const session of this.#sessions) session.destroy();
   }
 
+  /**
+   * Ends every stream still open (a hung answer its caller gave up on: the client
+   * abandons such streams, it does not reset them), so a test starts with none.
+   */
+  endOpenStreams(): void {
+    for (const stream of this.#streams) stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+
   /** Resolves once no stream is open (every request answered or abandoned by the client). */
   async idle(): Promise<void> {
     if (this.#open > 0) await once(this, 'idle');
@@ -168,9 +179,10 @@ export function useFakePolicyServer(): {
   const server = new FakePolicyServer();
   const clients: PolicyClient[] = [];
   before(() => server.start());
-  // A previous test's abandoned attempt may still be on the wire; let it end first, or it
-  // would take the next test's scripted answers.
+  // A previous test's attempts may still be on the wire (a hung one its caller gave up
+  // on stays open): end them first, or they would take this test's scripted answers.
   beforeEach(async () => {
+    server.endOpenStreams();
     await server.idle();
     server.retireSessions();
     server.reset();
