@@ -13,7 +13,10 @@ const ADMIN = 'test-admin-token-0123456789';
 const KNOWN = { codes: new Set<string>(Object.values(ERROR_CODES)) };
 const RUNS = { numRuns: 120 };
 
-const uid = fc.oneof(fc.record({ type: fc.oneof(fc.string(), fc.constantFrom('User', 'Document', 'Action')), id: fc.string() }), fc.jsonValue());
+const uid = fc.oneof(
+  fc.record({ type: fc.oneof(fc.string(), fc.constantFrom('User', 'Document', 'Action')), id: fc.string() }),
+  fc.jsonValue(),
+);
 /** Values shaped like one evaluation request, with hostile members in every place. */
 const shapedRequest = fc.record(
   {
@@ -21,7 +24,10 @@ const shapedRequest = fc.record(
     action: uid,
     resource: uid,
     context: fc.oneof(fc.dictionary(fc.string(), fc.jsonValue()), fc.jsonValue()),
-    entities: fc.oneof(fc.array(fc.record({ uid, attrs: fc.jsonValue(), parents: fc.array(uid, { maxLength: 3 }) }, { requiredKeys: [] }), { maxLength: 4 }), fc.jsonValue()),
+    entities: fc.oneof(
+      fc.array(fc.record({ uid, attrs: fc.jsonValue(), parents: fc.array(uid, { maxLength: 3 }) }, { requiredKeys: [] }), { maxLength: 4 }),
+      fc.jsonValue(),
+    ),
   },
   { requiredKeys: [] },
 );
@@ -38,7 +44,13 @@ describe('hostile input, property-based (real policy-service)', () => {
     service = await startProcess({
       command: process.execPath,
       args: [MAIN],
-      env: { POLICY_PORT: String(port), POLICY_WATCH: 'false', POLICY_ADMIN_TOKEN: ADMIN, POLICY_MAX_BATCH: '20', POLICY_MAX_BODY_BYTES: '65536' },
+      env: {
+        POLICY_PORT: String(port),
+        POLICY_WATCH: 'false',
+        POLICY_ADMIN_TOKEN: ADMIN,
+        POLICY_MAX_BATCH: '20',
+        POLICY_MAX_BODY_BYTES: '65536',
+      },
       readyWhen: /policy-service ready on/,
     });
   });
@@ -55,7 +67,7 @@ describe('hostile input, property-based (real policy-service)', () => {
     );
   });
 
-  test('/evaluate/batch: any batch gets one slot per item (a decision or that item\'s coded error), or a coded 4xx for the whole', async () => {
+  test("/evaluate/batch: any batch gets one slot per item (a decision or that item's coded error), or a coded 4xx for the whole", async () => {
     const batch = fc.oneof(fc.record({ requests: fc.array(fc.oneof(shapedRequest, fc.jsonValue()), { maxLength: 25 }) }), fc.jsonValue());
     await fc.assert(
       fc.asyncProperty(batch, async (value) => {
@@ -64,7 +76,8 @@ describe('hostile input, property-based (real policy-service)', () => {
         const { results } = res.body as { results: ({ decision: string } | { error: { code: string } })[] };
         const sent = (value as { requests: unknown[] }).requests;
         return (
-          results.length === sent.length && results.every((r) => ('error' in r ? KNOWN.codes.has(r.error.code) : ['allow', 'deny'].includes(r.decision)))
+          results.length === sent.length &&
+          results.every((r) => ('error' in r ? KNOWN.codes.has(r.error.code) : ['allow', 'deny'].includes(r.decision)))
         );
       }),
       RUNS,
@@ -76,7 +89,14 @@ describe('hostile input, property-based (real policy-service)', () => {
     const live = async () => ((await (await fetch(`${base}/policies`, { headers: admin })).json()) as { version: string }).version;
     const body = fc.oneof(
       fc.jsonValue(),
-      fc.record({ policies: fc.string({ maxLength: 300 }), schema: fc.option(fc.string({ maxLength: 200 }), { nil: undefined }), entities: fc.jsonValue() }, { requiredKeys: ['policies'] }),
+      fc.record(
+        {
+          policies: fc.string({ maxLength: 300 }),
+          schema: fc.option(fc.string({ maxLength: 200 }), { nil: undefined }),
+          entities: fc.jsonValue(),
+        },
+        { requiredKeys: ['policies'] },
+      ),
       fc.constantFrom('permit(principal, action, resource) when { 1 + ', 'forbid(principal, action, resource) unless { context.x.y.z };'),
     );
     await fc.assert(
@@ -92,7 +112,11 @@ describe('hostile input, property-based (real policy-service)', () => {
 
   test('afterwards the service is alive and evaluates', async () => {
     assert.equal((await fetch(`${base}/alive`)).status, 200);
-    const res = await json('/evaluate', { principal: { type: 'User', id: 'x' }, action: { type: 'Action', id: 'view' }, resource: { type: 'Document', id: 'd' } });
+    const res = await json('/evaluate', {
+      principal: { type: 'User', id: 'x' },
+      action: { type: 'Action', id: 'view' },
+      resource: { type: 'Document', id: 'd' },
+    });
     assert.ok(res.status === 200 || isCodedClientError(res.status, res.body, KNOWN), JSON.stringify(res));
   });
 });

@@ -7,11 +7,23 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { ERROR_CODES } from '@portcullis/contracts';
 import { isCodedClientError, sendRaw as send, sendableHeader } from '@portcullis/testing';
+import * as tokenErrors from '../../src/tokens/errors.ts';
 import { CLIENT, EDIT_DOC, authenticate, startStack, type Stack } from './stack.ts';
 
+/** The contracts' codes and the token verifier's (each error class's static `code`). */
 const KNOWN = {
-  codes: new Set<string>(Object.values(ERROR_CODES)),
-  oauthCodes: new Set(['invalid_request', 'invalid_client', 'invalid_grant', 'unsupported_grant_type', 'unauthorized_client', 'invalid_scope']),
+  codes: new Set<string>([
+    ...Object.values(ERROR_CODES),
+    ...Object.values(tokenErrors).map((error) => (error as { code?: string }).code ?? ''),
+  ]),
+  oauthCodes: new Set([
+    'invalid_request',
+    'invalid_client',
+    'invalid_grant',
+    'unsupported_grant_type',
+    'unauthorized_client',
+    'invalid_scope',
+  ]),
 };
 const coded = (status: number, body: unknown): boolean => isCodedClientError(status, body, KNOWN);
 const RUNS = { numRuns: 120 };

@@ -159,6 +159,7 @@ export async function main(argv: string[]): Promise<number> {
         recoveryS: backAt === undefined ? Number.POSITIVE_INFINITY : Math.max(0, backAt - recoveredAt) / 1000,
         note,
         allowedWithoutDecision: 0,
+        lost: 0,
       });
       console.log(
         `${step.name}: ${stepAnswers.length} answers, back ${figures.at(-1)?.recoveryS.toFixed(2)} s after recovery${note ? `; ${note}` : ''}`,
@@ -181,6 +182,8 @@ export async function main(argv: string[]): Promise<number> {
       counts = audited(policyHandles);
     }
     const lost = [...decided].filter((id) => !counts.has(id));
+    const lostIds = new Set(lost);
+    for (const step of figures) step.lost = step.answers.filter((a) => lostIds.has(a.id)).length;
     const duplicates = [...counts.values()].filter((n) => n > 1).length;
     const text = renderReliability({
       figures,

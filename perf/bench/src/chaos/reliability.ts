@@ -12,6 +12,8 @@ export interface StepFigures {
   recoveryS: number;
   note: string;
   allowedWithoutDecision: number;
+  /** Decisions it answered that never reached the audit consumer. */
+  lost: number;
 }
 
 const count = (answers: Answer[], holds: (a: Answer) => boolean): number => answers.filter(holds).length;
@@ -26,6 +28,7 @@ function row(f: StepFigures): string[] {
     String(count(a, (x) => x.code >= 500 && x.code !== 503)),
     String(count(a, (x) => x.code === 0)),
     String(f.allowedWithoutDecision),
+    String(f.lost),
     String(count(a, (x) => x.code === 200 && x.body?.cache === 'stale')),
     f.shownS === undefined ? '—' : f.shownS.toFixed(2),
     Number.isFinite(f.recoveryS) ? f.recoveryS.toFixed(2) : 'never',
@@ -85,6 +88,7 @@ export function renderReliability(run: {
     '- **no answer**: connection refused or no answer within 10 s, e.g. requests sent to a killed instance (a load balancer would route them elsewhere).',
     '- **allowed without decision**: an allow that the policy set named in the answer (replayed by a reference',
     '  policy-service that was never faulted) does not allow, or that names a version nobody put live.',
+    '- **audit lost**: decisions answered 200 whose `auth.decision` event the audit consumer never applied.',
     '- **stale served**: answered from an expired cached decision inside its grace period, because no fresh one could be had.',
     '- **/ready showed it**: from the fault to the first `/ready` 503 on an instance (— when it never did: the instance kept serving).',
     '- **full service back**: from the recovery (process restarted and ready, or signal sent) to `/ready` 200 and a new decision answered on every instance.',

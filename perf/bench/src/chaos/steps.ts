@@ -105,7 +105,7 @@ async function revocationDuring(context: ChaosContext, token: string): Promise<s
   const refused = await Promise.all(
     context.instances.map((instance) => until(async () => (await ask(instance.url, token, probe)).status === 401)),
   );
-  return `revocation during the fault: /revoke answered ${revoke.status} after ${answeredMs.toFixed(0)} ms; every instance refused the token ${(Math.max(...refused) / 1000).toFixed(2)} s after it was sent`;
+  return `revocation during the fault: /revoke answered ${revoke.status} after ${answeredMs.toFixed(0)} ms; every instance refused the token ${(Math.max(...refused) / 1000).toFixed(2)} s after /revoke answered`;
 }
 
 /** The steps, in the order they run. */
