@@ -2,7 +2,8 @@
 // build, fetch or run k6 (AGPL); `npm run perf` runs the same scenarios with vegeta.
 // Executor, rate, duration and thresholds come from ../scenarios.json, the one definition
 // both runners read. By hand, against `npm start`:
-//   k6 run -e TARGET_URL=http://127.0.0.1:8080 -e TOKEN=$TOKEN -e SCENARIO=authenticate-warm perf/k6/authenticate.js
+//   k6 run -e TARGET_URL=http://127.0.0.1:8080 -e CLIENT_ID=… -e CLIENT_SECRET=… -e SCENARIO=authenticate-warm perf/k6/authenticate.js
+// (setup() gets a token from /token; -e TOKEN= instead skips that).
 // SCENARIO: authenticate-warm, authenticate-max, authenticate-cold or authenticate-mix.
 // MANY_ROLE_TOKENS (comma-separated): tokens of principals with many roles, which the mix
 // sends 5 % of its requests with. PROFILE scales open-loop rates (0.5 halves them).
@@ -10,7 +11,7 @@ import http from 'k6/http';
 import exec from 'k6/execution';
 import { check } from 'k6';
 import { mixBody } from './lib/bodies.js';
-import { okWith, pickScenario, scenarioOptions, summaryWriter } from './lib/scenario.js';
+import { okWith, pickScenario, scenarioOptions, summaryWriter, tokenSetup } from './lib/scenario.js';
 
 const SCENARIO = pickScenario(
   open('../scenarios.json'),
@@ -20,6 +21,8 @@ const SCENARIO = pickScenario(
 const URL = `${__ENV.TARGET_URL}/authenticate`;
 const HEAVY = (__ENV.MANY_ROLE_TOKENS || '').split(',').filter((t) => t !== '');
 const TAGS = { endpoint: 'authenticate', scenario: SCENARIO.name };
+
+export const setup = tokenSetup;
 
 export const options = scenarioOptions(SCENARIO);
 
@@ -31,8 +34,9 @@ function body(n) {
   return { action: n % 2 ? 'edit' : 'view', resource: doc };
 }
 
-export function load() {
-  const token = HEAVY.length > 0 && Math.random() < 0.05 ? HEAVY[Math.floor(Math.random() * HEAVY.length)] : __ENV.TOKEN;
+/** @param {{ token: string }} data from setup() */
+export function load(data) {
+  const token = HEAVY.length > 0 && Math.random() < 0.05 ? HEAVY[Math.floor(Math.random() * HEAVY.length)] : data.token;
   const params = { headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, tags: TAGS };
   check(http.post(URL, JSON.stringify(body(exec.scenario.iterationInTest)), params), okWith('decision'));
 }

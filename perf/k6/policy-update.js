@@ -11,7 +11,7 @@ import exec from 'k6/execution';
 import { check } from 'k6';
 import { Trend } from 'k6/metrics';
 import { INSTANCES, bearer, mixRequest, pollUntil } from './lib/instances.js';
-import { pickScenario, scenarioOptions, summaryWriter } from './lib/scenario.js';
+import { pickScenario, scenarioOptions, summaryWriter, tokenSetup } from './lib/scenario.js';
 
 const SCENARIO = pickScenario(open('../scenarios.json'), 'policy-update', (s) => s.event === 'policy-update');
 const POLICIES = `${__ENV.POLICY_URL || 'http://127.0.0.1:8181'}/policies`;
@@ -22,6 +22,8 @@ const ADMIN = {
 const PROBE = JSON.stringify({ action: 'view', resource: { type: 'Document', id: 'doc-39' } });
 const FORBID = '\n@id("perf-update-probe")\nforbid (principal, action == Action::"view", resource == Document::"doc-39");\n';
 const propagation = new Trend('policy_propagation_ms', true);
+
+export const setup = tokenSetup;
 
 export const options = scenarioOptions(SCENARIO, {
   extra: {
@@ -37,13 +39,15 @@ export const options = scenarioOptions(SCENARIO, {
   extraThresholds: { policy_propagation_ms: [`max<${SCENARIO.thresholds.propagation_ms ?? 1000}`] },
 });
 
-export function load() {
-  mixRequest(exec.scenario.iterationInTest, SCENARIO.name);
+/** @param {{ token: string }} data from setup() */
+export function load(data) {
+  mixRequest(exec.scenario.iterationInTest, SCENARIO.name, data.token);
 }
 
-export function event() {
+/** @param {{ token: string }} data from setup() */
+export function event(data) {
   const live = /** @type {{ policies: string, schema: string }} */ (http.get(POLICIES, ADMIN).json());
-  const params = bearer(__ENV.TOKEN, { endpoint: 'authenticate', scenario: 'event' });
+  const params = bearer(data.token, { endpoint: 'authenticate', scenario: 'event' });
   for (const url of INSTANCES)
     check(http.post(`${url}/authenticate`, PROBE, params), { 'the probe is allowed before': (r) => r.json('decision') === 'allow' });
   const sent = Date.now();

@@ -10,12 +10,14 @@ import exec from 'k6/execution';
 import { check } from 'k6';
 import { Trend } from 'k6/metrics';
 import { INSTANCES, bearer, mixRequest, pollUntil } from './lib/instances.js';
-import { pickScenario, scenarioOptions, summaryWriter } from './lib/scenario.js';
+import { pickScenario, scenarioOptions, summaryWriter, tokenSetup } from './lib/scenario.js';
 
 const SCENARIO = pickScenario(open('../scenarios.json'), 'revocation', (s) => s.event === 'revocation');
 const CLIENT = { client_id: __ENV.CLIENT_ID, client_secret: __ENV.CLIENT_SECRET };
 const PROBE = JSON.stringify({ action: 'view', resource: { type: 'Document', id: 'doc-1' } });
 const propagation = new Trend('revocation_propagation_ms', true);
+
+export const setup = tokenSetup;
 
 export const options = scenarioOptions(SCENARIO, {
   extra: {
@@ -31,10 +33,12 @@ export const options = scenarioOptions(SCENARIO, {
   extraThresholds: { revocation_propagation_ms: [`max<${SCENARIO.thresholds.propagation_ms ?? 1000}`] },
 });
 
-export function load() {
-  mixRequest(exec.scenario.iterationInTest, SCENARIO.name);
+/** @param {{ token: string }} data from setup() */
+export function load(data) {
+  mixRequest(exec.scenario.iterationInTest, SCENARIO.name, data.token);
 }
 
+// The event revokes a token of its own, not the load's.
 export function event() {
   const first = INSTANCES[0];
   const issued = http.post(`${first}/token`, { grant_type: 'client_credentials', ...CLIENT }, { tags: { endpoint: 'token' } });

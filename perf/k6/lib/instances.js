@@ -19,13 +19,14 @@ export const bearer = (token, tags) => ({ headers: { 'content-type': 'applicatio
  * One request of the realistic mix on the next instance, round robin.
  * @param {number} n the iteration
  * @param {string} scenario
+ * @param {string} token
  */
-export function mixRequest(n, scenario) {
+export function mixRequest(n, scenario, token) {
   const url = INSTANCES[n % INSTANCES.length];
   const response = http.post(
     `${url}/authenticate`,
     JSON.stringify(mixBody(Math.random)),
-    bearer(__ENV.TOKEN, { endpoint: 'authenticate', scenario }),
+    bearer(token, { endpoint: 'authenticate', scenario }),
   );
   check(response, okWith('decision'));
 }

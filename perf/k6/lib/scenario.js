@@ -3,6 +3,7 @@
 // (executor, rate, duration, thresholds) and writing the end-of-test summary as JSON.
 // Each script reads the file itself (`open` resolves paths from the script that calls it)
 // and hands the text here.
+import http from 'k6/http';
 
 /**
  * One scenario of perf/scenarios.json (see perf/bench/src/suite/scenarios.ts).
@@ -95,8 +96,31 @@ export function summaryWriter(name, extraMetrics = []) {
       dropped: data.metrics.dropped_iterations?.values.count ?? 0,
     };
     for (const metric of extraMetrics) summary[metric] = data.metrics[metric]?.values ?? null;
-    return { stdout: `${JSON.stringify(summary, null, 2)}\n`, [`k6-summary-${name}.json`]: JSON.stringify(summary) };
+    const fixed = (/** @type {unknown} */ value) => (typeof value === 'number' ? value.toFixed(2) : 'n/a');
+    const text = [
+      `${name}: ${fixed(summary.rps)} req/s, ${summary.sent ?? 0} sent, ${summary.failed ?? 0} failed, ${summary.dropped} dropped`,
+      `latency ms: p50 ${fixed(summary.p50)}  p95 ${fixed(summary.p95)}  p99 ${fixed(summary.p99)}  max ${fixed(summary.max)}`,
+      ...extraMetrics.map((metric) => `${metric}: ${JSON.stringify(summary[metric])}`),
+    ].join('\n');
+    return { stdout: `${text}\n`, [`k6-summary-${name}.json`]: JSON.stringify(summary) };
   };
+}
+
+/**
+ * k6's `setup()` for the scripts that authenticate: `-e TOKEN=` when given, else a token
+ * from `<TARGET_URL or the first INSTANCE_URLS>/token` for `-e CLIENT_ID= -e CLIENT_SECRET=`.
+ * @returns {{ token: string }}
+ */
+export function tokenSetup() {
+  if (__ENV.TOKEN) return { token: __ENV.TOKEN };
+  const base = (__ENV.INSTANCE_URLS || __ENV.TARGET_URL || '').split(',')[0];
+  const response = http.post(`${base}/token`, {
+    grant_type: 'client_credentials',
+    client_id: __ENV.CLIENT_ID,
+    client_secret: __ENV.CLIENT_SECRET,
+  });
+  if (response.status !== 200) throw new Error(`POST ${base}/token answered ${response.status}: set TOKEN, or CLIENT_ID and CLIENT_SECRET`);
+  return { token: String(response.json('access_token')) };
 }
 
 /**

@@ -7,7 +7,7 @@
 // docs/RELIABILITY.md, ends with the RESULT line, exits 1 when a decision was allowed
 // without the policy-service, an audit event was lost or applied twice, or a 5xx other
 // than 503 was answered.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { ProcessHandle } from '@portcullis/testing';
@@ -196,8 +196,11 @@ export async function main(argv: string[]): Promise<number> {
       redis: REDIS_DURABILITY.join(' '),
     });
     console.log(text.table);
-    if (!short && names.length === 0)
-      writeFileSync(fileURLToPath(new URL('../../../../docs/RELIABILITY.md', import.meta.url)), text.document);
+    if (!short && names.length === 0) {
+      const docs = fileURLToPath(new URL('../../../../docs/', import.meta.url));
+      mkdirSync(docs, { recursive: true });
+      writeFileSync(`${docs}RELIABILITY.md`, text.document);
+    }
     console.log(text.result);
     return text.failed ? 1 : 0;
   } finally {

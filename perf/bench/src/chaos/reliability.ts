@@ -43,6 +43,7 @@ const HEAD = [
   'other 5xx',
   'no answer',
   'allowed without decision',
+  'audit lost',
   'stale served',
   '/ready showed it (s)',
   'full service back (s)',
