@@ -7,11 +7,10 @@
 //   k6 run -e INSTANCE_URLS=http://a:8080,http://b:8080 -e POLICY_URL=http://127.0.0.1:8181 \
 //     -e TOKEN=$TOKEN -e ADMIN_TOKEN=$(cat .data/admin-token) perf/k6/policy-update.js
 import http from 'k6/http';
-import exec from 'k6/execution';
 import { check } from 'k6';
 import { Trend } from 'k6/metrics';
-import { INSTANCES, bearer, mixRequest, pollUntil } from './lib/instances.js';
-import { pickScenario, scenarioOptions, summaryWriter, tokenSetup } from './lib/scenario.js';
+import { INSTANCES, bearer, eventOptions, mixLoad, pollUntil } from './lib/instances.js';
+import { pickScenario, summaryWriter, tokenSetup } from './lib/scenario.js';
 
 const SCENARIO = pickScenario(open('../scenarios.json'), 'policy-update', (s) => s.event === 'policy-update');
 const POLICIES = `${__ENV.POLICY_URL || 'http://127.0.0.1:8181'}/policies`;
@@ -25,24 +24,9 @@ const propagation = new Trend('policy_propagation_ms', true);
 
 export const setup = tokenSetup;
 
-export const options = scenarioOptions(SCENARIO, {
-  extra: {
-    event: {
-      executor: 'shared-iterations',
-      vus: 1,
-      iterations: 1,
-      startTime: `${SCENARIO.seconds / 4}s`,
-      maxDuration: '60s',
-      exec: 'event',
-    },
-  },
-  extraThresholds: { policy_propagation_ms: [`max<${SCENARIO.thresholds.propagation_ms ?? 1000}`] },
-});
+export const options = eventOptions(SCENARIO, 'policy_propagation_ms');
 
-/** @param {{ token: string }} data from setup() */
-export function load(data) {
-  mixRequest(exec.scenario.iterationInTest, SCENARIO.name, data.token);
-}
+export const load = mixLoad(SCENARIO.name);
 
 /** @param {{ token: string }} data from setup() */
 export function event(data) {

@@ -6,11 +6,10 @@
 //   k6 run -e INSTANCE_URLS=http://a:8080,http://b:8080 -e TOKEN=$TOKEN \
 //     -e CLIENT_ID=… -e CLIENT_SECRET=… perf/k6/revocation.js
 import http from 'k6/http';
-import exec from 'k6/execution';
 import { check } from 'k6';
 import { Trend } from 'k6/metrics';
-import { INSTANCES, bearer, mixRequest, pollUntil } from './lib/instances.js';
-import { pickScenario, scenarioOptions, summaryWriter, tokenSetup } from './lib/scenario.js';
+import { INSTANCES, bearer, eventOptions, mixLoad, pollUntil } from './lib/instances.js';
+import { pickScenario, summaryWriter, tokenSetup } from './lib/scenario.js';
 
 const SCENARIO = pickScenario(open('../scenarios.json'), 'revocation', (s) => s.event === 'revocation');
 const CLIENT = { client_id: __ENV.CLIENT_ID, client_secret: __ENV.CLIENT_SECRET };
@@ -19,24 +18,9 @@ const propagation = new Trend('revocation_propagation_ms', true);
 
 export const setup = tokenSetup;
 
-export const options = scenarioOptions(SCENARIO, {
-  extra: {
-    event: {
-      executor: 'shared-iterations',
-      vus: 1,
-      iterations: 1,
-      startTime: `${SCENARIO.seconds / 4}s`,
-      maxDuration: '60s',
-      exec: 'event',
-    },
-  },
-  extraThresholds: { revocation_propagation_ms: [`max<${SCENARIO.thresholds.propagation_ms ?? 1000}`] },
-});
+export const options = eventOptions(SCENARIO, 'revocation_propagation_ms');
 
-/** @param {{ token: string }} data from setup() */
-export function load(data) {
-  mixRequest(exec.scenario.iterationInTest, SCENARIO.name, data.token);
-}
+export const load = mixLoad(SCENARIO.name);
 
 // The event revokes a token of its own, not the load's.
 export function event() {

@@ -1,8 +1,9 @@
 // The auth-service instances an event must reach, and the realistic mix as load over them.
 import http from 'k6/http';
+import exec from 'k6/execution';
 import { check, sleep } from 'k6';
 import { mixBody } from './bodies.js';
-import { okWith } from './scenario.js';
+import { okWith, scenarioOptions } from './scenario.js';
 
 /** INSTANCE_URLS (comma-separated; every replica, addressed one by one) or TARGET_URL. */
 export const INSTANCES = (__ENV.INSTANCE_URLS || __ENV.TARGET_URL || '').split(',').filter((u) => u !== '');
@@ -45,4 +46,36 @@ export function pollUntil(ask, done, from, limitMs = 30_000) {
     sleep(0.005); // seconds
   }
   return Date.now() - from;
+}
+
+/**
+ * k6 options for an event scenario: the realistic mix as `load` (see mixLoad), and one
+ * iteration of the script's `event` a quarter into the run, judged by `metric` against
+ * the scenario's propagation limit.
+ * @param {import('./scenario.js').Scenario} scenario
+ * @param {string} metric
+ */
+export function eventOptions(scenario, metric) {
+  return scenarioOptions(scenario, {
+    extra: {
+      event: {
+        executor: 'shared-iterations',
+        vus: 1,
+        iterations: 1,
+        startTime: `${scenario.seconds / 4}s`,
+        maxDuration: '60s',
+        exec: 'event',
+      },
+    },
+    extraThresholds: { [metric]: [`max<${scenario.thresholds.propagation_ms ?? 1000}`] },
+  });
+}
+
+/**
+ * The `load` export of an event script: one request of the realistic mix an iteration.
+ * @param {string} scenario
+ * @returns {(data: { token: string }) => void}
+ */
+export function mixLoad(scenario) {
+  return (data) => mixRequest(exec.scenario.iterationInTest, scenario, data.token);
 }

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { percentile } from '../_stats.ts';
-import type { Hit } from '../_vegeta.ts';
+import type { Hit, Summary } from '../_vegeta.ts';
 import type { Thresholds } from './scenarios.ts';
 
 /** A chart as the inline script draws it: lines (or bars) over numeric or named x values. */
@@ -25,18 +25,11 @@ export interface Chart {
   marks?: { x: number; label: string }[];
 }
 
-/** One scenario's figures, as the report shows them. */
-export interface ReportScenario {
+/** One scenario's figures, as the report shows them: the load's summary and what was judged. */
+export interface ReportScenario extends Summary {
   name: string;
   description: string;
   load: string;
-  rps: number;
-  sent: number;
-  failed: number;
-  failedCodes: string;
-  p50: number;
-  p95: number;
-  p99: number;
   checks: { threshold: string; limit: number; actual: number; passed: boolean; gated: boolean }[];
   /** What the scenario's event measured, in words. */
   notes: string[];
