@@ -193,6 +193,7 @@ export async function main(argv: string[]): Promise<number> {
       lost,
       duplicates,
       decided: decided.size,
+      allows: answers.filter((a) => a.code === 200 && a.body?.allowed === true).length,
       redis: REDIS_DURABILITY.join(' '),
     });
     console.log(text.table);

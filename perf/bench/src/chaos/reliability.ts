@@ -58,6 +58,8 @@ export function renderReliability(run: {
   lost: string[];
   duplicates: number;
   decided: number;
+  /** Allows answered (each replayed by the oracle). */
+  allows: number;
   redis: string;
 }): { table: string; document: string; result: string; failed: boolean } {
   const rows = run.figures.map(row);
@@ -88,7 +90,7 @@ export function renderReliability(run: {
     '- **503** is the right answer while no decision can be made (fail closed); **other 5xx** would be a bug.',
     '- **no answer**: connection refused or no answer within 10 s, e.g. requests sent to a killed instance (a load balancer would route them elsewhere).',
     '- **allowed without decision**: an allow that the policy set named in the answer (replayed by a reference',
-    '  policy-service that was never faulted) does not allow, or that names a version nobody put live.',
+    `  policy-service that was never faulted) does not allow, or that names a version nobody put live; ${run.allows} allows were replayed.`,
     '- **audit lost**: decisions answered 200 whose `auth.decision` event the audit consumer never applied.',
     '- **stale served**: answered from an expired cached decision inside its grace period, because no fresh one could be had.',
     '- **/ready showed it**: from the fault to the first `/ready` 503 on an instance (— when it never did: the instance kept serving).',

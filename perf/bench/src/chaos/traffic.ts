@@ -39,6 +39,16 @@ export interface Answer {
   body: { allowed?: boolean; decision?: string; policyVersion?: string; cache?: string; requestId?: string } | undefined;
 }
 
+/**
+ * The context of the k-th new decision: a source address and a risk score no other k
+ * shares, inside the ranges the sample policies allow (10.0.0.0/8, risk ≤ 80), so new
+ * decisions are allows as often as the policies say, not denies by construction.
+ */
+export function freshContext(k: number): Record<string, unknown> {
+  const ip = `10.${(k >>> 16) & 255}.${(k >>> 8) & 255}.${k & 255}`;
+  return { sourceIp: { __extn: { fn: 'ip', arg: ip } }, riskScore: Math.floor(k / 16_777_216) % 80 };
+}
+
 const ACTIONS = ['view', 'view', 'view', 'view', 'view', 'view', 'view', 'view', 'view', 'edit'];
 
 /** A small deterministic generator, so runs send the same mix. */
@@ -71,7 +81,7 @@ export function chaosTargets(
     const fresh = next() < 0.2;
     const resource = { type: 'Document', id: `doc-${1 + Math.floor(next() * 12)}` };
     const body: AuthenticateBody = fresh
-      ? { action: 'view', resource, context: { riskScore: 1_000_000 + seed * 100_000 + n } }
+      ? { action: 'view', resource, context: freshContext(seed * 100_000 + n) }
       : { action: ACTIONS[Math.floor(next() * ACTIONS.length)] as string, resource };
     asked.set(id, { principal, body, fresh });
     return {
