@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { ERROR_CODES } from '@portcullis/contracts';
 import { isCodedClientError, sendRaw as send, sendableHeader } from '@portcullis/testing';
 import * as tokenErrors from '../../src/tokens/errors.ts';
-import { CLIENT, EDIT_DOC, authenticate, startStack, type Stack } from './stack.ts';
+import { ADMIN, CLIENT, EDIT_DOC, SECRET, authenticate, startStack, type Stack } from './stack.ts';
 
 /** The contracts' codes and the token verifier's (each error class's static `code`). */
 const KNOWN = {
@@ -47,7 +47,8 @@ describe('hostile input, property-based (real auth-service)', () => {
   let url: string;
   let token: string;
   before(async () => {
-    stack = await startStack(1);
+    // Every log line the services can write, for the secrets test at the end.
+    stack = await startStack(1, { LOG_LEVEL: 'debug' });
     url = stack.auth[0]!.url;
     token = await stack.token();
   });
@@ -113,6 +114,43 @@ describe('hostile input, property-based (real auth-service)', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  test('no token, client secret, admin token or signing secret appears in any log line', async () => {
+    // The paths that handle secrets, right and wrong: issue, use, introspect and revoke a
+    // token; a wrong client secret; the admin API with a wrong and the right token.
+    const fresh = await stack.token();
+    assert.equal((await authenticate(url, fresh, EDIT_DOC)).status, 200);
+    const basic = `Basic ${Buffer.from(`${CLIENT.client_id}:${CLIENT.client_secret}`).toString('base64')}`;
+    await send(`${url}/introspect`, { method: 'POST', headers: { authorization: basic }, body: new URLSearchParams({ token: fresh }) });
+    const wrong = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: CLIENT.client_id,
+      client_secret: `${CLIENT.client_secret}x`,
+    });
+    assert.equal((await send(`${url}/token`, { method: 'POST', body: wrong })).status, 401);
+    for (const bearer of [`${ADMIN}x`, ADMIN])
+      await send(`${stack.policyUrl}/policies`, { headers: { authorization: `Bearer ${bearer}` } });
+    assert.equal(
+      (await send(`${url}/revoke`, { method: 'POST', headers: { authorization: basic }, body: new URLSearchParams({ token: fresh }) }))
+        .status,
+      200,
+    );
+    assert.equal((await authenticate(url, fresh, EDIT_DOC)).status, 401);
+    const logs = [stack.policy.output(), ...stack.auth.map((a) => a.process.output())].join('\n');
+    assert.match(logs, /"msg":"token revoked"/, 'the paths that handle secrets did log');
+    for (const [name, secret] of Object.entries({
+      token: token,
+      fresh,
+      clientSecret: CLIENT.client_secret,
+      admin: ADMIN,
+      jwtSecret: SECRET,
+    })) {
+      assert.equal(logs.includes(secret), false, `${name} is in the logs`);
+      // A token's signature alone is as good as leaking it.
+      if (name === 'token' || name === 'fresh')
+        assert.equal(logs.includes(secret.split('.')[2] as string), false, `${name}'s signature is in the logs`);
+    }
   });
 
   test('afterwards the service is alive and still decides', async () => {

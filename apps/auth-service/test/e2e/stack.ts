@@ -8,7 +8,7 @@ const AUTH_MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 const POLICY_MAIN = fileURLToPath(new URL('../../../policy-service/src/main.ts', import.meta.url));
 export const ADMIN = 'e2e-admin-token-0123456789';
 export const CLIENT = { client_id: 'e2e-client', client_secret: 'e2e-secret-0123456789', roles: ['editor'] };
-const SECRET = 'e2e-jwt-secret-0123456789abcdef0123456789';
+export const SECRET = 'e2e-jwt-secret-0123456789abcdef0123456789';
 export const ISSUER = 'https://auth.portcullis.test';
 
 /** The whole stack as real processes: Redis, one policy-service, N auth-services. */
