@@ -11,7 +11,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { ProcessHandle } from '@portcullis/testing';
-import { BENCH_ADMIN_TOKEN, BENCH_CLIENT, MANY_ROLE_CLIENTS, startBenchStack } from '../_stack.ts';
+import { livePolicies } from '../_calls.ts';
+import { BENCH_CLIENT, MANY_ROLE_CLIENTS, startBenchStack } from '../_stack.ts';
 import { attack, findVegeta } from '../_vegeta.ts';
 import { allowedWithoutDecision } from './oracle.ts';
 import { renderReliability, type StepFigures } from './reliability.ts';
@@ -61,13 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     const main: Principal = { token: await stack.token(urls[0] as string), sub: BENCH_CLIENT.client_id, roles: BENCH_CLIENT.roles };
     const heavyTokens = await stack.manyRoleTokens(urls[0] as string);
     const heavy = MANY_ROLE_CLIENTS.map((client, k) => ({ token: heavyTokens[k] as string, sub: client.client_id, roles: client.roles }));
-    const live = (await (
-      await fetch(`${stack.policyUrl}/policies`, { headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` } })
-    ).json()) as {
-      version: string;
-      policies: string;
-      schema: string;
-    };
+    const live = await livePolicies(stack.policyUrl);
     const context: ChaosContext = {
       stack,
       instances,

@@ -3,7 +3,8 @@
 // auth-service would have sent for it; an allow the reference denies, or one naming a
 // version nobody put live, was allowed without a policy decision.
 import { freePort, startProcess } from '@portcullis/testing';
-import { BENCH_ADMIN_TOKEN, POLICY_MAIN, SAMPLE_ENTITIES } from '../_stack.ts';
+import { putPolicies } from '../_calls.ts';
+import { BENCH_ADMIN_TOKEN, POLICY_MAIN } from '../_stack.ts';
 import type { Answer, Asked } from './traffic.ts';
 
 /** Rebuilds the policy request the auth-service sends (its `toEvaluateRequest`): principal and roles from the token. */
@@ -56,13 +57,8 @@ export async function allowedWithoutDecision(
   const url = `http://127.0.0.1:${port}`;
   try {
     for (const [version, allowed] of byVersion) {
-      const put = await fetch(`${url}/policies`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_ADMIN_TOKEN}` },
-        body: JSON.stringify({ policies: texts.get(version), schema, entities: SAMPLE_ENTITIES }),
-      });
-      const live = (await put.json()) as { version?: string };
-      if (live.version !== version) throw new Error(`the reference put ${version} live as ${live.version}: the oracle cannot judge it`);
+      const live = await putPolicies(url, texts.get(version) as string, schema);
+      if (live !== version) throw new Error(`the reference put ${version} live as ${live}: the oracle cannot judge it`);
       for (let i = 0; i < allowed.length; i += 500) {
         const chunk = allowed.slice(i, i + 500);
         const response = await fetch(`${url}/evaluate/batch`, {

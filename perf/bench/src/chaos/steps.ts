@@ -1,9 +1,9 @@
 // The faults of `npm run chaos`, one a step: each is injected under steady load, lasts a
 // while, and is then recovered from. Two steps also act in the middle of their fault: a
 // policy update while an auth-service instance is down, a revocation while Redis is frozen.
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessHandle } from '@portcullis/testing';
-import { BENCH_ADMIN_TOKEN, BENCH_CLIENT, SAMPLE_ENTITIES, type BenchStack } from '../_stack.ts';
+import { authenticate, livePolicies, pollUntil, putPolicies } from '../_calls.ts';
+import { BENCH_CLIENT, type BenchStack } from '../_stack.ts';
 
 /** What the steps act on. */
 export interface ChaosContext {
@@ -36,55 +36,25 @@ const signal = (pid: number | undefined, name: NodeJS.Signals): void => {
   process.kill(pid, name);
 };
 
-const admin = { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` };
-
-/** Asks until `done` holds (every 5 ms, 30 s at most); resolves with the ms it took, or Infinity. */
-async function until(ask: () => Promise<boolean>): Promise<number> {
-  const started = performance.now();
-  while (performance.now() - started < 30_000) {
-    if (await ask().catch(() => false)) return performance.now() - started;
-    await sleep(5);
-  }
-  return Number.POSITIVE_INFINITY;
-}
-
-const ask = (url: string, token: string, body: unknown) =>
-  fetch(`${url}/authenticate`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-request-id': `during-${Date.now()}` },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(2000),
-  });
-
 /**
  * A forbid on viewing doc-12 (in the load's set) put live while one auth-service is down:
  * the live one must answer by it within its bound, the restarted one must start with it.
  */
 async function policyUpdateDuring(context: ChaosContext): Promise<string> {
-  const live = (await (await fetch(`${context.stack.policyUrl}/policies`, { headers: admin })).json()) as {
-    policies: string;
-    schema: string;
-  };
+  const live = await livePolicies(context.stack.policyUrl);
   const policies = `${live.policies}\n@id("chaos-forbid-doc-12")\nforbid (principal, action == Action::"view", resource == Document::"doc-12");\n`;
   const sent = performance.now();
-  const put = await fetch(`${context.stack.policyUrl}/policies`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json', ...admin },
-    body: JSON.stringify({ policies, schema: live.schema, entities: SAMPLE_ENTITIES }),
-  });
-  if (put.status !== 200) return `policy update refused: ${put.status}`;
-  const { version } = (await put.json()) as { version: string };
+  const version = await putPolicies(context.stack.policyUrl, policies, live.schema).catch((error: Error) => error);
+  if (version instanceof Error) return `policy update refused: ${version.message}`;
   context.policyTexts.set(version, policies);
-  const token = await context.stack.token(context.instances[0]?.url as string);
+  const url = context.instances[0]?.url as string;
+  const token = await context.stack.token(url);
   const probe = { action: 'view', resource: { type: 'Document', id: 'doc-12' } };
-  const ms = await until(async () => {
-    const answer = (await (await ask(context.instances[0]?.url as string, token, probe)).json()) as {
-      decision?: string;
-      policyVersion?: string;
-    };
-    return answer.decision === 'deny' && answer.policyVersion === version;
-  });
-  return `policy update ${version} during the fault: the live instance answered by it ${ms.toFixed(0)} ms after it was sent (${(performance.now() - sent).toFixed(0)} ms so far)`;
+  const ms = await pollUntil(async () => {
+    const answer = await authenticate(url, token, probe, `during-${Date.now()}`);
+    return answer.body.decision === 'deny' && answer.body.policyVersion === version;
+  }, sent);
+  return `policy update ${version} during the fault: the live instance answered by it ${ms.toFixed(0)} ms after it was sent`;
 }
 
 /**
@@ -103,7 +73,9 @@ async function revocationDuring(context: ChaosContext, token: string): Promise<s
   const answeredMs = performance.now() - sent;
   const probe = { action: 'view', resource: { type: 'Document', id: 'doc-1' } };
   const refused = await Promise.all(
-    context.instances.map((instance) => until(async () => (await ask(instance.url, token, probe)).status === 401)),
+    context.instances.map((instance) =>
+      pollUntil(async () => (await authenticate(instance.url, token, probe, `during-${Date.now()}`)).status === 401),
+    ),
   );
   return `revocation during the fault: /revoke answered ${revoke.status} after ${answeredMs.toFixed(0)} ms; every instance refused the token ${(Math.max(...refused) / 1000).toFixed(2)} s after /revoke answered`;
 }
@@ -144,7 +116,12 @@ export function chaosSteps(): Step[] {
         // A token both instances hold verified and whose decisions they cache.
         revokedToken = await c.stack.token(c.instances[0]?.url as string);
         for (const instance of c.instances)
-          await ask(instance.url, revokedToken, { action: 'view', resource: { type: 'Document', id: 'doc-1' } });
+          await authenticate(
+            instance.url,
+            revokedToken,
+            { action: 'view', resource: { type: 'Document', id: 'doc-1' } },
+            `during-${Date.now()}`,
+          );
         signal(c.redisPid, 'SIGSTOP');
       },
       during: (c) => revocationDuring(c, revokedToken),

@@ -4,6 +4,8 @@
 // from vegeta; the watcher below asks each instance every 100 ms for /ready and a new
 // decision, which times when a fault shows and when full service is back.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { authenticate } from '../_calls.ts';
+import { seededRandom } from '../_stats.ts';
 import type { Target } from '../_vegeta.ts';
 
 /** Who asks: a token and what the auth-service makes of it (the oracle rebuilds the policy request from this). */
@@ -51,15 +53,6 @@ export function freshContext(k: number): Record<string, unknown> {
 
 const ACTIONS = ['view', 'view', 'view', 'view', 'view', 'view', 'view', 'view', 'view', 'edit'];
 
-/** A small deterministic generator, so runs send the same mix. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
 /**
  * `count` requests spread over `instances`: 80 % repeat a small set of decisions (cached
  * after the first), 20 % are new decisions (a never-used risk score), 5 % from principals
@@ -73,7 +66,7 @@ export function chaosTargets(
   asked: Map<string, Asked>,
   seed: number,
 ): Target[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   return Array.from({ length: count }, (_, n) => {
     const id = `${prefix}-${n}`;
     const heavy = principals.heavy.length > 0 && next() < 0.05;
@@ -140,16 +133,15 @@ export class Watcher {
       };
       asked.set(id, { principal, body, fresh: true });
       const sentAt = Date.now();
-      const answer = await fetch(`${url}/authenticate`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${principal.token}`, 'x-request-id': id },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(1000),
-      })
-        .then(async (r) => ({ code: r.status, text: await r.text() }))
-        .catch(() => ({ code: 0, text: '' }));
-      this.answers.push({ id, sentAt, latencyMs: Date.now() - sentAt, code: answer.code, body: parseBody(answer.text) });
-      this.samples.push({ at, instance, ready, decided: answer.code === 200 });
+      const answer = await authenticate(url, principal.token, body, id, 1000);
+      this.answers.push({
+        id,
+        sentAt,
+        latencyMs: Date.now() - sentAt,
+        code: answer.status,
+        body: answer.status === 0 ? undefined : answer.body,
+      });
+      this.samples.push({ at, instance, ready, decided: answer.status === 200 });
       await sleep(Math.max(0, 100 - (Date.now() - at)));
     }
   }

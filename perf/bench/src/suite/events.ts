@@ -4,7 +4,8 @@
 // instance refuses the token), the policy-service killed and restarted (503s fast while it
 // is down, no new decision allowed without it, time to recover once it is ready again).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BENCH_ADMIN_TOKEN, BENCH_CLIENT, SAMPLE_ENTITIES, type BenchStack } from '../_stack.ts';
+import { authenticate, livePolicies, pollUntil, putPolicies, type Answer } from '../_calls.ts';
+import { BENCH_CLIENT, type BenchStack } from '../_stack.ts';
 import { percentile } from '../_stats.ts';
 import type { EventKind, Thresholds } from './scenarios.ts';
 
@@ -33,55 +34,6 @@ export interface EventResult {
   notes: string[];
 }
 
-interface Answer {
-  status: number;
-  ms: number;
-  body: { decision?: string; policyVersion?: string; allowed?: boolean };
-}
-
-const POLL_MS = 5;
-/** The longest any event waits for what it measures before it reports a failure. */
-const GIVE_UP_MS = 30_000;
-
-/** One `POST /authenticate`, timed. */
-export async function authenticate(url: string, token: string, body: unknown): Promise<Answer> {
-  const started = performance.now();
-  const response = await fetch(`${url}/authenticate`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify(body),
-  });
-  const text = await response.text();
-  let parsed: Answer['body'] = {};
-  try {
-    parsed = JSON.parse(text) as Answer['body'];
-  } catch {
-    // a non-JSON answer has no decision; its status says enough
-  }
-  return { status: response.status, ms: performance.now() - started, body: parsed };
-}
-
-/** Polls `ask` every few ms until `done` holds for its answer; resolves with ms since `from` (Infinity after GIVE_UP_MS). */
-async function until(ask: () => Promise<Answer>, done: (answer: Answer) => boolean, from: number): Promise<number> {
-  while (performance.now() - from < GIVE_UP_MS) {
-    if (done(await ask().catch(() => ({ status: 0, ms: 0, body: {} })))) return performance.now() - from;
-    await sleep(POLL_MS);
-  }
-  return Number.POSITIVE_INFINITY;
-}
-
-const admin = { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` };
-
-async function putPolicies(policyUrl: string, policies: string, schema: string): Promise<string> {
-  const put = await fetch(`${policyUrl}/policies`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json', ...admin },
-    body: JSON.stringify({ policies, schema, entities: SAMPLE_ENTITIES }),
-  });
-  if (put.status !== 200) throw new Error(`PUT /policies answered ${put.status}: ${await put.text()}`);
-  return ((await put.json()) as { version: string }).version;
-}
-
 /**
  * A forbid that flips one cached allow (an editor viewing doc-39) is put live mid-load;
  * propagation is the time from sending it until every instance answers that request
@@ -89,10 +41,7 @@ async function putPolicies(policyUrl: string, policies: string, schema: string):
  */
 async function policyUpdate(context: EventContext, started: number): Promise<EventResult> {
   const probe = { action: 'view', resource: { type: 'Document', id: 'doc-39' } };
-  const live = (await (await fetch(`${context.stack.policyUrl}/policies`, { headers: admin })).json()) as {
-    policies: string;
-    schema: string;
-  };
+  const live = await livePolicies(context.stack.policyUrl);
   for (const instance of context.instances) {
     const answer = await authenticate(instance.url, context.token, probe);
     if (answer.body.decision !== 'allow')
@@ -104,11 +53,10 @@ async function policyUpdate(context: EventContext, started: number): Promise<Eve
   const version = await putPolicies(context.stack.policyUrl, live.policies + forbid, live.schema);
   const times = await Promise.all(
     context.instances.map((instance) =>
-      until(
-        () => authenticate(instance.url, context.token, probe),
-        (a) => a.body.decision === 'deny' && a.body.policyVersion === version,
-        sent,
-      ),
+      pollUntil(async () => {
+        const a = await authenticate(instance.url, context.token, probe);
+        return a.body.decision === 'deny' && a.body.policyVersion === version;
+      }, sent),
     ),
   );
   await putPolicies(context.stack.policyUrl, live.policies, live.schema);
@@ -144,13 +92,7 @@ async function revocation(context: EventContext, started: number): Promise<Event
   });
   if (revoke.status !== 200) throw new Error(`POST /revoke answered ${revoke.status}: ${await revoke.text()}`);
   const times = await Promise.all(
-    context.instances.map((instance) =>
-      until(
-        () => authenticate(instance.url, token, probe),
-        (a) => a.status === 401,
-        sent,
-      ),
-    ),
+    context.instances.map((instance) => pollUntil(async () => (await authenticate(instance.url, token, probe)).status === 401, sent)),
   );
   return {
     figures: { propagation_ms: Math.max(...times) },
@@ -177,10 +119,10 @@ async function policyStopped(context: EventContext, started: number): Promise<Ev
     context.instances.map(async (instance) => {
       while (down) {
         const asked = performance.now();
-        const answer = await authenticate(instance.url, context.token, fresh()).catch(() => undefined);
+        const answer = await authenticate(instance.url, context.token, fresh());
         // Only what was asked and answered while nothing could decide counts.
-        if (answer !== undefined && down && asked >= killedAt) downAnswers.push(answer);
-        await sleep(POLL_MS);
+        if (answer.status !== 0 && down && asked >= killedAt) downAnswers.push(answer);
+        await sleep(5);
       }
     }),
   );
@@ -192,11 +134,7 @@ async function policyStopped(context: EventContext, started: number): Promise<Ev
   const readyAt = performance.now();
   const times = await Promise.all(
     context.instances.map((instance) =>
-      until(
-        () => authenticate(instance.url, context.token, fresh()),
-        (a) => a.status === 200,
-        readyAt,
-      ),
+      pollUntil(async () => (await authenticate(instance.url, context.token, fresh())).status === 200, readyAt),
     ),
   );
   const unavailable = downAnswers.filter((a) => a.status === 503).map((a) => a.ms);

@@ -1,4 +1,5 @@
 // The requests of each scenario kind, as vegeta targets. Bodies match perf/k6's scripts.
+import { seededRandom } from '../_stats.ts';
 import type { Target } from '../_vegeta.ts';
 import type { Scenario } from './scenarios.ts';
 
@@ -36,15 +37,6 @@ function zipf(n: number): (u: number) => number {
   return (u) => cumulative.findIndex((c) => c >= u * sum);
 }
 
-/** A deterministic generator, so two runs send the same mix. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
 /** `count` targets of the scenario (cycled if the run wants more); `offset` keeps cold bodies new across runs. */
 export function targetsFor(scenario: Scenario, endpoints: Endpoints, count: number, offset: number): Target[] {
   const bearer = { ...json, authorization: `Bearer ${endpoints.token}` };
@@ -62,7 +54,7 @@ export function targetsFor(scenario: Scenario, endpoints: Endpoints, count: numb
       return Array.from({ length: count }, (_, n) => authenticate(authenticateBody('cold', n, offset)));
     case 'authenticate-mix': {
       const rank = zipf(60);
-      const next = random(42);
+      const next = seededRandom(42);
       return Array.from({ length: Math.min(count, 20_000) }, () => {
         const r = rank(next());
         const resource = r < 40 ? { type: 'Document', id: `doc-${r + 1}` } : { type: 'Photo', id: `photo-${r - 39}.jpg` };
