@@ -128,6 +128,7 @@ try {
       REDIS_URL: redisUrl,
       JWT_SECRET: randomBytes(32).toString('base64url'),
       AUTH_CLIENTS_FILE: clientsFile,
+      AUTH_AUDIT_JOURNAL_DIR: join(dataDir, 'audit-journal'),
     },
     /auth-service ready on/,
   );

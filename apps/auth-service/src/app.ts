@@ -4,7 +4,8 @@ import { createServiceContext, serveRoutes, type Route, type RunningService } fr
 import { MessageBus } from '@portcullis/message-bus';
 import { closeRedis, openRedis } from '@portcullis/redis';
 import { PolicyClient } from '@portcullis/service-client';
-import { DecisionAudit } from './audit.ts';
+import { AuditJournal } from './audit-journal.ts';
+import { DecisionAudit, type AuditRecord } from './audit.ts';
 import type { AuthServiceConfig } from './config.ts';
 import { DecisionService, warmUpRequest } from './decisions.ts';
 import { subscribeToEvents } from './events.ts';
@@ -75,7 +76,7 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
     health.register(bus.healthCheck());
     await subscribeToEvents({ bus, cache, decisions, revocations, log });
   }
-  const audit = new DecisionAudit({ bus, log });
+  const audit = new DecisionAudit({ bus, log, journal: bus && new AuditJournal<AuditRecord>(config.AUTH_AUDIT_JOURNAL_DIR) });
 
   const routes: Route[] = [
     authenticateRoute({
@@ -105,7 +106,7 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
     log,
     ready,
     async stop() {
-      await audit.flush();
+      await audit.close();
       await bus?.close({ timeoutMs: 2000 }).catch((error: unknown) => log.warn({ err: error }, 'bus close'));
       await client.close();
       await cache.close();

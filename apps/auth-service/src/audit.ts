@@ -1,6 +1,14 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TOPICS, type AuthDecisionEvent } from '@portcullis/contracts';
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Logger } from '@portcullis/observability';
+import type { AuditJournal } from './audit-journal.ts';
+
+/** An event with the `traceparent` of the request that decided it. */
+export interface AuditRecord {
+  event: AuthDecisionEvent;
+  traceparent: string | undefined;
+}
 
 /** Options for {@link DecisionAudit}. */
 export interface DecisionAuditOptions {
@@ -10,25 +18,37 @@ export interface DecisionAuditOptions {
   batchSize?: number;
   /** Longest an event waits before it is sent (ms). Default 50. */
   flushMs?: number;
-  /** Events kept while the bus is away; older ones are dropped and counted. Default 10 000. */
+  /** Events kept in memory while the bus is away; older ones are dropped and counted (a journalled one is sent by the next process). Default 10 000. */
   maxBuffered?: number;
+  /** Write-ahead journal: every event is on disk before its answer leaves. */
+  journal?: AuditJournal<AuditRecord>;
 }
 
 /**
- * Publishes `auth.decision` off the request path: `record` only appends to a bounded
- * buffer, and a timer sends batches, so a slow or absent bus never slows or fails a
- * request. Denials go out at `high` priority, as PRODUCT.md's event table says.
+ * Publishes `auth.decision` off the request path: `record` appends to the journal (one
+ * synchronous write) and a bounded buffer, and a timer sends batches, so a slow or absent
+ * bus never slows or fails a request, and a killed process loses no event: the next one
+ * sends what the journal still holds, under the same message ids, so the consumer's
+ * deduplication drops those that had gone out. Denials go out at `high` priority, as
+ * PRODUCT.md's event table says.
  */
 export class DecisionAudit {
-  readonly #options: Required<Omit<DecisionAuditOptions, 'bus'>> & { bus: MessageBus | undefined };
-  /** Each event with the `traceparent` of the request that decided it. */
-  #buffer: { event: AuthDecisionEvent; traceparent: string | undefined }[] = [];
+  readonly #options: Required<Omit<DecisionAuditOptions, 'bus' | 'journal'>> & Pick<DecisionAuditOptions, 'bus' | 'journal'>;
+  #buffer: (AuditRecord & { segment: number | undefined })[] = [];
   #timer: NodeJS.Timeout | undefined;
-  #sending = false;
+  #inFlight: Promise<void> | undefined;
   dropped = 0;
+  /** Events a previous process had journalled and this one took over to send. */
+  readonly recovered: number;
 
   constructor(options: DecisionAuditOptions) {
     this.#options = { batchSize: 200, flushMs: 50, maxBuffered: 10_000, ...options };
+    const { entries, unreadable } = options.bus && options.journal ? options.journal.recover() : { entries: [], unreadable: 0 };
+    this.recovered = entries.length;
+    if (entries.length > 0 || unreadable > 0)
+      options.log.info({ events: entries.length, unreadable }, 'sending auth.decision events a previous process journalled');
+    for (const { value, segment } of entries) this.#buffer.push({ ...value, segment });
+    if (this.#buffer.length > 0) this.#timer = setTimeout(() => void this.flush(), 0);
   }
 
   /** Queues one event; `traceparent` rides in its envelope so the consumer's span joins the request's trace. */
@@ -38,17 +58,43 @@ export class DecisionAudit {
       this.#buffer.shift();
       this.dropped += 1;
     }
-    this.#buffer.push({ event, traceparent });
+    const segment = this.#options.journal?.append({ event, traceparent });
+    this.#buffer.push({ event, traceparent, segment });
     this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushMs);
   }
 
-  /** Sends what is buffered; on failure the batch is kept (up to the bound) for the next try. */
-  async flush(): Promise<void> {
+  /** Sends one batch of what is buffered; on failure the batch is kept (up to the bound) for the next try. */
+  flush(): Promise<void> {
+    // A timer that fires while a batch is in flight has done its job: the batch's end
+    // schedules the next one when events are waiting.
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#inFlight ??= this.#send().finally(() => {
+      this.#inFlight = undefined;
+    });
+    return this.#inFlight;
+  }
+
+  /**
+   * Sends what it can within `timeoutMs`, then closes the journal: what is left there is
+   * the next process's to send.
+   */
+  async close(timeoutMs = 2000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (let left = Number.POSITIVE_INFINITY; this.#buffer.length > 0 && this.#buffer.length < left && Date.now() < deadline;) {
+      left = this.#buffer.length;
+      await Promise.race([this.flush(), sleep(Math.max(0, deadline - Date.now()), undefined, { ref: false })]);
+    }
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#options.journal?.close();
+  }
+
+  async #send(): Promise<void> {
     const bus = this.#options.bus;
-    if (bus === undefined || this.#sending || this.#buffer.length === 0) return;
-    this.#sending = true;
+    if (bus === undefined || this.#buffer.length === 0) return;
+    // Events recorded from now on go to a new segment, so this one can be deleted once sent.
+    this.#options.journal?.rotate();
     const batch = this.#buffer.splice(0, this.#options.batchSize);
     try {
       await bus.publishBatch(
@@ -60,11 +106,12 @@ export class DecisionAudit {
           traceparent,
         })),
       );
+      this.#options.journal?.settle(batch.flatMap(({ segment }) => (segment === undefined ? [] : [segment])));
     } catch (error) {
       this.#options.log.warn({ err: error, events: batch.length }, 'could not publish auth.decision; will retry');
-      this.#buffer.unshift(...batch.slice(0, Math.max(0, this.#options.maxBuffered - this.#buffer.length)));
-    } finally {
-      this.#sending = false;
+      const kept = Math.max(0, this.#options.maxBuffered - this.#buffer.length);
+      this.dropped += Math.max(0, batch.length - kept);
+      this.#buffer.unshift(...batch.slice(0, kept));
     }
     if (this.#buffer.length > 0) this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushMs);
   }

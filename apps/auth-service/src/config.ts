@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { env, loadConfig } from '@portcullis/observability';
 import { z } from 'zod';
 
@@ -42,12 +44,19 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       DECISION_DENY_TTL_MS: env.positiveInt(30_000),
       DECISION_GRACE_MS: z.coerce.number().int().min(0).default(60_000),
       DECISION_L1_ENTRIES: env.positiveInt(100_000),
+      /** Directory of the decision audit's write-ahead journal (one per instance; in Kubernetes an emptyDir). Default: <tmp>/portcullis-auth-<AUTH_PORT>-journal. */
+      AUTH_AUDIT_JOURNAL_DIR: z.string().min(1).optional(),
       LOG_LEVEL: env.logLevel(),
     },
     source,
   );
   const publicUrl = (config.AUTH_PUBLIC_URL ?? `http://${config.AUTH_HOST}:${config.AUTH_PORT}`).replace(/\/+$/, '');
-  return { ...config, AUTH_PUBLIC_URL: publicUrl, JWT_ISSUER: config.JWT_ISSUER ?? publicUrl };
+  return {
+    ...config,
+    AUTH_PUBLIC_URL: publicUrl,
+    JWT_ISSUER: config.JWT_ISSUER ?? publicUrl,
+    AUTH_AUDIT_JOURNAL_DIR: config.AUTH_AUDIT_JOURNAL_DIR ?? join(tmpdir(), `portcullis-auth-${config.AUTH_PORT}-journal`),
+  };
 }
 
 export type AuthServiceConfig = ReturnType<typeof readConfig>;

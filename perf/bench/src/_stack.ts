@@ -87,6 +87,8 @@ export async function startBenchStack(options: {
         // One issuer for every instance, as replicas behind one address have.
         JWT_ISSUER: 'https://auth.bench.portcullis.test',
         AUTH_CLIENTS_FILE: clients,
+        // Per instance, inside the stack's directory: a restarted instance finds its journal.
+        AUTH_AUDIT_JOURNAL_DIR: join(dir, `journal-${port}`),
         LOG_LEVEL: 'warn',
         ...env,
       },

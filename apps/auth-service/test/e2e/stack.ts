@@ -88,6 +88,8 @@ export async function startStack(
           AUTH_CLIENTS_FILE: clients,
           AUTH_POLICY_TIMEOUT_MS: '5000',
           AUTH_PUBLIC_URL: url,
+          // Inside the stack's directory, so a killed instance's journal goes with it.
+          AUTH_AUDIT_JOURNAL_DIR: join(dir, `journal-${port}`),
           ...extraEnv,
           ...own,
         },

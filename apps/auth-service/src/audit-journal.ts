@@ -1,0 +1,146 @@
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** One journalled entry: what the audit publishes, and the segment file that holds it. */
+export interface JournalEntry<T> {
+  value: T;
+  segment: number;
+}
+
+const SEGMENT = /^(\d+)-(\d+)\.ndjson$/;
+
+/** True when a process with this pid exists (EPERM: it exists but is not ours to signal). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A write-ahead journal for events that must outlive the process that produced them.
+ * `append` writes one line to the current segment file with a synchronous write before
+ * the caller answers, so a SIGKILLed or OOM-killed process loses none: the bytes are in
+ * the kernel's page cache. The next process started on the same directory adopts the
+ * segments of processes that are gone (renaming each, so two starting at once cannot both
+ * take one) and hands their entries back to be sent again. It survives the process, not
+ * the machine: there is no fsync, which would cost a disk flush a decision.
+ *
+ * Segments are named `<pid>-<seq>.ndjson`. `rotate` closes the current one (a flush
+ * does so before it sends), and a closed segment is deleted once every entry in it is
+ * `settle`d, so the directory holds only what has not been sent yet.
+ */
+export class AuditJournal<T> {
+  readonly #dir: string;
+  #seq = 0;
+  #fd: number | undefined;
+  #segment = 0;
+  /** Entries not yet settled, per segment; closed segments are deleted when theirs reach 0. */
+  readonly #pending = new Map<number, { count: number; closed: boolean }>();
+
+  /** Opens (creating) `dir`; nothing is adopted until {@link recover}. */
+  constructor(dir: string) {
+    this.#dir = dir;
+    mkdirSync(dir, { recursive: true });
+    // An earlier process with this pid (a restarted container's pid 1) may have left
+    // segments: number ours past them, so adopting never renames onto one of them.
+    for (const name of readdirSync(dir)) {
+      const match = SEGMENT.exec(name);
+      if (match !== null && Number(match[1]) === process.pid) this.#seq = Math.max(this.#seq, Number(match[2]));
+    }
+  }
+
+  /**
+   * Adopts the segments of processes that are no longer running (and of an earlier
+   * process that had this pid) and returns their entries, oldest segment first. A line
+   * that does not parse (a write cut short by a full disk) is skipped and counted.
+   */
+  recover(): { entries: JournalEntry<T>[]; unreadable: number } {
+    const entries: JournalEntry<T>[] = [];
+    let unreadable = 0;
+    const orphans = readdirSync(this.#dir)
+      .map((name) => ({ name, match: SEGMENT.exec(name) }))
+      .filter(({ match }) => match !== null && (Number(match[1]) === process.pid || !alive(Number(match[1]))))
+      .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+    for (const { name } of orphans) {
+      const segment = this.#nextSegment();
+      const path = this.#path(segment);
+      try {
+        renameSync(join(this.#dir, name), path);
+      } catch {
+        continue; // another process adopted it first
+      }
+      let count = 0;
+      for (const line of readFileSync(path, 'utf8').split('\n')) {
+        if (line === '') continue;
+        try {
+          entries.push({ value: JSON.parse(line) as T, segment });
+          count += 1;
+        } catch {
+          unreadable += 1;
+        }
+      }
+      this.#pending.set(segment, { count, closed: true });
+      if (count === 0) this.#settleSegment(segment);
+    }
+    return { entries, unreadable };
+  }
+
+  /** Appends one entry, synchronously, and says which segment holds it. */
+  append(value: T): number {
+    if (this.#fd === undefined) {
+      this.#segment = this.#nextSegment();
+      this.#fd = openSync(this.#path(this.#segment), 'a');
+      this.#pending.set(this.#segment, { count: 0, closed: false });
+    }
+    writeSync(this.#fd, `${JSON.stringify(value)}\n`);
+    const state = this.#pending.get(this.#segment);
+    if (state) state.count += 1;
+    return this.#segment;
+  }
+
+  /** Closes the current segment; the next `append` starts another. */
+  rotate(): void {
+    if (this.#fd === undefined) return;
+    closeSync(this.#fd);
+    this.#fd = undefined;
+    const state = this.#pending.get(this.#segment);
+    if (state) state.closed = true;
+    if (state?.count === 0) this.#settleSegment(this.#segment);
+  }
+
+  /** Marks entries sent; a closed segment whose entries are all sent is deleted. */
+  settle(segments: Iterable<number>): void {
+    for (const segment of segments) {
+      const state = this.#pending.get(segment);
+      if (state === undefined) continue;
+      state.count -= 1;
+      if (state.count <= 0 && state.closed) this.#settleSegment(segment);
+    }
+  }
+
+  /** Closes the current segment; unsent entries stay on disk for the next process. */
+  close(): void {
+    this.rotate();
+  }
+
+  #settleSegment(segment: number): void {
+    this.#pending.delete(segment);
+    try {
+      unlinkSync(this.#path(segment));
+    } catch {
+      // already gone: nothing left to send from it
+    }
+  }
+
+  #nextSegment(): number {
+    this.#seq += 1;
+    return this.#seq;
+  }
+
+  #path(segment: number): string {
+    return join(this.#dir, `${process.pid}-${segment}.ndjson`);
+  }
+}

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { TOPICS, type AuthDecisionEvent } from '@portcullis/contracts';
+import { MessageBus } from '@portcullis/message-bus';
+import { Registry, createLogger } from '@portcullis/observability';
+import { useRedisServer, uniqueId } from '@portcullis/testing';
+import { AuditJournal } from '../src/audit-journal.ts';
+import { DecisionAudit, type AuditRecord } from '../src/audit.ts';
+
+const run = promisify(execFile);
+const log = createLogger({ name: 'audit-test', level: 'silent' });
+
+function decision(requestId: string): AuthDecisionEvent {
+  return { principal: 'alice', action: 'view', resource: 'Document::d1', decision: 'allow', policyVersion: 'v1', cache: 'miss', requestId };
+}
+
+describe('DecisionAudit on a real redis-server', () => {
+  const redis = useRedisServer();
+  let bus: MessageBus;
+  let dir: string;
+  const applied = new Map<string, number>();
+  let onApplied = (): void => undefined;
+  before(async () => {
+    bus = new MessageBus({ redis: redis.url, registry: new Registry(), logger: log, source: 'audit-test' });
+    await bus.subscribe<AuthDecisionEvent>(
+      TOPICS.authDecision.topic,
+      (message) => {
+        applied.set(message.payload.requestId, (applied.get(message.payload.requestId) ?? 0) + 1);
+        onApplied();
+      },
+      { mode: 'work', group: uniqueId('g') },
+    );
+  });
+  after(async () => {
+    await bus.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Resolves when every id has been applied. */
+  const allApplied = (ids: string[]): Promise<void> =>
+    new Promise((resolve) => {
+      onApplied = () => {
+        if (ids.every((id) => applied.has(id))) resolve();
+      };
+      onApplied();
+    });
+
+  test('events recorded while a batch is stuck in flight are all sent once it ends; the journal is left empty', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'audit-test-'));
+    const audit = new DecisionAudit({ bus, log, flushMs: 1, batchSize: 5, journal: new AuditJournal<AuditRecord>(dir) });
+    // Writes paused for 300 ms: the first batch hangs, and its timer fires meanwhile.
+    await run('redis-cli', ['-p', String(redis.port), 'CLIENT', 'PAUSE', '300', 'WRITE']);
+    const ids = Array.from({ length: 40 }, (_, i) => uniqueId(`r${i}`));
+    for (const id of ids.slice(0, 20)) audit.record(decision(id));
+    const inFlight = audit.flush();
+    for (const id of ids.slice(20)) audit.record(decision(id));
+    assert.ok(readdirSync(dir).length >= 1, 'journalled before any was sent');
+    await inFlight;
+    await allApplied(ids);
+    await audit.close();
+    assert.deepEqual(readdirSync(dir), [], 'every segment sent and deleted');
+    assert.ok(
+      ids.every((id) => applied.get(id) === 1),
+      'each applied once',
+    );
+  });
+
+  test('what a closed audit could not send is sent by the next one on the same journal, under the same ids', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'audit-test-'));
+    const down = new MessageBus({ redis: 'redis://127.0.0.1:1', registry: new Registry(), logger: log, source: 'audit-test' });
+    const ids = Array.from({ length: 7 }, (_, i) => uniqueId(`k${i}`));
+    const first = new DecisionAudit({ bus: down, log, journal: new AuditJournal<AuditRecord>(dir) });
+    for (const id of ids) first.record(decision(id));
+    await first.close(300);
+    await down.close({ timeoutMs: 200 });
+    assert.ok(readdirSync(dir).length >= 1, 'unsent events stay in the journal');
+    const next = new DecisionAudit({ bus, log, journal: new AuditJournal<AuditRecord>(dir) });
+    assert.equal(next.recovered, ids.length);
+    await allApplied(ids);
+    await next.close();
+    assert.deepEqual(readdirSync(dir), []);
+  });
+});
