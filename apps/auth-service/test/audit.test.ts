@@ -13,7 +13,7 @@ import { AuditJournal } from '../src/audit-journal.ts';
 import { DecisionAudit, type AuditRecord } from '../src/audit.ts';
 
 const run = promisify(execFile);
-const log = createLogger({ name: 'audit-test', level: 'silent' });
+const log = createLogger({ service: 'audit-test', level: 'silent' });
 
 function decision(requestId: string): AuthDecisionEvent {
   return { principal: 'alice', action: 'view', resource: 'Document::d1', decision: 'allow', policyVersion: 'v1', cache: 'miss', requestId };
