@@ -63,16 +63,21 @@ export interface BenchStack {
  * `policyOnBus`: the policy-service joins the bus too (it then consumes the audit events).
  * `redisArgs`: extra redis-server arguments (persistence, for a restart with its data).
  * `policyEnv`: extra policy-service settings.
+ * `policyNetwork`: run the policy-service inside this network namespace (the chaos run's).
  */
 export async function startBenchStack(options: {
   policyOnBus: boolean;
   redisArgs?: string[];
   policyEnv?: Record<string, string>;
+  policyNetwork?: { exec: string[]; address: string; hostAddress: string };
 }): Promise<BenchStack> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-stack-'));
   const clients = join(dir, 'clients.json');
   await writeFile(clients, JSON.stringify([BENCH_CLIENT, ...MANY_ROLE_CLIENTS]));
-  const redis = await startRedisServer({ args: options.redisArgs ?? [] });
+  const network = options.policyNetwork;
+  // A policy-service in its own network namespace reaches Redis over the veth pair.
+  const reachable = network === undefined ? [] : ['--bind', '127.0.0.1', network.hostAddress, '--protected-mode', 'no'];
+  const redis = await startRedisServer({ args: [...(options.redisArgs ?? []), ...reachable] });
   const processes: ProcessHandle[] = [];
   const authSettings = new Map<string, { port: number; env: Record<string, string> }>();
   const launchAuth = (port: number, env: Record<string, string>): Promise<ProcessHandle> =>
@@ -162,17 +167,19 @@ export async function startBenchStack(options: {
     },
   };
   const policyPort = await freePort();
-  const policyUrl = `http://127.0.0.1:${policyPort}`;
+  const policyUrl = `http://${network?.address ?? '127.0.0.1'}:${policyPort}`;
+  const [command, ...prefix] = [...(network?.exec ?? []), process.execPath];
   const startPolicy = (): Promise<ProcessHandle> =>
     startProcess({
-      command: process.execPath,
-      args: [POLICY_MAIN],
+      command: command as string,
+      args: [...prefix, POLICY_MAIN],
       env: {
         POLICY_PORT: String(policyPort),
+        ...(network ? { POLICY_HOST: network.address } : {}),
         POLICY_WATCH: 'false',
         POLICY_ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
         LOG_LEVEL: 'warn',
-        ...(options.policyOnBus ? { REDIS_URL: redis.url } : {}),
+        ...(options.policyOnBus ? { REDIS_URL: network ? `redis://${network.hostAddress}:${redis.port}` : redis.url } : {}),
         ...options.policyEnv,
       },
       readyWhen: /policy-service ready on/,

@@ -10,9 +10,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { ProcessHandle } from '@portcullis/testing';
+import { freePort, startProcess, type ProcessHandle } from '@portcullis/testing';
 import { livePolicies } from '../_calls.ts';
-import { BENCH_CLIENT, MANY_ROLE_CLIENTS, startBenchStack } from '../_stack.ts';
+import { BENCH_ADMIN_TOKEN, BENCH_CLIENT, MANY_ROLE_CLIENTS, POLICY_MAIN, startBenchStack } from '../_stack.ts';
+import { canMakeNetwork, createPolicyNetwork } from './network.ts';
 import { attack, findVegeta } from '../_vegeta.ts';
 import { allowedWithoutDecision } from './oracle.ts';
 import { renderReliability, type StepFigures } from './reliability.ts';
@@ -40,9 +41,32 @@ function audited(handles: ProcessHandle[]): Map<string, number> {
   return counts;
 }
 
+/** A second audit consumer: a policy-service on the bus that no auth-service calls. */
+async function startConsumer(redisUrl: string): Promise<{ handle: ProcessHandle; restart(): Promise<ProcessHandle> }> {
+  const port = await freePort();
+  const start = (): Promise<ProcessHandle> =>
+    startProcess({
+      command: process.execPath,
+      args: [POLICY_MAIN],
+      env: {
+        POLICY_PORT: String(port),
+        POLICY_WATCH: 'false',
+        POLICY_ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
+        REDIS_URL: redisUrl,
+        LOG_LEVEL: 'info',
+      },
+      readyWhen: /policy-service ready on/,
+    });
+  return { handle: await start(), restart: start };
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { short, names } = parseArgs(argv);
-  const steps = chaosSteps().filter((step) => names.length === 0 || names.includes(step.name));
+  const network = canMakeNetwork() ? createPolicyNetwork() : undefined;
+  if (network === undefined) console.log('not root, or no iproute2/nftables: the network steps are left out');
+  const steps = chaosSteps().filter(
+    (step) => (names.length === 0 || names.includes(step.name)) && (network !== undefined || step.needsNetwork !== true),
+  );
   if (steps.length === 0)
     throw new Error(
       `no such step; known: ${chaosSteps()
@@ -50,14 +74,27 @@ export async function main(argv: string[]): Promise<number> {
         .join(', ')}`,
     );
   const vegeta = findVegeta();
-  const stack = await startBenchStack({ policyOnBus: true, redisArgs: REDIS_DURABILITY, policyEnv: { LOG_LEVEL: 'info' } });
+  const stack = await startBenchStack({
+    policyOnBus: true,
+    redisArgs: REDIS_DURABILITY,
+    policyEnv: { LOG_LEVEL: 'info' },
+    policyNetwork: network,
+  }).catch(async (error: unknown) => {
+    await network?.close();
+    throw error;
+  });
   const policyHandles: ProcessHandle[] = [stack.policy];
   const asked = new Map<string, Asked>();
   const answers: Answer[] = [];
   const figures: StepFigures[] = [];
   let watcher: Watcher | undefined;
   try {
-    const instances = [await stack.startAuth(), await stack.startAuth()];
+    // The auth-services call the policy-service across the veth pair, through the relay.
+    const policyUrl = new URL(stack.policyUrl);
+    const through = network && { POLICY_URL: await network.relay({ host: policyUrl.hostname, port: Number(policyUrl.port) }) };
+    const instances = [await stack.startAuth(through), await stack.startAuth(through)];
+    const consumer = await startConsumer(stack.redisUrl);
+    policyHandles.push(consumer.handle);
     const urls = instances.map((i) => i.url);
     const main: Principal = { token: await stack.token(urls[0] as string), sub: BENCH_CLIENT.client_id, roles: BENCH_CLIENT.roles };
     const heavyTokens = await stack.manyRoleTokens(urls[0] as string);
@@ -68,6 +105,8 @@ export async function main(argv: string[]): Promise<number> {
       instances,
       policyTexts: new Map([[live.version, live.policies]]),
       redisPid: (await stack.serverPids())['redis-server'] ?? 0,
+      network,
+      consumer,
     };
 
     // Capacity: the same traffic, closed loop, 32 in flight, 3 s; the steady rate is half.
@@ -109,7 +148,7 @@ export async function main(argv: string[]): Promise<number> {
       await sleep(faultMs);
       await step.recover(context);
       const recoveredAt = Date.now();
-      if (!policyHandles.includes(stack.policy)) policyHandles.push(stack.policy);
+      for (const handle of [stack.policy, consumer.handle]) if (!policyHandles.includes(handle)) policyHandles.push(handle);
       const hits = [...(await load), ...((await burst) ?? [])];
       const note = (await during) ?? '';
       // Full service: /ready 200 and a new decision answered on every instance.
@@ -201,7 +240,9 @@ export async function main(argv: string[]): Promise<number> {
     return text.failed ? 1 : 0;
   } finally {
     await watcher?.stop();
+    await Promise.all(policyHandles.map((handle) => handle.stop('SIGKILL')));
     await stack.stop();
+    await network?.close();
   }
 }
 

@@ -4,6 +4,7 @@
 import type { ProcessHandle } from '@portcullis/testing';
 import { authenticate, livePolicies, pollUntil, putPolicies } from '../_calls.ts';
 import { BENCH_CLIENT, type BenchStack } from '../_stack.ts';
+import type { PolicyNetwork } from './network.ts';
 
 /** What the steps act on. */
 export interface ChaosContext {
@@ -14,6 +15,10 @@ export interface ChaosContext {
   policyTexts: Map<string, string>;
   /** The pid of redis-server, learnt before anything froze it. */
   redisPid: number;
+  /** The policy-service's namespace and relay, when this machine could make them. */
+  network: PolicyNetwork | undefined;
+  /** A second audit consumer (a policy-service no auth-service calls), and how to start it again. */
+  consumer: { handle: ProcessHandle; restart(): Promise<ProcessHandle> };
 }
 
 /** One fault. */
@@ -29,7 +34,11 @@ export interface Step {
   during?(context: ChaosContext): Promise<string>;
   /** Extra load during the fault, in multiples of the steady rate. */
   extraLoad?: number;
+  /** Needs the policy-service's own network namespace (root, iproute2, nftables). */
+  needsNetwork?: boolean;
 }
+
+const policyPort = (context: ChaosContext): number => Number(new URL(context.stack.policyUrl).port);
 
 const signal = (pid: number | undefined, name: NodeJS.Signals): void => {
   if (pid === undefined) throw new Error(`no process to send ${name} to`);
@@ -97,6 +106,31 @@ export function chaosSteps(): Step[] {
       faultMs: [10_000, 3000],
       inject: async (c) => signal(c.stack.policy.child.pid, 'SIGSTOP'),
       recover: async (c) => signal(c.stack.policy.child.pid, 'SIGCONT'),
+    },
+    {
+      name: 'consumer-killed',
+      fault: 'one of two audit consumers SIGKILLed mid-batch (its unacknowledged entries are reclaimed), restarted',
+      faultMs: [5000, 2000],
+      inject: (c) => c.consumer.handle.stop('SIGKILL').then(() => undefined),
+      recover: async (c) => {
+        c.consumer.handle = await c.consumer.restart();
+      },
+    },
+    {
+      name: 'network-latency',
+      fault: '20 ms added each way between auth and policy (relay on the veth path; the kernel has no netem)',
+      faultMs: [10_000, 3000],
+      needsNetwork: true,
+      inject: async (c) => c.network?.setDelay(20),
+      recover: async (c) => c.network?.setDelay(0),
+    },
+    {
+      name: 'network-loss',
+      fault: '10 % of the packets between auth and policy dropped, both ways (nftables in the namespace)',
+      faultMs: [10_000, 3000],
+      needsNetwork: true,
+      inject: async (c) => c.network?.setLoss(policyPort(c), 10),
+      recover: async (c) => c.network?.setLoss(policyPort(c), 0),
     },
     {
       name: 'redis-killed',
