@@ -33,6 +33,32 @@ test('startRedisCluster joins three masters covering all slots', async () => {
   }
 });
 
+test('with a replica each, a killed master is replaced by its replica and rejoins when restarted', async () => {
+  const cluster = await startRedisCluster(3, { replicas: 1 });
+  try {
+    const before = await cluster.masters();
+    assert.equal(before.length, 3);
+    const victim = before[0] as number;
+    await cluster.stop(victim, 'SIGKILL');
+    // Failover needs the node timeout (2 s) and an election; each node's view converges by gossip.
+    await cluster.waitUntilOk();
+    let promoted: number[] = [];
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline;) {
+      promoted = await cluster.masters();
+      if (promoted.length === 3 && !promoted.includes(victim)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(promoted.length, 3, 'three masters again');
+    assert.ok(!promoted.includes(victim), "a replica took the killed master's slots");
+    await cluster.restart(victim);
+    await cluster.waitUntilOk();
+    const { stdout } = await run('redis-cli', ['-p', String(victim), 'role']);
+    assert.match(stdout, /^slave/, 'the old master came back as a replica');
+  } finally {
+    await cluster.close();
+  }
+});
+
 test('a command that is not installed is reported, not an unhandled crash', async () => {
   const { startProcess } = await import('../src/index.ts');
   await assert.rejects(startProcess({ command: 'portcullis-no-such-binary', readyWhen: /never/ }), /spawn failed: .*ENOENT/);

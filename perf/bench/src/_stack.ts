@@ -6,7 +6,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startProcess, startRedisServer, type ProcessHandle, type RedisServerHandle } from '@portcullis/testing';
+import {
+  freePort,
+  startProcess,
+  startRedisServer,
+  type ProcessHandle,
+  type RedisClusterHandle,
+  type RedisServerHandle,
+} from '@portcullis/testing';
 import { Redis } from 'ioredis';
 
 const AUTH_MAIN = fileURLToPath(new URL('../../../apps/auth-service/src/main.ts', import.meta.url));
@@ -38,8 +45,8 @@ export interface BenchStack {
   startAuth(env?: Record<string, string>): Promise<{ url: string; handle: ProcessHandle }>;
   /** Starts the auth-service that answered on `url` again (after it was killed), same port and settings; resolves with its new handle once ready. */
   restartAuth(url: string): Promise<ProcessHandle>;
-  /** The stack's redis-server (stop, restart). */
-  readonly redis: RedisServerHandle;
+  /** The stack's redis-server (stop, restart); undefined when it runs on a given Redis Cluster. */
+  readonly redis: RedisServerHandle | undefined;
   /** A token of the bench client (or of `client`) from `url`'s `/token`. */
   token(url: string, client?: { client_id: string; client_secret: string }): Promise<string>;
   /** A token of each of {@link MANY_ROLE_CLIENTS}. */
@@ -64,12 +71,14 @@ export interface BenchStack {
  * `redisArgs`: extra redis-server arguments (persistence, for a restart with its data).
  * `policyEnv`: extra policy-service settings.
  * `policyNetwork`: run the policy-service inside this network namespace (the chaos run's).
+ * `cluster`: run on this Redis Cluster instead of a redis-server of the stack's own.
  */
 export async function startBenchStack(options: {
   policyOnBus: boolean;
   redisArgs?: string[];
   policyEnv?: Record<string, string>;
   policyNetwork?: { exec: string[]; address: string; hostAddress: string };
+  cluster?: RedisClusterHandle;
 }): Promise<BenchStack> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-stack-'));
   const clients = join(dir, 'clients.json');
@@ -77,7 +86,9 @@ export async function startBenchStack(options: {
   const network = options.policyNetwork;
   // A policy-service in its own network namespace reaches Redis over the veth pair.
   const reachable = network === undefined ? [] : ['--bind', '127.0.0.1', network.hostAddress, '--protected-mode', 'no'];
-  const redis = await startRedisServer({ args: [...(options.redisArgs ?? []), ...reachable] });
+  if (network && options.cluster) throw new Error('a policy-service in its own namespace cannot reach a loopback Redis Cluster');
+  const redis = options.cluster ? undefined : await startRedisServer({ args: [...(options.redisArgs ?? []), ...reachable] });
+  const redisUrl = options.cluster?.url ?? (redis as RedisServerHandle).url;
   const processes: ProcessHandle[] = [];
   const authSettings = new Map<string, { port: number; env: Record<string, string> }>();
   const launchAuth = (port: number, env: Record<string, string>): Promise<ProcessHandle> =>
@@ -87,7 +98,7 @@ export async function startBenchStack(options: {
       env: {
         AUTH_PORT: String(port),
         POLICY_URL: policyUrl,
-        REDIS_URL: redis.url,
+        REDIS_URL: redisUrl,
         JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789',
         // One issuer for every instance, as replicas behind one address have.
         JWT_ISSUER: 'https://auth.bench.portcullis.test',
@@ -133,7 +144,7 @@ export async function startBenchStack(options: {
       return Promise.all(MANY_ROLE_CLIENTS.map((client) => stack.token(url, client)));
     },
     get redisUrl() {
-      return redis.url;
+      return redisUrl;
     },
     get policyUrl() {
       return policyUrl;
@@ -149,11 +160,13 @@ export async function startBenchStack(options: {
       processes[0] = policy;
     },
     async serverPids() {
-      const redisClient = new Redis(redis.url);
-      const info = await redisClient.info('server');
-      redisClient.disconnect();
-      const redisPid = Number(/process_id:(\d+)/.exec(info)?.[1]);
-      const pids: Record<string, number> = { 'redis-server': redisPid };
+      const pids: Record<string, number> = {};
+      if (redis) {
+        const redisClient = new Redis(redis.url);
+        const info = await redisClient.info('server');
+        redisClient.disconnect();
+        pids['redis-server'] = Number(/process_id:(\d+)/.exec(info)?.[1]);
+      }
       processes.forEach((p, i) => {
         if (p.child.exitCode !== null || p.child.signalCode !== null) return;
         pids[i === 0 ? 'policy-service' : i === 1 ? 'auth-service' : `auth-service-${i}`] = p.child.pid ?? 0;
@@ -162,7 +175,7 @@ export async function startBenchStack(options: {
     },
     async stop() {
       await Promise.all(processes.map((p) => p.stop('SIGKILL')));
-      await redis.close();
+      await redis?.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -179,7 +192,7 @@ export async function startBenchStack(options: {
         POLICY_WATCH: 'false',
         POLICY_ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
         LOG_LEVEL: 'warn',
-        ...(options.policyOnBus ? { REDIS_URL: network ? `redis://${network.hostAddress}:${redis.port}` : redis.url } : {}),
+        ...(options.policyOnBus ? { REDIS_URL: network && redis ? `redis://${network.hostAddress}:${redis.port}` : redisUrl } : {}),
         ...options.policyEnv,
       },
       readyWhen: /policy-service ready on/,

@@ -4,16 +4,18 @@
 // run, and one fault at a time (steps.ts), each followed by recovery. Every answer is
 // matched to its request: allows are replayed against the policy set in force
 // (oracle.ts), answered decisions are looked up in the audit log. Prints a table, writes
-// docs/RELIABILITY.md, ends with the RESULT line, exits 1 when a decision was allowed
+// docs/RELIABILITY.md (docs/RELIABILITY-CLUSTER.md with --cluster: Redis Cluster of 3 masters
+// and 3 replicas, the Redis steps hitting one master), ends with the RESULT line, exits 1 when a decision was allowed
 // without the policy-service, an audit event was lost or applied twice, or a 5xx other
 // than 503 was answered.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { freePort, startProcess, type ProcessHandle } from '@portcullis/testing';
+import { freePort, startProcess, startRedisCluster, type ProcessHandle } from '@portcullis/testing';
 import { livePolicies } from '../_calls.ts';
 import { BENCH_ADMIN_TOKEN, BENCH_CLIENT, MANY_ROLE_CLIENTS, POLICY_MAIN, startBenchStack } from '../_stack.ts';
 import { canMakeNetwork, createPolicyNetwork } from './network.ts';
+import { clusterFaults, serverFaults } from './redis-faults.ts';
 import { attack, findVegeta } from '../_vegeta.ts';
 import { allowedWithoutDecision } from './oracle.ts';
 import { renderReliability, type StepFigures } from './reliability.ts';
@@ -22,11 +24,11 @@ import { Watcher, chaosTargets, parseBody, type Answer, type Asked, type Princip
 
 const REDIS_DURABILITY = ['--appendonly', 'yes', '--appendfsync', 'everysec'];
 
-function parseArgs(argv: string[]): { short: boolean; names: string[] } {
+function parseArgs(argv: string[]): { short: boolean; cluster: boolean; names: string[] } {
   const names = argv.filter((arg) => !arg.startsWith('--'));
-  const unknown = argv.filter((arg) => arg.startsWith('--') && arg !== '--short');
+  const unknown = argv.filter((arg) => arg.startsWith('--') && arg !== '--short' && arg !== '--cluster');
   if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(', ')}`);
-  return { short: argv.includes('--short'), names };
+  return { short: argv.includes('--short'), cluster: argv.includes('--cluster'), names };
 }
 
 /** The audited request ids in a policy-service's output, each as often as it was applied. */
@@ -61,26 +63,31 @@ async function startConsumer(redisUrl: string): Promise<{ handle: ProcessHandle;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { short, names } = parseArgs(argv);
-  const network = canMakeNetwork() ? createPolicyNetwork() : undefined;
-  if (network === undefined) console.log('not root, or no iproute2/nftables: the network steps are left out');
-  const steps = chaosSteps().filter(
+  const { short, cluster: onCluster, names } = parseArgs(argv);
+  // A policy-service in its own namespace cannot reach a cluster that announces loopback addresses.
+  const network = !onCluster && canMakeNetwork() ? createPolicyNetwork() : undefined;
+  if (network === undefined)
+    console.log(
+      onCluster
+        ? 'on a Redis Cluster: the network steps are left out'
+        : 'not root, or no iproute2/nftables: the network steps are left out',
+    );
+  const known = chaosSteps(onCluster);
+  const steps = known.filter(
     (step) => (names.length === 0 || names.includes(step.name)) && (network !== undefined || step.needsNetwork !== true),
   );
-  if (steps.length === 0)
-    throw new Error(
-      `no such step; known: ${chaosSteps()
-        .map((s) => s.name)
-        .join(', ')}`,
-    );
+  if (steps.length === 0) throw new Error(`no such step; known: ${known.map((s) => s.name).join(', ')}`);
   const vegeta = findVegeta();
+  const cluster = onCluster ? await startRedisCluster(3, { replicas: 1, args: REDIS_DURABILITY }) : undefined;
   const stack = await startBenchStack({
     policyOnBus: true,
     redisArgs: REDIS_DURABILITY,
     policyEnv: { LOG_LEVEL: 'info' },
     policyNetwork: network,
+    cluster,
   }).catch(async (error: unknown) => {
     await network?.close();
+    await cluster?.close();
     throw error;
   });
   const policyHandles: ProcessHandle[] = [stack.policy];
@@ -104,7 +111,7 @@ export async function main(argv: string[]): Promise<number> {
       stack,
       instances,
       policyTexts: new Map([[live.version, live.policies]]),
-      redisPid: (await stack.serverPids())['redis-server'] ?? 0,
+      redis: cluster ? clusterFaults(cluster) : serverFaults(stack),
       network,
       consumer,
     };
@@ -229,12 +236,13 @@ export async function main(argv: string[]): Promise<number> {
       decided: decided.size,
       allows: answers.filter((a) => a.code === 200 && a.body?.allowed === true).length,
       redis: REDIS_DURABILITY.join(' '),
+      cluster: cluster !== undefined,
     });
     console.log(text.table);
     if (!short && names.length === 0) {
       const docs = fileURLToPath(new URL('../../../../docs/', import.meta.url));
       mkdirSync(docs, { recursive: true });
-      writeFileSync(`${docs}RELIABILITY.md`, text.document);
+      writeFileSync(`${docs}${cluster ? 'RELIABILITY-CLUSTER.md' : 'RELIABILITY.md'}`, text.document);
     }
     console.log(text.result);
     return text.failed ? 1 : 0;
@@ -243,6 +251,7 @@ export async function main(argv: string[]): Promise<number> {
     await Promise.all(policyHandles.map((handle) => handle.stop('SIGKILL')));
     await stack.stop();
     await network?.close();
+    await cluster?.close();
   }
 }
 

@@ -61,6 +61,8 @@ export function renderReliability(run: {
   /** Allows answered (each replayed by the oracle). */
   allows: number;
   redis: string;
+  /** Ran on a Redis Cluster of 3 masters and 3 replicas. */
+  cluster: boolean;
 }): { table: string; document: string; result: string; failed: boolean } {
   const rows = run.figures.map(row);
   const table = [`| ${HEAD.join(' | ')} |`, `|${HEAD.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
@@ -73,11 +75,13 @@ export function renderReliability(run: {
     '# Reliability under faults',
     '',
     'Written by `npm run chaos` (perf/bench/src/chaos). The whole stack runs as real processes on one',
-    'machine: Redis, one policy-service (which also consumes the `auth.decision` audit events), a second',
-    'audit consumer (a policy-service no auth-service calls), two auth-services. The policy-service runs',
-    "in a network namespace of the run's: the auth-services reach it across a veth pair, through a relay",
-    'that can delay it (the kernel has no netem), and nftables in the namespace can drop its packets',
-    `(without root or nftables the network steps are left out). Steady open-loop load from vegeta at ${run.rate} requests/s, about half of the`,
+    `machine: ${run.cluster ? 'a Redis Cluster of 3 masters and 3 replicas (node timeout 2 s)' : 'Redis'}, one policy-service`,
+    '(which also consumes the `auth.decision` audit events), a second audit consumer (a policy-service no',
+    'auth-service calls), two auth-services.',
+    run.cluster
+      ? 'The policy-service runs on loopback: a network namespace could not reach the cluster, so the network steps run on a single Redis only (RELIABILITY.md).'
+      : "The policy-service runs in a network namespace of the run's: the auth-services reach it across a veth pair, through a relay that can delay it (the kernel has no netem), and nftables in the namespace can drop its packets (without root or nftables the network steps are left out).",
+    `Steady open-loop load from vegeta at ${run.rate} requests/s, about half of the`,
     `${run.capacity.toFixed(0)} answers/s the stack gave 32 in-flight requests at the start of the run;`,
     '20 % of the requests are new decisions, 5 % come from principals with 32 roles, and every',
     'instance is also asked `/ready` and one new decision every 100 ms. One fault at a time; each is',

@@ -5,6 +5,7 @@ import type { ProcessHandle } from '@portcullis/testing';
 import { authenticate, livePolicies, pollUntil, putPolicies } from '../_calls.ts';
 import { BENCH_CLIENT, type BenchStack } from '../_stack.ts';
 import type { PolicyNetwork } from './network.ts';
+import type { RedisFaults } from './redis-faults.ts';
 
 /** What the steps act on. */
 export interface ChaosContext {
@@ -13,8 +14,8 @@ export interface ChaosContext {
   instances: { url: string; handle: ProcessHandle }[];
   /** Every policy text put live, by version (the oracle replays allows against them). */
   policyTexts: Map<string, string>;
-  /** The pid of redis-server, learnt before anything froze it. */
-  redisPid: number;
+  /** The stack's Redis, or one master of its cluster. */
+  redis: RedisFaults;
   /** The policy-service's namespace and relay, when this machine could make them. */
   network: PolicyNetwork | undefined;
   /** A second audit consumer (a policy-service no auth-service calls), and how to start it again. */
@@ -89,8 +90,8 @@ async function revocationDuring(context: ChaosContext, token: string): Promise<s
   return `revocation during the fault: /revoke answered ${revoke.status} after ${answeredMs.toFixed(0)} ms; every instance refused the token ${(Math.max(...refused) / 1000).toFixed(2)} s after /revoke answered`;
 }
 
-/** The steps, in the order they run. */
-export function chaosSteps(): Step[] {
+/** The steps, in the order they run; on a Redis Cluster the Redis steps hit one master. */
+export function chaosSteps(cluster = false): Step[] {
   let revokedToken = '';
   return [
     {
@@ -133,18 +134,17 @@ export function chaosSteps(): Step[] {
       recover: async (c) => c.network?.setLoss(policyPort(c), 0),
     },
     {
-      name: 'redis-killed',
-      fault: 'Redis SIGKILLed, restarted with its data (AOF)',
+      name: cluster ? 'master-killed' : 'redis-killed',
+      fault: cluster
+        ? 'a Redis Cluster master SIGKILLed (its replica is promoted), restarted with its data (AOF): it rejoins as a replica'
+        : 'Redis SIGKILLed, restarted with its data (AOF)',
       faultMs: [5000, 2000],
-      inject: (c) => c.stack.redis.stop('SIGKILL'),
-      recover: async (c) => {
-        await c.stack.redis.restart();
-        c.redisPid = (await c.stack.serverPids())['redis-server'] ?? c.redisPid;
-      },
+      inject: (c) => c.redis.kill(),
+      recover: (c) => c.redis.restart(),
     },
     {
-      name: 'redis-frozen',
-      fault: 'Redis frozen (SIGSTOP) 5 s, a token revoked meanwhile; then SIGCONT',
+      name: cluster ? 'master-frozen' : 'redis-frozen',
+      fault: `${cluster ? 'a Redis Cluster master' : 'Redis'} frozen (SIGSTOP) 5 s, a token revoked meanwhile; then SIGCONT`,
       faultMs: [5000, 3000],
       inject: async (c) => {
         // A token both instances hold verified and whose decisions they cache.
@@ -156,10 +156,10 @@ export function chaosSteps(): Step[] {
             { action: 'view', resource: { type: 'Document', id: 'doc-1' } },
             `during-${Date.now()}`,
           );
-        signal(c.redisPid, 'SIGSTOP');
+        await c.redis.freeze();
       },
       during: (c) => revocationDuring(c, revokedToken),
-      recover: async (c) => signal(c.redisPid, 'SIGCONT'),
+      recover: (c) => c.redis.thaw(),
     },
     {
       name: 'auth-killed',
