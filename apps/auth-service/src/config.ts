@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { env, loadConfig } from '@portcullis/observability';
+import { ConfigError, env, loadConfig } from '@portcullis/observability';
 import { z } from 'zod';
 
 const url = (what: string) => z.string().regex(/^https?:\/\//, `must be an http(s) URL for ${what}`);
@@ -31,6 +31,12 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       TOKEN_TTL_SEC: env.positiveInt(900),
       /** JSON file of clients: `{client_id, client_secret, roles?}` or an array of them. */
       AUTH_CLIENTS_FILE: z.string().min(1).optional(),
+      /** Wrong client secrets per client id within AUTH_CLIENT_FAILURE_WINDOW_MS that lock the id out (429) of /token, /introspect and /revoke. */
+      AUTH_CLIENT_MAX_FAILURES: env.positiveInt(5),
+      AUTH_CLIENT_FAILURE_WINDOW_MS: env.positiveInt(60_000),
+      /** First lockout (ms); each wrong secret after one doubles it, up to AUTH_CLIENT_MAX_LOCKOUT_MS. */
+      AUTH_CLIENT_LOCKOUT_MS: env.positiveInt(60_000),
+      AUTH_CLIENT_MAX_LOCKOUT_MS: env.positiveInt(900_000),
       AUTH_MAX_BODY_BYTES: env.positiveInt(16 * 1024),
       AUTH_POLICY_TIMEOUT_MS: env.positiveInt(50),
       AUTH_BATCHING: env.bool(true),
@@ -50,6 +56,12 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
     },
     source,
   );
+  if (config.AUTH_CLIENT_MAX_LOCKOUT_MS < config.AUTH_CLIENT_LOCKOUT_MS) {
+    throw new ConfigError(
+      'AUTH_CLIENT_MAX_LOCKOUT_MS',
+      `must be at least AUTH_CLIENT_LOCKOUT_MS (${config.AUTH_CLIENT_LOCKOUT_MS}) (received ${config.AUTH_CLIENT_MAX_LOCKOUT_MS})`,
+    );
+  }
   const publicUrl = (config.AUTH_PUBLIC_URL ?? `http://${config.AUTH_HOST}:${config.AUTH_PORT}`).replace(/\/+$/, '');
   return {
     ...config,

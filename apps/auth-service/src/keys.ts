@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { AuthServiceConfig } from './config.ts';
 import {
+  AttemptLimiter,
   ClientRegistry,
   createTokenIssuer,
   createVerifier,
@@ -24,7 +25,13 @@ export async function buildTokenLayer(
   config: AuthServiceConfig,
   revocations: RevocationList,
 ): Promise<{ issuer: TokenIssuer; verifier: TokenVerifier; clients: ClientRegistry }> {
-  const clients = new ClientRegistry();
+  const attempts = new AttemptLimiter({
+    maxFailures: config.AUTH_CLIENT_MAX_FAILURES,
+    windowMs: config.AUTH_CLIENT_FAILURE_WINDOW_MS,
+    lockoutMs: config.AUTH_CLIENT_LOCKOUT_MS,
+    maxLockoutMs: config.AUTH_CLIENT_MAX_LOCKOUT_MS,
+  });
+  const clients = new ClientRegistry({ attempts });
   if (config.AUTH_CLIENTS_FILE !== undefined) {
     const parsed = JSON.parse(await readFile(config.AUTH_CLIENTS_FILE, 'utf8')) as ClientFileEntry | ClientFileEntry[];
     for (const entry of Array.isArray(parsed) ? parsed : [parsed]) {

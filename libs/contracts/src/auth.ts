@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { CedarValue, EntityRef } from './cedar.ts';
+import { CedarContext, EntityRef } from './cedar.ts';
 
 /** The body of `POST /authenticate`; the principal comes from the verified token. */
 export const AuthenticateRequest = z.strictObject({
   action: z.string().min(1).max(256).describe('Cedar action id, e.g. "view"'),
   resource: EntityRef,
-  context: z.record(z.string(), CedarValue).default({}),
+  context: CedarContext.default({}),
 });
 export type AuthenticateRequest = z.infer<typeof AuthenticateRequest>;
 

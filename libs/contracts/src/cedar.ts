@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { findUnrepresentable } from './json.ts';
+import { inspectShape, type ShapeLimits } from './shape.ts';
 
 /** Bounds that keep hostile input from costing more than a few milliseconds to reject. */
 export const LIMITS = {
@@ -8,7 +8,25 @@ export const LIMITS = {
   entitiesPerRequest: 1000,
   parentsPerEntity: 256,
   policyTextBytes: 1_000_000,
+  /**
+   * Nesting of any Cedar value (entity attributes and tags). Serializing a value is
+   * recursive (JSON.stringify, Cedar's parser), so a few thousand levels would overflow
+   * the stack; 32 is far beyond any real attribute.
+   */
+  valueDepth: 32,
+  /** Nesting of a request's `context`, the record itself counted as 1. */
+  contextDepth: 8,
+  /** Keys of one record, or elements of one set, inside a `context`. */
+  contextMembersPerContainer: 64,
+  /** Keys and elements of a whole `context`, at every level together. */
+  contextMembers: 256,
 } as const;
+
+const CONTEXT_SHAPE: ShapeLimits = {
+  depth: LIMITS.contextDepth,
+  membersPerContainer: LIMITS.contextMembersPerContainer,
+  members: LIMITS.contextMembers,
+};
 
 /** `{"type": "Photo", "id": "a.jpg"}`: a Cedar entity reference. */
 export const EntityRef = z.strictObject({
@@ -20,18 +38,36 @@ export type EntityRef = z.infer<typeof EntityRef>;
 /** Cedar's JSON form of a reference inside entity data: either `{type,id}` or `{"__entity": {type,id}}`. */
 export const EntityRefJson = z.union([EntityRef, z.strictObject({ __entity: EntityRef })]);
 
+/** A zod check that refuses the first shape problem (see shape.ts), naming its path. */
+const shaped =
+  (limits: ShapeLimits) =>
+  (value: unknown, context: z.RefinementCtx): void => {
+    const found = inspectShape(value, limits);
+    if (found !== undefined) context.addIssue({ code: 'custom', message: found.message, path: found.path });
+  };
+
 /**
  * A Cedar value in JSON (records, sets, entity refs, extension calls); Cedar checks the
  * details. Parsed with `parseJson`, integers reach Cedar exactly; one no 64-bit integer
- * equals is refused here, naming its path.
+ * equals is refused here, naming its path, and so is nesting deeper than
+ * `LIMITS.valueDepth`.
  */
 export const CedarValue = z
   .unknown()
-  .superRefine((value, context) => {
-    const found = findUnrepresentable(value);
-    if (found !== undefined) context.addIssue({ code: 'custom', message: found.number.message, path: found.path });
-  })
+  .superRefine(shaped({ depth: LIMITS.valueDepth }))
   .describe('a Cedar value in Cedar JSON format');
+
+/**
+ * A request's `context`: a record of Cedar values, bounded as a whole (depth, keys per
+ * record, keys in all; see LIMITS) because every request carries one to Cedar and into
+ * cache keys. Checked in one walk at the record, so its values are not walked twice.
+ */
+export const CedarContext = z
+  .record(z.string(), z.unknown().describe('a Cedar value in Cedar JSON format'))
+  .superRefine(shaped(CONTEXT_SHAPE))
+  .describe(
+    `at most ${LIMITS.contextDepth} levels deep, ${LIMITS.contextMembersPerContainer} keys or elements per record or set, ${LIMITS.contextMembers} in all`,
+  );
 
 /** Cedar entity JSON, as in Cedar's entities.json. */
 export const Entity = z.strictObject({
@@ -47,7 +83,7 @@ export const EvaluateRequest = z.strictObject({
   principal: EntityRef,
   action: EntityRef,
   resource: EntityRef,
-  context: z.record(z.string(), CedarValue).default({}),
+  context: CedarContext.default({}),
   entities: z.array(Entity).max(LIMITS.entitiesPerRequest).default([]),
 });
 export type EvaluateRequest = z.infer<typeof EvaluateRequest>;

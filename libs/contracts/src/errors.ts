@@ -17,12 +17,20 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
  */
 export const ERROR_CODES = {
   malformedJson: 'E_MALFORMED_JSON',
+  /** 400: the HTTP/1.1 parser refused the request itself (request line, headers, framing). */
+  malformedRequest: 'E_MALFORMED_REQUEST',
+  /** 431: the request line and headers (HTTP/1.1) are over the server's limit. */
+  headersTooLarge: 'E_HEADERS_TOO_LARGE',
+  /** 408: the headers, or the whole request, did not arrive in time (a slow client). */
+  requestTimeout: 'E_REQUEST_TIMEOUT',
   validation: 'E_VALIDATION',
   payloadTooLarge: 'E_PAYLOAD_TOO_LARGE',
   unsupportedMediaType: 'E_UNSUPPORTED_MEDIA_TYPE',
   notFound: 'E_NOT_FOUND',
   methodNotAllowed: 'E_METHOD_NOT_ALLOWED',
   unauthorized: 'E_UNAUTHORIZED',
+  /** 429: too many wrong client secrets for this client id lately (Retry-After says how long). */
+  tooManyAttempts: 'E_TOO_MANY_ATTEMPTS',
   adminDisabled: 'E_ADMIN_DISABLED',
   batchTooLarge: 'E_BATCH_TOO_LARGE',
   requestRejected: 'E_REQUEST_REJECTED',

@@ -5,4 +5,5 @@ export * from './events.ts';
 export * from './auth.ts';
 export * from './redis-url.ts';
 export * from './json.ts';
+export * from './shape.ts';
 export * from './options.ts';

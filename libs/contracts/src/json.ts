@@ -70,31 +70,3 @@ export function parseJson(text: string): unknown {
     throw error;
   }
 }
-
-/**
- * The first {@link UnrepresentableNumber} in a parsed value, with its path, or undefined.
- * Iterative, so hostile nesting cannot overflow the stack; raw JSON holders are leaves.
- */
-export function findUnrepresentable(value: unknown): { path: (string | number)[]; number: UnrepresentableNumber } | undefined {
-  if (value === null || typeof value !== 'object') return undefined;
-  // Each node links to its parent; the path is built only for the one found.
-  interface Node {
-    value: unknown;
-    key: string | number | undefined;
-    parent: Node | undefined;
-  }
-  const stack: Node[] = [{ value, key: undefined, parent: undefined }];
-  while (stack.length > 0) {
-    const node = stack.pop() as Node;
-    const current = node.value;
-    if (current instanceof UnrepresentableNumber) {
-      const path: (string | number)[] = [];
-      for (let at: Node | undefined = node; at?.key !== undefined; at = at.parent) path.push(at.key);
-      return { path: path.reverse(), number: current };
-    }
-    if (current === null || typeof current !== 'object' || isRawJson(current)) continue;
-    if (Array.isArray(current)) current.forEach((member, index) => stack.push({ value: member, key: index, parent: node }));
-    else for (const [key, member] of Object.entries(current)) stack.push({ value: member, key, parent: node });
-  }
-  return undefined;
-}

@@ -1,6 +1,9 @@
-import { createServer as createHttpServer, type RequestListener } from 'node:http';
+import { createServer as createHttpServer, type RequestListener, type ServerResponse } from 'node:http';
 import { createServer as createH2Server, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import { createServer as createNetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { clientErrorListener, withRequestDeadline } from './guards.ts';
+import { resolveLimits, type ServerLimits } from './limits.ts';
 
 /** The HTTP/2 connection preface starts with these bytes; HTTP/1.x has no method "PRI". */
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -13,6 +16,8 @@ export interface DualServerOptions {
   http1: RequestListener;
   /** Handles HTTP/2 cleartext requests (prior knowledge). */
   http2: (req: Http2ServerRequest, res: Http2ServerResponse) => void;
+  /** Header size, slow-client timeouts and the connection cap; defaults in DEFAULT_SERVER_LIMITS. */
+  limits?: ServerLimits;
 }
 
 /** A running dual-protocol listener. */
@@ -29,22 +34,44 @@ export interface DualServer {
 /**
  * Serves HTTP/1.1 and h2c on one port. Each new connection's first bytes decide: the
  * HTTP/2 preface goes to an http2 server, anything else to the http server, both fed
- * through their `connection` event so neither needs a port of its own.
+ * through their `connection` event so neither needs a port of its own. `limits` bound
+ * what a client may hold (connections) or send (headers, slowly) before a route runs;
+ * a bad limit is a RangeError naming it.
  */
 export async function listenDual(options: DualServerOptions): Promise<DualServer> {
-  const http1 = createHttpServer({ keepAliveTimeout: 65_000, headersTimeout: 10_000, requestTimeout: 30_000 }, options.http1);
+  const limits = resolveLimits(options.limits);
+  const http1 = createHttpServer(
+    {
+      keepAliveTimeout: 65_000,
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: limits.checkIntervalMs,
+    },
+    options.http1,
+  );
   // http.Server starts tracking connections (idle detection, headers/request timeouts
   // against slow senders) on its 'listening' event. It never listens itself here, since
   // the net server hands it sockets, so announce it by hand.
   http1.emit('listening');
-  const http2 = createH2Server({ settings: { maxConcurrentStreams: 1000 } }, options.http2);
+  // Each socket's current response, so a late refusal never writes into one under way.
+  const responses = new WeakMap<Duplex, ServerResponse>();
+  http1.on(
+    'clientError',
+    clientErrorListener(limits, (socket) => responses.get(socket)),
+  );
+  const http2 = createH2Server(
+    { settings: { maxConcurrentStreams: 1000, maxHeaderListSize: limits.maxHeaderBytes } },
+    withRequestDeadline(options.http2, limits),
+  );
   const sockets = new Set<Socket>();
   // Connections that have not sent their first bytes yet belong to neither server.
   const unrouted = new Set<Socket>();
   const sessions = new Set<ServerHttp2Session>();
   let closing = false;
-  // Once closing, a keep-alive connection is closed as soon as its current response is out.
-  http1.on('request', (_req, res) => {
+  http1.on('request', (req, res) => {
+    responses.set(req.socket, res);
+    // Once closing, a keep-alive connection is closed as soon as its current response is out.
     res.once('finish', () => {
       if (closing) setImmediate(() => http1.closeIdleConnections());
     });
@@ -57,7 +84,11 @@ export async function listenDual(options: DualServerOptions): Promise<DualServer
   const net = createNetServer((socket) => {
     sockets.add(socket);
     unrouted.add(socket);
+    // A connection that never says which protocol it speaks belongs to neither server, so
+    // neither's timeouts reach it: it gets the headers timeout here.
+    const silent = setTimeout(() => socket.destroy(), limits.headersTimeoutMs);
     socket.once('close', () => {
+      clearTimeout(silent);
       sockets.delete(socket);
       unrouted.delete(socket);
     });
@@ -72,12 +103,15 @@ export async function listenDual(options: DualServerOptions): Promise<DualServer
       // Wait for more bytes only while the prefix is still ambiguous.
       if (isH2 && seen.length < H2_PREFACE.length) return;
       socket.off('readable', route);
+      clearTimeout(silent);
       unrouted.delete(socket);
       socket.unshift(seen);
       (isH2 ? http2 : http1).emit('connection', socket);
     };
     socket.on('readable', route);
   });
+  // Past the cap node:net closes each new connection as soon as it is accepted.
+  net.maxConnections = limits.maxConnections;
 
   await new Promise<void>((resolve, reject) => {
     net.once('error', reject);

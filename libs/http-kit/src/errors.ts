@@ -30,3 +30,13 @@ export class HttpError extends PortcullisError {
 export const notFound = (message = 'no such route'): HttpError => new HttpError(404, ERROR_CODES.notFound, message);
 export const payloadTooLarge = (limit: number): HttpError =>
   new HttpError(413, ERROR_CODES.payloadTooLarge, `request body exceeds ${limit} bytes`);
+export const headersTooLarge = (limit: number): HttpError =>
+  new HttpError(431, ERROR_CODES.headersTooLarge, `the request line and headers exceed ${limit} bytes`);
+export const requestTimeout = (headersMs: number, requestMs: number): HttpError =>
+  new HttpError(
+    408,
+    ERROR_CODES.requestTimeout,
+    `the request did not arrive in time (headers within ${headersMs} ms, the whole request within ${requestMs} ms)`,
+  );
+export const malformedRequest = (reason: string): HttpError =>
+  new HttpError(400, ERROR_CODES.malformedRequest, `the HTTP request is malformed: ${reason}`);

@@ -107,31 +107,40 @@ export async function executeRoute(route: Route, incoming: Incoming, context: Se
 export function errorResponse(error: unknown, requestId: string, log: Logger, format?: 'oauth'): Outgoing {
   const known = error instanceof HttpError;
   if (!known) log.error({ err: error, requestId }, 'unhandled error');
-  const status = known ? error.status : 500;
-  const headers: Record<string, string> = {
-    'content-type': 'application/json; charset=utf-8',
-    'x-request-id': requestId,
-    ...(known ? error.headers : {}),
+  // What the client sees of a bug: nothing but its status and code.
+  const refusal = known ? error : new HttpError(500, ERROR_CODES.internal, 'internal error');
+  if (format !== 'oauth') return httpErrorResponse(refusal, requestId);
+  const { status } = refusal;
+  const code = refusal.oauthError ?? (status === 401 ? 'invalid_client' : status >= 500 ? 'server_error' : 'invalid_request');
+  return {
+    status,
+    headers: { ...jsonHeaders(requestId, refusal), 'cache-control': 'no-store', pragma: 'no-cache' },
+    payload: JSON.stringify({ error: code, error_description: refusal.message }),
   };
-  if (format === 'oauth') {
-    const code =
-      (known ? error.oauthError : undefined) ?? (status === 401 ? 'invalid_client' : status >= 500 ? 'server_error' : 'invalid_request');
-    return {
-      status,
-      headers: { ...headers, 'cache-control': 'no-store', pragma: 'no-cache' },
-      payload: JSON.stringify({ error: code, error_description: known ? error.message : 'internal error' }),
-    };
-  }
+}
+
+/**
+ * The PRODUCT.md error shape of an HttpError. Also for answers written before any route
+ * runs (a request head the parser refused, a body that did not arrive in time), where
+ * there is neither a route nor a logger.
+ */
+export function httpErrorResponse(error: HttpError, requestId: string): Outgoing {
   const body: ErrorBody = {
     error: {
-      code: known ? error.code : ERROR_CODES.internal,
-      message: known ? error.message : 'internal error',
+      code: error.code,
+      message: error.message,
       requestId,
-      ...(known && error.details !== undefined ? { details: error.details } : {}),
+      ...(error.details !== undefined ? { details: error.details } : {}),
     },
   };
-  return { status, headers, payload: JSON.stringify(body) };
+  return { status: error.status, headers: jsonHeaders(requestId, error), payload: JSON.stringify(body) };
 }
+
+const jsonHeaders = (requestId: string, error: HttpError): Record<string, string> => ({
+  'content-type': 'application/json; charset=utf-8',
+  'x-request-id': requestId,
+  ...error.headers,
+});
 
 /** Finds the route for a method and path, or the error that explains why there is none. */
 export function matchRoute(routes: readonly Route[], method: string, path: string): Route | HttpError {

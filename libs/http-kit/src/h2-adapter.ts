@@ -12,7 +12,8 @@ export function createH2Handler(routes: readonly Route[], context: ServerContext
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const found = matchRoute(routes, req.method, path);
     const answer = (outgoing: Outgoing): void => {
-      if (res.stream.destroyed) return;
+      // A request cut off for arriving too slowly (see guards.ts) has been answered already.
+      if (res.stream.destroyed || res.headersSent) return;
       res.writeHead(outgoing.status, outgoing.headers);
       res.end(outgoing.payload);
     };

@@ -1,10 +1,11 @@
-export { HttpError, notFound, payloadTooLarge } from './errors.ts';
+export { HttpError, headersTooLarge, malformedRequest, notFound, payloadTooLarge, requestTimeout } from './errors.ts';
 export { defineRoute, DEFAULT_BODY_LIMIT, type Route, type RouteInput, type RouteResult, type RouteResponse } from './route.ts';
-export { executeRoute, errorResponse, matchRoute, type ServerContext, type Incoming, type Outgoing } from './execute.ts';
+export { executeRoute, errorResponse, httpErrorResponse, matchRoute, type ServerContext, type Incoming, type Outgoing } from './execute.ts';
 export { readJsonBody } from './body.ts';
 export { createExpressApp } from './express-adapter.ts';
 export { createH2Handler } from './h2-adapter.ts';
 export { listenDual, type DualServer, type DualServerOptions } from './dual-server.ts';
+export { DEFAULT_SERVER_LIMITS, resolveLimits, type ResolvedLimits, type ServerLimits } from './limits.ts';
 export { buildOpenApi, type OpenApiInfo } from './openapi.ts';
 export { probeRoutes } from './probes.ts';
 export { serveRoutes, createServiceContext, drainOnSignals, runService, type ServeOptions, type RunningService } from './service.ts';

@@ -16,6 +16,7 @@ import { createExpressApp, createHttp1Listener } from './express-adapter.ts';
 import type { ServerContext } from './execute.ts';
 import { createH2Handler } from './h2-adapter.ts';
 import { listenDual, type DualServer } from './dual-server.ts';
+import type { ServerLimits } from './limits.ts';
 import type { Route } from './route.ts';
 
 /**
@@ -55,6 +56,8 @@ export interface ServeOptions {
    * Nothing was served before, so the metrics these requests left are reset.
    */
   warmUp?: (origin: string) => Promise<void>;
+  /** Header size, slow-client timeouts and the connection cap of the real port (see ServerLimits). */
+  limits?: ServerLimits;
 }
 
 /** Serves the routes over HTTP/1.1 (express) and h2c on one port. */
@@ -81,7 +84,7 @@ export async function serveRoutes(options: ServeOptions): Promise<DualServer> {
     }
     resetRequestMetrics(context.metrics);
   }
-  return listenDual({ port: options.port, host: options.host, ...handlers });
+  return listenDual({ port: options.port, host: options.host, limits: options.limits, ...handlers });
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import {
+  ERROR_CODES,
   IntrospectRequest,
   IntrospectResponse,
   RevokeRequest,
@@ -12,7 +13,7 @@ import { defineRoute, HttpError, notFound, type Route } from '@portcullis/http-k
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Cache } from '@portcullis/cache';
 import { principalTag } from '../decisions.ts';
-import type { ClientRegistry, RevocationList, TokenIssuer, TokenVerifier } from '../tokens/index.ts';
+import { ClientLockedError, type ClientRegistry, type RevocationList, type TokenIssuer, type TokenVerifier } from '../tokens/index.ts';
 
 /** An RFC 6749 §5.2 error (these routes answer in that format). */
 const oauthError = (status: number, error: string, description: string, headers: Record<string, string> = {}): HttpError =>
@@ -20,6 +21,15 @@ const oauthError = (status: number, error: string, description: string, headers:
 
 const INVALID_CLIENT = (): HttpError =>
   oauthError(401, 'invalid_client', 'client authentication failed', { 'www-authenticate': 'Basic realm="portcullis"' });
+/** 429 for a client id locked out after too many wrong secrets; anything else is `invalid_client`. */
+const refusal = (error: unknown): HttpError =>
+  error instanceof ClientLockedError
+    ? new HttpError(429, ERROR_CODES.tooManyAttempts, error.message, {
+        oauthError: ERROR_CODES.tooManyAttempts,
+        headers: { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) },
+      })
+    : INVALID_CLIENT();
+const LOCKED_OUT = { description: 'E_TOO_MANY_ATTEMPTS: too many wrong secrets for this client id lately (Retry-After says how long)' };
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
 /** Client credentials from HTTP Basic (RFC 6749 §2.3.1) or the body, never both (§2.3). */
@@ -61,8 +71,8 @@ export function tokenRoutes(options: {
     body: { client_id?: string | undefined; client_secret?: string | undefined },
   ): Promise<string> => {
     const { clientId, clientSecret } = credentials(headers, body);
-    await clients.authenticate(clientId, clientSecret).catch(() => {
-      throw INVALID_CLIENT();
+    await clients.authenticate(clientId, clientSecret).catch((error: unknown) => {
+      throw refusal(error);
     });
     return clientId;
   };
@@ -79,6 +89,7 @@ export function tokenRoutes(options: {
         200: { description: 'an access token', schema: TokenResponse },
         400: { description: 'invalid_request or unsupported_grant_type (RFC 6749 §5.2)' },
         401: { description: 'invalid_client' },
+        429: LOCKED_OUT,
       },
       handle: async ({ body, headers }) => {
         if (body.grant_type === undefined || body.grant_type === '') throw oauthError(400, 'invalid_request', 'grant_type is required');
@@ -87,8 +98,8 @@ export function tokenRoutes(options: {
         const { clientId, clientSecret } = credentials(headers, body);
         try {
           return { json: await issuer.issue({ clientId, clientSecret }), headers: NO_STORE };
-        } catch {
-          throw INVALID_CLIENT();
+        } catch (error) {
+          throw refusal(error);
         }
       },
     }),
@@ -105,6 +116,7 @@ export function tokenRoutes(options: {
         400: { description: 'invalid_request' },
         401: { description: 'invalid_client' },
         403: { description: "unauthorized_client: not this client's token" },
+        429: LOCKED_OUT,
       },
       handle: async ({ body, headers, traceparent, log }) => {
         const clientId = await authenticateClient(headers, body);
@@ -149,6 +161,7 @@ export function tokenRoutes(options: {
         },
         400: { description: 'invalid_request' },
         401: { description: 'invalid_client' },
+        429: LOCKED_OUT,
       },
       handle: async ({ body, headers }) => {
         await authenticateClient(headers, body);

@@ -1,5 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { ClientAuthError } from './errors.ts';
+import { AttemptLimiter } from './attempt-limiter.ts';
+import { ClientAuthError, ClientLockedError } from './errors.ts';
 
 /** scrypt cost parameters; the defaults are Node's (N=2^14, r=8, p=1): ~16 MiB and tens of ms. */
 export interface ScryptParams {
@@ -70,15 +71,24 @@ export interface ClientRegistration {
  * Registered OAuth clients. Only scrypt hashes of the secrets are held; authentication derives
  * the presented secret with the client's own salt and compares in constant time. An unknown
  * client id costs the same derivation against a dummy hash, so timing does not tell which ids exist.
+ *
+ * Guessing is limited per presented client id, known or not (see {@link AttemptLimiter}: per
+ * instance, bounded memory): after too many wrong secrets the id is refused with a
+ * `ClientLockedError` before any hashing, so a locked-out id costs no scrypt work.
  */
 export class ClientRegistry {
   readonly #clients = new Map<string, { record: ClientRecord; stored: StoredHash }>();
   readonly #params: ScryptParams;
+  readonly #attempts: AttemptLimiter;
   #dummy: Promise<StoredHash> | undefined;
 
-  /** `params` apply to secrets hashed by {@link register} (tests lower the cost). */
-  constructor(options: { params?: ScryptParams } = {}) {
+  /**
+   * `params` apply to secrets hashed by {@link register} (tests lower the cost); `attempts`
+   * limits wrong secrets per client id (default: 5 in 60 s lock it for 60 s, doubling).
+   */
+  constructor(options: { params?: ScryptParams; attempts?: AttemptLimiter } = {}) {
     this.#params = options.params ?? DEFAULT_PARAMS;
+    this.#attempts = options.attempts ?? new AttemptLimiter();
   }
 
   /** Adds a client whose secret is already hashed with {@link hashClientSecret}. */
@@ -106,9 +116,16 @@ export class ClientRegistry {
     return this.#clients.has(clientId);
   }
 
-  /** The client's record when the secret matches; a `ClientAuthError` otherwise, whatever was wrong. */
+  /**
+   * The client's record when the secret matches; a `ClientLockedError` while the id is locked
+   * out (even with the right secret); a `ClientAuthError` otherwise, whatever was wrong.
+   */
   async authenticate(clientId: unknown, clientSecret: unknown): Promise<ClientRecord> {
     const id = typeof clientId === 'string' ? clientId : '';
+    // No registered id is longer, so cutting keeps every limiter key small without merging real ids.
+    const key = id.slice(0, MAX_CLIENT_ID + 1);
+    const waitMs = this.#attempts.retryAfterMs(key);
+    if (waitMs > 0) throw new ClientLockedError(waitMs);
     const secret = typeof clientSecret === 'string' && clientSecret.length <= MAX_SECRET ? clientSecret : '';
     const entry = this.#clients.get(id);
     const stored = entry?.stored ?? (await this.#dummyHash());
@@ -118,8 +135,16 @@ export class ClientRegistry {
     } catch {
       throw new ClientAuthError();
     }
+    // Attempts sent together all pass the first check; those that finish after the id got
+    // locked learn nothing (429 whatever the secret), so a burst gains no more guesses.
+    const lockedMs = this.#attempts.retryAfterMs(key);
+    if (lockedMs > 0) throw new ClientLockedError(lockedMs);
     const match = presented.length === stored.hash.length && timingSafeEqual(presented, stored.hash);
-    if (entry === undefined || !match || secret === '') throw new ClientAuthError();
+    if (entry === undefined || !match || secret === '') {
+      this.#attempts.recordFailure(key);
+      throw new ClientAuthError();
+    }
+    this.#attempts.recordSuccess(key);
     return { clientId: entry.record.clientId, roles: [...entry.record.roles], groups: [...entry.record.groups] };
   }
 

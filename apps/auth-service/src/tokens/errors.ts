@@ -1,10 +1,10 @@
-import { PortcullisError } from '@portcullis/contracts';
+import { ERROR_CODES, PortcullisError } from '@portcullis/contracts';
 
 /**
  * Every error the token layer throws. Each class has a static stable `code` the routes map
- * to an answer (401 `invalid_token`, 401 `invalid_client`), a `cause` when there is one, and
- * context (the kid, the claim, the option). Messages and context NEVER carry the token or a
- * secret: a log line must be safe to ship anywhere.
+ * to an answer (401 `invalid_token`, 401 `invalid_client`, 429 for a locked-out client), a
+ * `cause` when there is one, and context (the kid, the claim, the option). Messages and
+ * context NEVER carry the token or a secret: a log line must be safe to ship anywhere.
  */
 export class TokenError extends PortcullisError {
   static override readonly code: string = 'E_TOKEN';
@@ -65,8 +65,23 @@ export class TokenRevokedError extends TokenError {
 
 /** Client credentials that do not authenticate (RFC 6749 §5.2 `invalid_client`). */
 export class ClientAuthError extends PortcullisError {
-  static override readonly code = 'E_INVALID_CLIENT';
-  constructor(message = 'client authentication failed') {
-    super(message);
+  static override readonly code: string = 'E_INVALID_CLIENT';
+  constructor(message = 'client authentication failed', options: { context?: Record<string, unknown> } = {}) {
+    super(message, options);
+  }
+}
+
+/**
+ * Too many wrong secrets for this client id: refused, even with the right secret, for
+ * `retryAfterMs` more (the route answers 429 with `Retry-After`). A `ClientAuthError`, so
+ * a caller that knows only that class still refuses. Context holds no client id: a
+ * presented id may be a secret pasted in the wrong field.
+ */
+export class ClientLockedError extends ClientAuthError {
+  static override readonly code = ERROR_CODES.tooManyAttempts;
+  readonly retryAfterMs: number;
+  constructor(retryAfterMs: number) {
+    super('too many failed client authentications; try again later', { context: { retryAfterMs } });
+    this.retryAfterMs = retryAfterMs;
   }
 }

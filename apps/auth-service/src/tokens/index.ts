@@ -1,7 +1,8 @@
 /**
  * The token layer of the auth-service: bearer-token verification, client-credentials issuance
- * and the revocation list. Routes map `TokenError` to 401 `invalid_token` and `ClientAuthError`
- * to 401 `invalid_client`; neither ever carries a token or a secret.
+ * and the revocation list. Routes map `TokenError` to 401 `invalid_token`, `ClientLockedError`
+ * to 429 with `Retry-After` and any other `ClientAuthError` to 401 `invalid_client`; none ever
+ * carries a token or a secret.
  */
 export { createVerifier, type TokenVerifier, type VerifiedToken } from './verifier.ts';
 export type { RevocationCheck, VerifierOptions } from './verifier-options.ts';
@@ -14,6 +15,7 @@ export {
   type TokenResponse,
 } from './issuer.ts';
 export { ClientRegistry, hashClientSecret, type ClientRecord, type ClientRegistration, type ScryptParams } from './clients.ts';
+export { AttemptLimiter, type AttemptLimiterOptions } from './attempt-limiter.ts';
 export { RevocationList, type RevocationListOptions } from './revocation.ts';
 export { SUPPORTED_ALGORITHMS, type Algorithm } from './keys.ts';
 export * from './errors.ts';

@@ -1,0 +1,143 @@
+// The admin API (GET/PUT /policies, GET /audit/principals) against real processes (issue 13):
+// anything but `Authorization: Bearer <the admin token>` is 401 E_UNAUTHORIZED with
+// WWW-Authenticate, a valid token of the auth-service included; with no admin token
+// configured every admin route is 403 E_ADMIN_DISABLED, whatever is presented.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { ERROR_CODES } from '@portcullis/contracts';
+import { freePort, startProcess, type ProcessHandle } from '@portcullis/testing';
+
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const AUTH_MAIN = fileURLToPath(new URL('../../auth-service/src/main.ts', import.meta.url));
+const ADMIN = 'test-admin-token-0123456789';
+// A client whose token even claims the admin role: a role in a JWT is not the admin token.
+const CLIENT = { client_id: 'ops-console', client_secret: 'ops-console-secret-0123456789', roles: ['admin'] };
+const ROUTES = [
+  { method: 'GET', path: '/policies' },
+  { method: 'PUT', path: '/policies' },
+  { method: 'GET', path: '/audit/principals' },
+] as const;
+
+async function startPolicy(env: Record<string, string>): Promise<{ process: ProcessHandle; url: string }> {
+  const port = await freePort();
+  const process_ = await startProcess({
+    command: process.execPath,
+    args: [MAIN],
+    env: { POLICY_PORT: String(port), POLICY_WATCH: 'false', ...env },
+    readyWhen: /policy-service ready on/,
+  });
+  return { process: process_, url: `http://127.0.0.1:${port}` };
+}
+
+const call = (base: string, route: (typeof ROUTES)[number], authorization?: string) =>
+  fetch(`${base}${route.path}`, {
+    method: route.method,
+    headers: { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) },
+    ...(route.method === 'PUT' ? { body: '{}' } : {}),
+  });
+
+describe('admin API credentials (real policy-service and auth-service)', () => {
+  let dir: string;
+  let policy: { process: ProcessHandle; url: string };
+  let adminOff: { process: ProcessHandle; url: string };
+  let auth: ProcessHandle;
+  let jwt: string;
+  let versionBefore: string;
+  const liveVersion = async () =>
+    ((await (await fetch(`${policy.url}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { version: string })
+      .version;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'admin-auth-'));
+    [policy, adminOff] = await Promise.all([startPolicy({ POLICY_ADMIN_TOKEN: ADMIN }), startPolicy({})]);
+    const clients = join(dir, 'clients.json');
+    await writeFile(clients, JSON.stringify(CLIENT));
+    const authPort = await freePort();
+    auth = await startProcess({
+      command: process.execPath,
+      args: [AUTH_MAIN],
+      env: {
+        AUTH_PORT: String(authPort),
+        POLICY_URL: policy.url,
+        JWT_SECRET: 'admin-auth-jwt-secret-0123456789abcdef',
+        AUTH_CLIENTS_FILE: clients,
+        AUTH_POLICY_TIMEOUT_MS: '5000',
+        AUTH_AUDIT_JOURNAL_DIR: join(dir, 'journal'),
+      },
+      readyWhen: /auth-service ready on/,
+    });
+    const res = await fetch(`http://127.0.0.1:${authPort}/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }),
+    });
+    assert.equal(res.status, 200);
+    jwt = ((await res.json()) as { access_token: string }).access_token;
+    versionBefore = await liveVersion();
+  });
+  after(async () => {
+    await Promise.all([auth?.stop('SIGKILL'), policy?.process.stop('SIGKILL'), adminOff?.process.stop('SIGKILL')]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the admin token itself is accepted (the control for the refusals below)', async () => {
+    for (const route of ROUTES.filter((r) => r.method === 'GET')) {
+      assert.equal((await call(policy.url, route, `Bearer ${ADMIN}`)).status, 200, route.path);
+    }
+  });
+
+  test('missing, wrong, wrong-length and non-admin credentials: 401 E_UNAUTHORIZED with WWW-Authenticate on every admin route', async () => {
+    const last = ADMIN.at(-1) === 'x' ? 'y' : 'x';
+    const refused: Record<string, string | undefined> = {
+      missing: undefined,
+      empty: '',
+      'scheme only': 'Bearer',
+      'wrong, same length': `Bearer ${ADMIN.slice(0, -1)}${last}`,
+      'a prefix of the token': `Bearer ${ADMIN.slice(0, -1)}`,
+      'the token and more': `Bearer ${ADMIN}x`,
+      'one character': 'Bearer x',
+      '512 characters': `Bearer ${'a'.repeat(512)}`,
+      '513 characters': `Bearer ${'a'.repeat(513)}`,
+      '8 KiB': `Bearer ${'a'.repeat(8192)}`,
+      'the token in upper case': `Bearer ${ADMIN.toUpperCase()}`,
+      'the token twice': `Bearer ${ADMIN},${ADMIN}`,
+      'two spaces after the scheme': `Bearer  ${ADMIN}`,
+      // Both services read the scheme exactly as `Bearer ` (RFC 7235 calls it case-insensitive;
+      // refusing other spellings fails closed, and no client of ours sends them).
+      'scheme in lower case': `bearer ${ADMIN}`,
+      'scheme in upper case': `BEARER ${ADMIN}`,
+      'no scheme': ADMIN,
+      'another scheme': `Token ${ADMIN}`,
+      'Basic with the token as password': `Basic ${btoa(`admin:${ADMIN}`)}`,
+      'Basic with the token as user': `Basic ${btoa(`${ADMIN}:`)}`,
+      'Basic with the raw token': `Basic ${ADMIN}`,
+      "a valid auth-service JWT (roles: ['admin'])": `Bearer ${jwt}`,
+    };
+    for (const route of ROUTES) {
+      for (const [name, authorization] of Object.entries(refused)) {
+        const what = `${route.method} ${route.path}: ${name}`;
+        const res = await call(policy.url, route, authorization);
+        assert.equal(res.status, 401, what);
+        assert.equal(((await res.json()) as { error: { code: string } }).error.code, ERROR_CODES.unauthorized, what);
+        assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer /, what);
+      }
+    }
+  });
+
+  test('with no admin token configured, every admin route is 403 E_ADMIN_DISABLED whatever is presented', async () => {
+    for (const route of ROUTES) {
+      for (const authorization of [undefined, `Bearer ${ADMIN}`, `Bearer ${jwt}`, `Basic ${btoa(`admin:${ADMIN}`)}`]) {
+        const what = `${route.method} ${route.path}: ${authorization?.slice(0, 12) ?? 'none'}`;
+        const res = await call(adminOff.url, route, authorization);
+        assert.equal(res.status, 403, what);
+        assert.equal(((await res.json()) as { error: { code: string } }).error.code, ERROR_CODES.adminDisabled, what);
+      }
+    }
+  });
+
+  test('the refused PUTs left the live policy set as it was', async () => {
+    assert.equal(await liveVersion(), versionBefore);
+  });
+});
