@@ -10,6 +10,9 @@ import { isCodedClientError, sendRaw as send, sendableHeader } from '@portcullis
 import * as tokenErrors from '../../src/tokens/errors.ts';
 import { ADMIN, CLIENT, EDIT_DOC, SECRET, authenticate, startStack, type Stack } from './stack.ts';
 
+/** Redis requires it here, so both services hold it in their REDIS_URL. */
+const REDIS_PASSWORD = 'e2e-redis-password-0123456789';
+
 /** The contracts' codes and the token verifier's (each error class's static `code`). */
 const KNOWN = {
   codes: new Set<string>([
@@ -49,7 +52,7 @@ describe('hostile input, property-based (real auth-service)', () => {
   before(async () => {
     // Every log line the services can write, for the secrets test at the end. Fuzzed forms
     // carry this client's id with wrong secrets: no lockout here (token-guessing tests it).
-    stack = await startStack(1, { LOG_LEVEL: 'debug', AUTH_CLIENT_MAX_FAILURES: '1000000' });
+    stack = await startStack(1, { LOG_LEVEL: 'debug', AUTH_CLIENT_MAX_FAILURES: '1000000' }, {}, { redisPassword: REDIS_PASSWORD });
     url = stack.auth[0]!.url;
     token = await stack.token();
   });
@@ -117,7 +120,7 @@ describe('hostile input, property-based (real auth-service)', () => {
     );
   });
 
-  test('no token, client secret, admin token or signing secret appears in any log line', async () => {
+  test('no token, client secret, admin token, Redis password or signing secret appears in any log line', async () => {
     // The paths that handle secrets, right and wrong: issue, use, introspect and revoke a
     // token; a wrong client secret; the admin API with a wrong and the right token.
     const fresh = await stack.token();
@@ -146,6 +149,7 @@ describe('hostile input, property-based (real auth-service)', () => {
       clientSecret: CLIENT.client_secret,
       admin: ADMIN,
       jwtSecret: SECRET,
+      redisPassword: REDIS_PASSWORD,
     })) {
       assert.equal(logs.includes(secret), false, `${name} is in the logs`);
       // A token's signature alone is as good as leaking it.

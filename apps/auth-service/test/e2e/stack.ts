@@ -36,7 +36,8 @@ export interface Stack {
 }
 
 /**
- * `extraEnv` goes to the auth-services, `policyEnv` to the policy-service. The policy
+ * `extraEnv` goes to the auth-services, `policyEnv` to the policy-service; with
+ * `redisPassword`, Redis requires it (`requirepass`) and both services are given it in REDIS_URL. The policy
  * deadline is a test setting (5 s) unless a test sets its own: on a starved machine a
  * 50 ms deadline is a race, and only tests about deadlines should run one.
  */
@@ -44,11 +45,14 @@ export async function startStack(
   instances = 1,
   extraEnv: Record<string, string> = {},
   policyEnv: Record<string, string> = {},
+  options: { redisPassword?: string } = {},
 ): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), 'auth-e2e-'));
   const clients = join(dir, 'clients.json');
   await writeFile(clients, JSON.stringify(CLIENT));
-  const redis = await startRedisServer();
+  const password = options.redisPassword;
+  const redis = await startRedisServer(password === undefined ? {} : { args: ['--requirepass', password] });
+  const redisUrl = password === undefined ? redis.url : `redis://:${encodeURIComponent(password)}@127.0.0.1:${redis.port}`;
   const policyPort = await freePort();
   const policyUrl = `http://127.0.0.1:${policyPort}`;
   const stack: Stack = {
@@ -63,7 +67,7 @@ export async function startStack(
         env: {
           POLICY_PORT: String(policyPort),
           POLICY_ADMIN_TOKEN: ADMIN,
-          REDIS_URL: redis.url,
+          REDIS_URL: redisUrl,
           POLICY_WATCH: 'false',
           LOG_LEVEL: 'info',
           ...policyEnv,
@@ -82,7 +86,7 @@ export async function startStack(
         env: {
           AUTH_PORT: String(port),
           POLICY_URL: policyUrl,
-          REDIS_URL: redis.url,
+          REDIS_URL: redisUrl,
           JWT_SECRET: SECRET,
           JWT_ISSUER: ISSUER,
           AUTH_CLIENTS_FILE: clients,
