@@ -97,7 +97,12 @@ export class MessageBus {
         validTraceparent(item.traceparent),
         occurredAt,
       );
-      return { topic: item.topic, priority, id: envelope.id, json: JSON.stringify(envelope) };
+      const json = JSON.stringify(envelope);
+      // The consumer's limit counts the field name too; see decodeEntry.
+      const max = this.#options.maxMessageBytes - ENVELOPE_FIELD.length;
+      if (json.length > max || (json.length * 3 > max && Buffer.byteLength(json) > max))
+        throw new RangeError(`message must be at most ${this.#options.maxMessageBytes} bytes as JSON (option maxMessageBytes)`);
+      return { topic: item.topic, priority, id: envelope.id, json };
     });
     const trim =
       'maxLen' in this.#options.trim

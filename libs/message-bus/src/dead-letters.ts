@@ -79,7 +79,7 @@ export class DeadLetters {
    */
   async replay(topic: string, deadLetterId: string): Promise<string> {
     const letter = await this.inspect(topic, deadLetterId);
-    const envelope = decodeEntry([ENVELOPE_FIELD, letter.message], topic, letter.entryId);
+    const envelope = decodeEntry([ENVELOPE_FIELD, letter.message], topic, letter.entryId, this.#options.maxMessageBytes);
     envelope.attempt = 1;
     const trim =
       'maxLen' in this.#options.trim

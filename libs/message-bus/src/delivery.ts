@@ -21,7 +21,7 @@ export function deliveryKey(delivery: Pick<Delivery, 'priority' | 'entryId'>): s
   return `${delivery.priority}/${delivery.entryId}`;
 }
 
-function toDelivery(topic: string, stream: string, priority: Priority, entry: unknown): Delivery | undefined {
+function toDelivery(topic: string, stream: string, priority: Priority, entry: unknown, maxBytes: number): Delivery | undefined {
   if (!Array.isArray(entry) || typeof entry[0] !== 'string') return undefined;
   const entryId = entry[0];
   const raw = entry[1] as unknown;
@@ -29,14 +29,23 @@ function toDelivery(topic: string, stream: string, priority: Priority, entry: un
   const fields = Array.isArray(raw) ? (raw.every((field) => typeof field === 'string') ? (raw as string[]) : raw.map(String)) : null;
   const key = deliveryKey({ priority, entryId });
   try {
-    return { stream, priority, entryId, key, fields, envelope: decodeEntry(fields, topic, entryId), malformed: undefined, failures: 0 };
+    return {
+      stream,
+      priority,
+      entryId,
+      key,
+      fields,
+      envelope: decodeEntry(fields, topic, entryId, maxBytes),
+      malformed: undefined,
+      failures: 0,
+    };
   } catch (error) {
     return { stream, priority, entryId, key, fields, envelope: undefined, malformed: error as MalformedEntryError, failures: 0 };
   }
 }
 
 /** Turns an XREADGROUP reply (`[[stream, [[id, fields], ...]], ...]`) into deliveries. */
-export function fromReadReply(topic: string, reply: unknown): Delivery[] {
+export function fromReadReply(topic: string, reply: unknown, maxBytes: number): Delivery[] {
   const out: Delivery[] = [];
   if (!Array.isArray(reply)) return out;
   for (const streamReply of reply) {
@@ -44,7 +53,7 @@ export function fromReadReply(topic: string, reply: unknown): Delivery[] {
     const priority = priorityOfKey(streamReply[0]);
     if (priority === undefined) continue;
     for (const entry of streamReply[1] as unknown[]) {
-      const delivery = toDelivery(topic, streamReply[0], priority, entry);
+      const delivery = toDelivery(topic, streamReply[0], priority, entry, maxBytes);
       if (delivery !== undefined) out.push(delivery);
     }
   }
@@ -57,6 +66,7 @@ export function fromClaimReply(
   stream: string,
   priority: Priority,
   reply: unknown,
+  maxBytes: number,
 ): { cursor: string; deliveries: Delivery[] } {
   if (!Array.isArray(reply) || typeof reply[0] !== 'string') return { cursor: '0-0', deliveries: [] };
   const entries = Array.isArray(reply[1]) ? (reply[1] as unknown[]) : [];
@@ -64,7 +74,7 @@ export function fromClaimReply(
   for (const entry of entries) {
     // Redis 7 drops trimmed entries from the PEL and lists them apart; a nil here is one.
     if (!Array.isArray(entry) || entry[1] === null) continue;
-    const delivery = toDelivery(topic, stream, priority, entry);
+    const delivery = toDelivery(topic, stream, priority, entry, maxBytes);
     if (delivery !== undefined) deliveries.push(delivery);
   }
   return { cursor: reply[0], deliveries };

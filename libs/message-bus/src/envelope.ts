@@ -25,6 +25,17 @@ export const ENVELOPE_FIELD = 'm';
 
 const MAX_ID_LENGTH = 200;
 
+/**
+ * Default largest entry (`m` and any other fields, UTF-8 bytes) a consumer will parse
+ * and the largest envelope publish accepts. Above the largest message the event
+ * contracts allow (`cache.invalidate`: 1000 keys × 1024 and 1000 tags × 256 characters,
+ * JSON-escaped, about 7.7 MB), so it only stops entries no producer should write.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
+/** Most characters of a malformed entry kept in its dead letter. */
+const MAX_RAW_CHARS = 64 * 1024;
+
 export function createEnvelope<T>(
   topic: string,
   payload: T,
@@ -46,16 +57,22 @@ export function isValidMessageId(id: string): boolean {
 
 /**
  * Decodes a stream entry's flat field list into an envelope. Hostile or hand-written
- * entries (missing field, bad JSON, wrong shapes) throw {@link MalformedEntryError} with
- * a reason, which the consumer dead-letters instead of crashing.
+ * entries (over `maxBytes`, missing field, bad JSON, wrong shapes, a `type` other than
+ * the stream's topic) throw {@link MalformedEntryError} with a reason, which the
+ * consumer dead-letters instead of crashing.
  */
-export function decodeEntry(fields: readonly string[] | null, topic: string, entryId: string): Envelope {
+export function decodeEntry(
+  fields: readonly string[] | null,
+  topic: string,
+  entryId: string,
+  maxBytes: number = DEFAULT_MAX_MESSAGE_BYTES,
+): Envelope {
   const context = { topic, entryId };
   if (fields === null) throw new MalformedEntryError('entry was deleted from the stream', { context });
-  let raw: string | undefined;
-  for (let index = 0; index + 1 < fields.length; index += 2) {
-    if (fields[index] === ENVELOPE_FIELD) raw = fields[index + 1];
-  }
+  // Before any parsing: a hand-written entry of any size must not be parsed nor copied whole.
+  if (entryBytes(fields, maxBytes) > maxBytes)
+    throw new MalformedEntryError(`entry is larger than ${maxBytes} bytes`, { context: { ...context, maxBytes } });
+  const raw = envelopeText(fields);
   if (raw === undefined) throw new MalformedEntryError(`entry has no "${ENVELOPE_FIELD}" field`, { context });
   let value: unknown;
   try {
@@ -69,7 +86,7 @@ export function decodeEntry(fields: readonly string[] | null, topic: string, ent
   const envelope = value as Record<string, unknown>;
   const problems: string[] = [];
   if (typeof envelope['id'] !== 'string' || !isValidMessageId(envelope['id'])) problems.push('id');
-  if (typeof envelope['type'] !== 'string') problems.push('type');
+  if (envelope['type'] !== topic) problems.push('type');
   if (!PRIORITIES.includes(envelope['priority'] as Priority)) problems.push('priority');
   if (typeof envelope['occurredAt'] !== 'string' || Number.isNaN(Date.parse(envelope['occurredAt']))) problems.push('occurredAt');
   if (typeof envelope['source'] !== 'string') problems.push('source');
@@ -82,11 +99,38 @@ export function decodeEntry(fields: readonly string[] | null, topic: string, ent
   return envelope as unknown as Envelope;
 }
 
-/** The raw text of an entry, kept in the dead-letter stream for a malformed one. */
+/** The text of an entry's `m` field: the envelope exactly as it was written. */
+export function envelopeText(fields: readonly string[] | null): string | undefined {
+  let raw: string | undefined;
+  if (fields !== null)
+    for (let index = 0; index + 1 < fields.length; index += 2) if (fields[index] === ENVELOPE_FIELD) raw = fields[index + 1];
+  return raw;
+}
+
+/**
+ * UTF-8 size of an entry's names and values, counted exactly only when it could exceed
+ * `limit`: a UTF-16 code unit is at most 3 UTF-8 bytes, so the common case costs one
+ * length sum, no encoding.
+ */
+function entryBytes(fields: readonly string[], limit: number): number {
+  let units = 0;
+  for (const field of fields) units += field.length;
+  if (units * 3 <= limit || units > limit) return units;
+  let bytes = 0;
+  for (const field of fields) bytes += Buffer.byteLength(field);
+  return bytes;
+}
+
+/**
+ * The raw text of an entry, kept in the dead-letter stream for a malformed one, cut to
+ * {@link MAX_RAW_CHARS} (it cannot be replayed; the start is enough to tell what it was).
+ */
 export function rawEntry(fields: readonly string[] | null): string {
   if (fields === null) return '';
-  const object: Record<string, string> = {};
+  // No prototype: a field named `__proto__` is kept as a key, not swallowed by the setter.
+  const object: Record<string, string> = Object.create(null) as Record<string, string>;
   for (let index = 0; index + 1 < fields.length; index += 2) object[fields[index] ?? ''] = fields[index + 1] ?? '';
   const raw = object[ENVELOPE_FIELD];
-  return raw !== undefined && Object.keys(object).length === 1 ? raw : JSON.stringify(object);
+  const text = raw !== undefined && Object.keys(object).length === 1 ? raw : JSON.stringify(object);
+  return text.length > MAX_RAW_CHARS ? text.slice(0, MAX_RAW_CHARS) : text;
 }

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Registry, Tracer } from '@portcullis/observability';
 import { isRedisClient, type RedisClient } from '@portcullis/redis';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './envelope.ts';
 import { PRIORITIES, type Priority } from './keys.ts';
 import { DEFAULT_WEIGHTS } from './scheduler.ts';
 
@@ -24,6 +25,11 @@ export interface BusOptions {
   trim?: TrimPolicy;
   /** Dead-letter stream bound (entries, approximate). Default 10 000. */
   deadLetterMaxLen?: number;
+  /**
+   * Largest message in UTF-8 bytes: publish refuses a bigger envelope, and a consumer
+   * dead-letters a bigger entry (E_MALFORMED_ENTRY) without parsing it. Default 8 MiB.
+   */
+  maxMessageBytes?: number;
   /** prom-client registry for the PRODUCT.md metrics. Default: observability's. */
   registry?: Registry;
   /** Dispatch weights per priority. Default 16:8:4:2:1. */
@@ -98,6 +104,8 @@ export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
     source,
     trim,
     deadLetterMaxLen: positiveInt('deadLetterMaxLen', options.deadLetterMaxLen, 10_000),
+    // Redis refuses bulk strings over 512 MB.
+    maxMessageBytes: positiveInt('maxMessageBytes', options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, 512 * 1024 * 1024),
     registry: options.registry,
     tracer: options.tracer,
     weights,

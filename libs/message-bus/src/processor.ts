@@ -1,11 +1,11 @@
 import { channel } from 'node:diagnostics_channel';
-import { endSpan, type Logger, type PortcullisMetrics } from '@portcullis/observability';
+import { endSpan, validTraceparent, type Logger, type PortcullisMetrics } from '@portcullis/observability';
 import { startConsumerSpans } from './consumer-spans.ts';
 import { backoffDelay } from '@portcullis/resilience';
 import type { RedisClient } from '@portcullis/redis';
 import type { BusScripts } from './scripts.ts';
 import type { Delivery } from './delivery.ts';
-import { ENVELOPE_FIELD, rawEntry } from './envelope.ts';
+import { ENVELOPE_FIELD, envelopeText, rawEntry } from './envelope.ts';
 import { InvalidPayloadError, MaxAttemptsError } from './errors.ts';
 import { attemptsKey, deadLetterKey, doneKey } from './keys.ts';
 import type { ResolvedBusOptions, ResolvedSubscribeOptions } from './options.ts';
@@ -102,8 +102,20 @@ export class Processor<T> {
     return accepted;
   }
 
-  /** Runs the handler on one unit (one message, or a batch of one priority). */
+  /**
+   * Runs the handler on one unit (one message, or a batch of one priority). Never
+   * rejects: an unexpected failure drops the unit's entries (logged), which stay
+   * pending in Redis and are reclaimed, their attempt counted, like a crashed consumer's.
+   */
   async run(unit: Delivery[]): Promise<void> {
+    try {
+      await this.#run(unit);
+    } catch (error) {
+      for (const delivery of unit) if (this.held.get(delivery.key) === delivery) this.#drop(delivery, error);
+    }
+  }
+
+  async #run(unit: Delivery[]): Promise<void> {
     const ready: { delivery: Delivery; message: Message<T> }[] = [];
     for (const delivery of unit) {
       const { envelope } = delivery;
@@ -133,7 +145,9 @@ export class Processor<T> {
         payload,
         entryId: delivery.entryId,
       };
-      if (envelope.traceparent !== undefined) message.traceparent = envelope.traceparent;
+      // Publish leaves a malformed traceparent out; a hand-written entry's is dropped here.
+      const traceparent = validTraceparent(envelope.traceparent);
+      if (traceparent !== undefined) message.traceparent = traceparent;
       if (delivery.failures === 0) this.#delivery.observe(Math.max(0, Date.now() - Date.parse(envelope.occurredAt)) / 1000);
       ready.push({ delivery, message });
     }
@@ -255,7 +269,9 @@ export class Processor<T> {
     const envelope = delivery.envelope;
     const fields = [
       ENVELOPE_FIELD,
-      envelope === undefined ? rawEntry(delivery.fields) : JSON.stringify(envelope),
+      // The envelope as written, not re-serialized: JSON.stringify overflows the stack on
+      // a payload nested a few thousand deep, which JSON.parse took without complaint.
+      envelope === undefined ? rawEntry(delivery.fields) : (envelopeText(delivery.fields) ?? ''),
       'reason',
       reason,
       'error',

@@ -146,7 +146,7 @@ export class Subscription<T = unknown> {
         await this.#recover(error);
         continue;
       }
-      if (reply !== null) await this.#accept(fromReadReply(this.topic, reply), false);
+      if (reply !== null) await this.#accept(fromReadReply(this.topic, reply, this.#ctx.bus.maxMessageBytes), false);
     }
   }
 
@@ -234,7 +234,7 @@ export class Subscription<T = unknown> {
           if (redisErrorCode(error) === 'NOGROUP') return this.#ensureGroups('0');
           throw error;
         }
-        const claimed = fromClaimReply(this.topic, stream, priority, reply);
+        const claimed = fromClaimReply(this.topic, stream, priority, reply, this.#ctx.bus.maxMessageBytes);
         cursor = claimed.cursor;
         if (claimed.deliveries.length > 0) await this.#accept(claimed.deliveries, true);
       } while (cursor !== '0-0');
