@@ -23,6 +23,9 @@ import { chaosSteps, type ChaosContext } from './steps.ts';
 import { Watcher, chaosTargets, parseBody, type Answer, type Asked, type Principal } from './traffic.ts';
 
 const REDIS_DURABILITY = ['--appendonly', 'yes', '--appendfsync', 'everysec'];
+// A master that lost its replica's acknowledgements for 2 s refuses writes: a frozen master
+// that wakes after its replica was promoted cannot take writes the cluster then discards.
+const CLUSTER_DURABILITY = [...REDIS_DURABILITY, '--min-replicas-to-write', '1', '--min-replicas-max-lag', '2'];
 
 function parseArgs(argv: string[]): { short: boolean; cluster: boolean; names: string[] } {
   const names = argv.filter((arg) => !arg.startsWith('--'));
@@ -78,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
   );
   if (steps.length === 0) throw new Error(`no such step; known: ${known.map((s) => s.name).join(', ')}`);
   const vegeta = findVegeta();
-  const cluster = onCluster ? await startRedisCluster(3, { replicas: 1, args: REDIS_DURABILITY }) : undefined;
+  const cluster = onCluster ? await startRedisCluster(3, { replicas: 1, args: CLUSTER_DURABILITY }) : undefined;
   const stack = await startBenchStack({
     policyOnBus: true,
     redisArgs: REDIS_DURABILITY,
@@ -235,7 +238,7 @@ export async function main(argv: string[]): Promise<number> {
       duplicates,
       decided: decided.size,
       allows: answers.filter((a) => a.code === 200 && a.body?.allowed === true).length,
-      redis: REDIS_DURABILITY.join(' '),
+      redis: (cluster ? CLUSTER_DURABILITY : REDIS_DURABILITY).join(' '),
       cluster: cluster !== undefined,
     });
     console.log(text.table);
