@@ -160,7 +160,8 @@ describe('ClientRegistry: wrong secrets lock the presented client id out', () =>
   it('attempts in flight when the id gets locked are refused whatever their secret, so a burst learns nothing more', async () => {
     const inFlight = [clients.authenticate('svc-a', SECRET_A), clients.authenticate('svc-a', `${SECRET_A}x`)];
     failTimes(attempts, 'svc-a', 5); // what other attempts of the burst did meanwhile
-    for (const attempt of inFlight) await assert.rejects(attempt, locked);
+    // Both awaited at once: either may settle first, and one left waiting unhandled is an unhandled rejection.
+    await Promise.all(inFlight.map((attempt) => assert.rejects(attempt, locked)));
     assert.equal(attempts.retryAfterMs('svc-a'), LOCKOUT, 'refused attempts are not counted again');
   });
 });
