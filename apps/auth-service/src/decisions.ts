@@ -91,6 +91,11 @@ export class DecisionService {
 /** Allow and deny decisions are cached under their own TTLs. */
 const decisionType = (decision: CachedDecision): string => decision.decision;
 
+/** The principal's roles and groups as Cedar parents of its `User` entity. */
+export function principalParents(principal: Principal): { type: string; id: string }[] {
+  return [...principal.roles.map((id) => ({ type: 'Role', id })), ...principal.groups.map((id) => ({ type: 'Group', id }))];
+}
+
 /** The policy-service request: the principal and its roles/groups come from the token. */
 export function toEvaluateRequest(principal: Principal, body: AuthenticateRequest): EvaluateRequest {
   return {
@@ -102,7 +107,7 @@ export function toEvaluateRequest(principal: Principal, body: AuthenticateReques
       {
         uid: { type: 'User', id: principal.sub },
         attrs: {},
-        parents: [...principal.roles.map((id) => ({ type: 'Role', id })), ...principal.groups.map((id) => ({ type: 'Group', id }))],
+        parents: principalParents(principal),
       },
     ],
   };

@@ -1,11 +1,14 @@
 import { once } from 'node:events';
 import { createServiceContext, serveRoutes, type Route, type RunningService } from '@portcullis/http-kit';
 import { MessageBus } from '@portcullis/message-bus';
+import { closeRedis, openRedis } from '@portcullis/redis';
 import type { PolicyServiceConfig } from './config.ts';
 import { announceUpdates } from './announce.ts';
 import { DecisionAuditLog } from './audit.ts';
 import { PolicyInvalidError } from './engine/errors.ts';
 import { Evaluator } from './engine/evaluator.ts';
+import { RecentDecisions } from './impact/recent.ts';
+import { ImpactAnalyzer } from './impact/replay.ts';
 import { readPolicyDir, watchPolicyDir } from './engine/loader.ts';
 import { evaluateRoutes } from './routes/evaluate.ts';
 import { policyRoutes } from './routes/policies.ts';
@@ -43,10 +46,12 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
 
   // The bus is optional for evaluation: without Redis the service still decides, it only
   // cannot announce new versions, so the bus is not critical for /ready.
-  const bus = config.REDIS_URL
-    ? new MessageBus({ redis: config.REDIS_URL, source: 'policy-service', logger: log, tracer: context.tracing.tracer })
-    : undefined;
-  const audit = new DecisionAuditLog(log);
+  // One command connection, shared by the bus and the recent-decisions stream.
+  const redis = config.REDIS_URL ? openRedis(config.REDIS_URL, 'command') : undefined;
+  const bus = redis ? new MessageBus({ redis, source: 'policy-service', logger: log, tracer: context.tracing.tracer }) : undefined;
+  const recent = redis ? new RecentDecisions(redis, { maxLength: config.POLICY_AUDIT_RECENT_MAX }) : undefined;
+  const audit = new DecisionAuditLog(log, { recent });
+  const impact = new ImpactAnalyzer({ recent, timeLimitMs: config.POLICY_IMPACT_TIME_LIMIT_MS });
   if (bus) {
     health.register({ ...bus.healthCheck(), critical: false });
     announceUpdates(evaluator, bus, log);
@@ -69,7 +74,7 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
 
   const routes: Route[] = [
     ...evaluateRoutes(evaluator, { maxBatch: config.POLICY_MAX_BATCH, maxBodyBytes: config.POLICY_MAX_BODY_BYTES }),
-    ...policyRoutes(evaluator, config.POLICY_ADMIN_TOKEN, audit),
+    ...policyRoutes(evaluator, config.POLICY_ADMIN_TOKEN, audit, impact),
   ];
 
   // Cedar is warm (above); the request path around it is warmed on a private port before
@@ -101,7 +106,11 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
     ready,
     async stop() {
       watcher?.close();
-      await bus?.close({ timeoutMs: 2000 });
+      try {
+        await bus?.close({ timeoutMs: 2000 });
+      } finally {
+        if (redis) await closeRedis(redis);
+      }
     },
   };
 }

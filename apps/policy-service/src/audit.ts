@@ -2,6 +2,7 @@ import { AuthDecisionEvent, TOPICS } from '@portcullis/contracts';
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Logger } from '@portcullis/observability';
 import { LRUCache } from 'lru-cache';
+import type { RecentDecisions, RecordedDecision } from './impact/recent.ts';
 
 /** Decisions seen for one principal. */
 export interface PrincipalStats {
@@ -13,22 +14,31 @@ export interface PrincipalStats {
 /**
  * Consumes `auth.decision` in one work-sharing group shared by the policy-service's
  * instances (each event is handled once): an audit log line per decision and
- * per-principal counts, bounded to the most recently active principals.
+ * per-principal counts, bounded to the most recently active principals. With `recent`,
+ * each batch is first appended to the shared stream `POST /policies/impact` replays.
  */
 export class DecisionAuditLog {
   readonly #stats: LRUCache<string, PrincipalStats>;
   readonly #log: Logger;
+  readonly #recent: RecentDecisions | undefined;
 
-  constructor(log: Logger, maxPrincipals = 10_000) {
+  constructor(log: Logger, options: { maxPrincipals?: number; recent?: RecentDecisions | undefined } = {}) {
     this.#log = log.child({ audit: true });
-    this.#stats = new LRUCache({ max: maxPrincipals });
+    this.#stats = new LRUCache({ max: options.maxPrincipals ?? 10_000 });
+    this.#recent = options.recent;
   }
 
   async subscribe(bus: MessageBus): Promise<void> {
     await bus.subscribeBatch<AuthDecisionEvent>(
       TOPICS.authDecision.topic,
-      (messages) => {
-        for (const message of messages) this.record(message.payload, message.occurredAt);
+      async (messages) => {
+        const decisions: RecordedDecision[] = messages.map((message) => ({ ...message.payload, at: message.occurredAt }));
+        // Best effort: the impact replay only loses sight of these decisions; the audit line
+        // and the counts must not be held up, or counted twice on a retry, for it.
+        await this.#recent?.append(decisions).catch((error: unknown) => {
+          this.#log.warn({ err: error, events: decisions.length }, 'could not record decisions for impact replays');
+        });
+        for (const { at, ...event } of decisions) this.record(event, at);
       },
       { mode: 'work', group: 'policy-service', batchSize: 100, parse: (payload) => AuthDecisionEvent.parse(payload) },
     );

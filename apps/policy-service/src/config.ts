@@ -17,6 +17,10 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       POLICY_MAX_BATCH: env.positiveInt(1000),
       POLICY_MAX_BODY_BYTES: env.positiveInt(1024 * 1024),
       POLICY_DECISION_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
+      /** Recent decisions kept for `POST /policies/impact` (one capped stream shared by every instance). */
+      POLICY_AUDIT_RECENT_MAX: env.positiveInt(100_000),
+      /** Longest one impact replay runs; it then answers what it covered. */
+      POLICY_IMPACT_TIME_LIMIT_MS: env.positiveInt(5000),
       /** Where `policy.updated` is published; unset runs without the bus. */
       REDIS_URL: env.redisUrl(),
       LOG_LEVEL: env.logLevel(),

@@ -19,6 +19,7 @@ const CLIENT = { client_id: 'ops-console', client_secret: 'ops-console-secret-01
 const ROUTES = [
   { method: 'GET', path: '/policies' },
   { method: 'PUT', path: '/policies' },
+  { method: 'POST', path: '/policies/impact' },
   { method: 'GET', path: '/audit/principals' },
 ] as const;
 

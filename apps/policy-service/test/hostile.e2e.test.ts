@@ -1,5 +1,5 @@
 // Property-based hostile input against a real policy-service: whatever reaches
-// /evaluate, /evaluate/batch or PUT /policies, the answer is a decision or a 4xx with a
+// /evaluate, /evaluate/batch, PUT /policies or POST /policies/impact, the answer is a decision or a 4xx with a
 // stable code, never a 5xx, a hang or a crash; a refused PUT leaves the live set as it was.
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -108,6 +108,34 @@ describe('hostile input, property-based (real policy-service)', () => {
       }),
       { numRuns: 80 },
     );
+  });
+
+  test('POST /policies/impact: any body is a report or refused with a code; the live version never changes', async () => {
+    const admin = { authorization: `Bearer ${ADMIN}` };
+    const live = async () => ((await (await fetch(`${base}/policies`, { headers: admin })).json()) as { version: string }).version;
+    const before = await live();
+    const body = fc.oneof(
+      fc.jsonValue(),
+      fc.record(
+        {
+          policies: fc.oneof(fc.string({ maxLength: 300 }), fc.constant('@id("x") permit(principal, action, resource);')),
+          schema: fc.option(fc.string({ maxLength: 200 }), { nil: undefined }),
+          entities: fc.jsonValue(),
+          last: fc.oneof(fc.integer(), fc.double(), fc.jsonValue()),
+          minutes: fc.oneof(fc.integer(), fc.double(), fc.jsonValue()),
+        },
+        { requiredKeys: ['policies'] },
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(body, async (value) => {
+        const res = await json('/policies/impact', value, 'POST', admin);
+        if (res.status === 200) return typeof (res.body as { covered?: unknown }).covered === 'number';
+        return isCodedClientError(res.status, res.body, KNOWN);
+      }),
+      { numRuns: 80 },
+    );
+    assert.equal(await live(), before);
   });
 
   test('afterwards the service is alive and evaluates', async () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CedarContext, EntityRef } from './cedar.ts';
+import { CedarContext, EntityRef, EntityRefJson, LIMITS } from './cedar.ts';
 
 /** The body of `POST /authenticate`; the principal comes from the verified token. */
 export const AuthenticateRequest = z.strictObject({
@@ -106,5 +106,12 @@ export const AuthDecisionEvent = z.strictObject({
   policyVersion: z.string().max(128),
   cache: CacheSource,
   requestId: z.string().max(128),
+  // What the decision was asked with, so `POST /policies/impact` can replay it against a
+  // candidate policy set. Optional: events of older producers carry none (and are skipped).
+  /** The principal's parents as the policy-service was sent them (roles, groups). */
+  parents: z.array(EntityRefJson).max(LIMITS.parentsPerEntity).optional(),
+  /** The resource's type, since `resource` ("Type::id") is ambiguous with namespaced types. */
+  resourceType: z.string().min(1).max(LIMITS.typeName).optional(),
+  context: CedarContext.optional(),
 });
 export type AuthDecisionEvent = z.infer<typeof AuthDecisionEvent>;

@@ -35,6 +35,8 @@ export const ERROR_CODES = {
   batchTooLarge: 'E_BATCH_TOO_LARGE',
   requestRejected: 'E_REQUEST_REJECTED',
   policyInvalid: 'E_POLICY_INVALID',
+  /** 409: `PUT /policies` would flip more recorded decisions than its `expectedImpact` allows. */
+  impactExceeded: 'E_IMPACT_EXCEEDED',
   noPolicies: 'E_NO_POLICIES',
   draining: 'E_DRAINING',
   decisionUnavailable: 'E_DECISION_UNAVAILABLE',

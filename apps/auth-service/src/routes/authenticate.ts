@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { AuthenticateRequest, AuthenticateResponse, ERROR_CODES } from '@portcullis/contracts';
 import { defineRoute, HttpError, type Route } from '@portcullis/http-kit';
 import { CircuitOpenError, DeadlineExceededError, PolicyRejectedError, PolicyUnavailableError } from '@portcullis/service-client';
-import type { DecisionService, Principal } from '../decisions.ts';
+import { principalParents, type DecisionService, type Principal } from '../decisions.ts';
 import type { DecisionAudit } from '../audit.ts';
 
 /** What the route needs from the token layer. */
@@ -80,6 +80,10 @@ export function authenticateRoute(options: {
           policyVersion: result.policyVersion,
           cache: result.cache,
           requestId,
+          // What it was asked with, so a candidate policy set can replay it (POST /policies/impact).
+          parents: principalParents(auth),
+          resourceType: body.resource.type,
+          context: body.context,
         },
         traceparent,
       );

@@ -13,6 +13,9 @@ const USAGE = `usage: npm run policy -- <command> [dir] [options]
   test [dir] [--require-coverage]   run dir/tests/*.yaml (or .yml, .json) against the policy set in dir
   validate [dir]                    parse the policies, schema and entities.json and validate them against the schema
   format [dir] [--check]            format the *.cedar files with Cedar's formatter (--check: list the files it would change)
+  impact [dir] [--url URL] [--token T] [--last N] [--minutes T] [--fail-on-flip]
+                                    replay recent decisions against the set in dir on a running policy-service
+                                    (POST /policies/impact; nothing goes live); --fail-on-flip: exit 1 when any flips
 
 dir defaults to apps/policy-service/policies. Exit codes: 0 ok, 1 problems found, 2 usage error.`;
 
@@ -20,6 +23,15 @@ const COMMANDS = {
   test: { options: { 'require-coverage': { type: 'boolean' } } },
   validate: { options: {} },
   format: { options: { check: { type: 'boolean' } } },
+  impact: {
+    options: {
+      url: { type: 'string' },
+      token: { type: 'string' },
+      last: { type: 'string' },
+      minutes: { type: 'string' },
+      'fail-on-flip': { type: 'boolean' },
+    },
+  },
 } as const;
 
 type Command = keyof typeof COMMANDS;
@@ -46,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
   if (!isDir) return usageError(`${dir} is not a directory`);
 
   const log = (line: string): void => console.log(line);
-  const values = parsed.values as { 'require-coverage'?: boolean; check?: boolean };
+  const values = parsed.values as { 'require-coverage'?: boolean; check?: boolean } & Record<string, string | boolean | undefined>;
   // Each command loads only what it uses: `format` needs Cedar alone, and starts faster.
   switch (command as Command) {
     case 'test': {
@@ -60,6 +72,18 @@ async function main(argv: string[]): Promise<number> {
     case 'format': {
       const { formatPolicyDir } = await import('./format.ts');
       return formatPolicyDir(dir, { check: values.check === true, log });
+    }
+    case 'impact': {
+      const number = (name: string): number | undefined => (typeof values[name] === 'string' ? Number(values[name]) : undefined);
+      const { runImpact } = await import('./impact.ts');
+      const options = { url: String(values['url'] ?? 'http://127.0.0.1:8181'), token: values['token'] as string | undefined };
+      return runImpact(dir, {
+        ...options,
+        last: number('last'),
+        minutes: number('minutes'),
+        failOnFlip: values['fail-on-flip'] === true,
+        log,
+      });
     }
   }
 }

@@ -34,7 +34,7 @@ const MAX_CACHE_KEY = 4096;
  * so a decision of an older version is never served.
  */
 export class Evaluator extends EventEmitter<{ updated: [PolicyBundle] }> {
-  #live: { bundle: PolicyBundle; slot: string } | undefined;
+  #live: PreparsedBundle | undefined;
   #nextSlot = 0;
   readonly #cache: LRUCache<string, Decision> | undefined;
   readonly #metrics: PortcullisMetrics;
@@ -58,20 +58,7 @@ export class Evaluator extends EventEmitter<{ updated: [PolicyBundle] }> {
     const bundle = compileBundle(source);
     if (bundle.version === this.#live?.bundle.version) return this.#live.bundle;
     const slot = `slot-${this.#nextSlot % 2}`;
-    const policies = cedar.preparsePolicySet(slot, { staticPolicies: bundle.policies });
-    if (policies.type === 'failure')
-      throw new PolicyInvalidError(
-        'policies',
-        policies.errors.map((e) => e.message),
-      );
-    if (bundle.source.schema !== null) {
-      const schema = cedar.preparseSchema(slot, bundle.source.schema);
-      if (schema.type === 'failure')
-        throw new PolicyInvalidError(
-          'schema',
-          schema.errors.map((e) => e.message),
-        );
-    }
+    preparse(bundle, slot);
     this.#nextSlot += 1;
     const previous = this.#live?.bundle.version;
     this.#live = { bundle, slot };
@@ -126,8 +113,37 @@ export class Evaluator extends EventEmitter<{ updated: [PolicyBundle] }> {
   }
 }
 
+/** A compiled bundle and the Cedar slot its policies and schema are preparsed into. */
+export interface PreparsedBundle {
+  bundle: PolicyBundle;
+  slot: string;
+}
+
+/**
+ * Preparses `bundle`'s policies and schema into Cedar's slot named `slot` (replacing what
+ * that slot held), or throws {@link PolicyInvalidError}. Slots are process-wide: the live
+ * evaluator uses `slot-0`/`slot-1`, anything else must use its own name.
+ */
+export function preparse(bundle: PolicyBundle, slot: string): PreparsedBundle {
+  const policies = cedar.preparsePolicySet(slot, { staticPolicies: bundle.policies });
+  if (policies.type === 'failure')
+    throw new PolicyInvalidError(
+      'policies',
+      policies.errors.map((e) => e.message),
+    );
+  if (bundle.source.schema !== null) {
+    const schema = cedar.preparseSchema(slot, bundle.source.schema);
+    if (schema.type === 'failure')
+      throw new PolicyInvalidError(
+        'schema',
+        schema.errors.map((e) => e.message),
+      );
+  }
+  return { bundle, slot };
+}
+
 /** The one Cedar call: the request, only the entities it can reach, the live slot's preparsed policies and schema. */
-function authorize(live: { bundle: PolicyBundle; slot: string }, request: EvaluateRequest): cedar.AuthorizationAnswer {
+export function authorize(live: PreparsedBundle, request: EvaluateRequest): cedar.AuthorizationAnswer {
   return cedar.statefulIsAuthorized({
     principal: request.principal,
     action: request.action,

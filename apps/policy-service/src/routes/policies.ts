@@ -1,11 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { ERROR_CODES, PoliciesResponse, PutPoliciesRequest } from '@portcullis/contracts';
+import { ERROR_CODES, PoliciesResponse } from '@portcullis/contracts';
 import { defineRoute, HttpError, type Route } from '@portcullis/http-kit';
 import type { PolicyBundle } from '../engine/bundle.ts';
 import { PolicyInvalidError } from '../engine/errors.ts';
 import type { Evaluator } from '../engine/evaluator.ts';
 import type { DecisionAuditLog } from '../audit.ts';
+import type { ImpactAnalyzer } from '../impact/replay.ts';
+import { GuardedPutPoliciesRequest } from '../impact/schema.ts';
+import { enforceExpectedImpact, impactRoute, POLICY_BODY_LIMIT, replayCandidate } from './impact.ts';
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
@@ -34,10 +37,16 @@ const describe = (bundle: PolicyBundle) => ({
   entityCount: bundle.slicer.size,
 });
 
-/** `GET /policies`, `PUT /policies` and `GET /audit/principals`. */
-export function policyRoutes(evaluator: Evaluator, adminToken: string | undefined, audit: DecisionAuditLog): Route[] {
+/** `GET /policies`, `PUT /policies`, `POST /policies/impact` and `GET /audit/principals`. */
+export function policyRoutes(
+  evaluator: Evaluator,
+  adminToken: string | undefined,
+  audit: DecisionAuditLog,
+  impact: ImpactAnalyzer,
+): Route[] {
   const admin = adminAuthorizer(adminToken);
   return [
+    impactRoute(evaluator, admin, impact),
     defineRoute({
       method: 'GET',
       path: '/audit/principals',
@@ -70,18 +79,24 @@ export function policyRoutes(evaluator: Evaluator, adminToken: string | undefine
       path: '/policies',
       summary: 'Replace the policy set atomically (admin)',
       security: 'bearer',
-      body: PutPoliciesRequest,
-      bodyLimit: 4 * 1024 * 1024,
+      body: GuardedPutPoliciesRequest,
+      bodyLimit: POLICY_BODY_LIMIT,
       authorize: admin,
       responses: {
         200: { description: 'swapped in; the new version', schema: PoliciesResponse },
         401: { description: 'missing or wrong admin token' },
         403: { description: 'admin API off' },
+        409: {
+          description: 'E_IMPACT_EXCEEDED: more flips than expectedImpact allows (details: the impact report); the old set stays live',
+        },
         422: { description: 'Cedar refused the policies, schema or entities; the old set stays live' },
       },
-      handle: ({ body, log }) => {
+      handle: async ({ body, log }) => {
+        const { expectedImpact, last, minutes, ...source } = body;
+        if (expectedImpact !== undefined)
+          enforceExpectedImpact(await replayCandidate(impact, evaluator, source, { last, minutes }), expectedImpact);
         try {
-          const bundle = evaluator.swap(body);
+          const bundle = evaluator.swap(source);
           log.info({ version: bundle.version, policies: bundle.policyIds.length }, 'policies replaced through the admin API');
           return { json: describe(bundle) };
         } catch (error) {
