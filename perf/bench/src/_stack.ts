@@ -39,6 +39,21 @@ export const MANY_ROLE_CLIENTS = [1, 2, 3].map((n) => ({
 /** The policy-service's admin token in a bench stack (`PUT /policies`). */
 export const BENCH_ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
 
+/**
+ * A policy-service process with the bench settings (its admin token, no file watching,
+ * warnings only) and `env` over them, optionally run through `exec` (a namespace's
+ * `ip netns exec …`); resolves once it is ready.
+ */
+export function startPolicyProcess(port: number, env: Record<string, string | undefined>, exec: string[] = []): Promise<ProcessHandle> {
+  const [command, ...prefix] = [...exec, process.execPath];
+  return startProcess({
+    command: command as string,
+    args: [...prefix, POLICY_MAIN],
+    env: { POLICY_PORT: String(port), POLICY_WATCH: 'false', POLICY_ADMIN_TOKEN: BENCH_ADMIN_TOKEN, LOG_LEVEL: 'warn', ...env },
+    readyWhen: /policy-service ready on/,
+  });
+}
+
 /** A running benchmark stack; `stop()` kills every process and removes its files. */
 export interface BenchStack {
   /** Starts an auth-service (default settings unless `env` says otherwise) and waits for it to be ready. */
@@ -181,22 +196,16 @@ export async function startBenchStack(options: {
   };
   const policyPort = await freePort();
   const policyUrl = `http://${network?.address ?? '127.0.0.1'}:${policyPort}`;
-  const [command, ...prefix] = [...(network?.exec ?? []), process.execPath];
   const startPolicy = (): Promise<ProcessHandle> =>
-    startProcess({
-      command: command as string,
-      args: [...prefix, POLICY_MAIN],
-      env: {
-        POLICY_PORT: String(policyPort),
+    startPolicyProcess(
+      policyPort,
+      {
         ...(network ? { POLICY_HOST: network.address } : {}),
-        POLICY_WATCH: 'false',
-        POLICY_ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
-        LOG_LEVEL: 'warn',
         ...(options.policyOnBus ? { REDIS_URL: network && redis ? `redis://${network.hostAddress}:${redis.port}` : redisUrl } : {}),
         ...options.policyEnv,
       },
-      readyWhen: /policy-service ready on/,
-    });
+      network?.exec,
+    );
   let policy: ProcessHandle;
   try {
     policy = await startPolicy();

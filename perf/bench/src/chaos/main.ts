@@ -11,9 +11,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { freePort, startProcess, startRedisCluster, type ProcessHandle } from '@portcullis/testing';
+import { freePort, startRedisCluster, type ProcessHandle } from '@portcullis/testing';
 import { livePolicies } from '../_calls.ts';
-import { BENCH_ADMIN_TOKEN, BENCH_CLIENT, MANY_ROLE_CLIENTS, POLICY_MAIN, startBenchStack } from '../_stack.ts';
+import { BENCH_CLIENT, MANY_ROLE_CLIENTS, startBenchStack, startPolicyProcess } from '../_stack.ts';
 import { canMakeNetwork, createPolicyNetwork } from './network.ts';
 import { clusterFaults, serverFaults } from './redis-faults.ts';
 import { attack, findVegeta } from '../_vegeta.ts';
@@ -49,19 +49,7 @@ function audited(handles: ProcessHandle[]): Map<string, number> {
 /** A second audit consumer: a policy-service on the bus that no auth-service calls. */
 async function startConsumer(redisUrl: string): Promise<{ handle: ProcessHandle; restart(): Promise<ProcessHandle> }> {
   const port = await freePort();
-  const start = (): Promise<ProcessHandle> =>
-    startProcess({
-      command: process.execPath,
-      args: [POLICY_MAIN],
-      env: {
-        POLICY_PORT: String(port),
-        POLICY_WATCH: 'false',
-        POLICY_ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
-        REDIS_URL: redisUrl,
-        LOG_LEVEL: 'info',
-      },
-      readyWhen: /policy-service ready on/,
-    });
+  const start = (): Promise<ProcessHandle> => startPolicyProcess(port, { REDIS_URL: redisUrl, LOG_LEVEL: 'info' });
   return { handle: await start(), restart: start };
 }
 

@@ -18,6 +18,8 @@ const ADDRESS = '10.77.0.2';
 
 const sh = (command: string, ...args: string[]): string => execFileSync(command, args, { encoding: 'utf8', stdio: 'pipe' });
 const inNamespace = (...args: string[]): string => sh('ip', 'netns', 'exec', NAMESPACE, ...args);
+/** The nftables expression that drops `percent` % of the packets it sees, at random. */
+const dropShare = (percent: number): string[] => ['numgen', 'random', 'mod', '100', '<', String(percent), 'drop'];
 
 /** Forwards bytes one way, each chunk held `delayMs()` from its arrival, order kept. */
 function delayedPipe(from: Socket, to: Socket, delayMs: () => number): void {
@@ -122,42 +124,12 @@ export function createPolicyNetwork(): PolicyNetwork {
       inNamespace('nft', 'add', 'table', 'inet', 'chaos');
       inNamespace('nft', 'add', 'chain', 'inet', 'chaos', 'in', '{ type filter hook input priority 0; }');
       inNamespace('nft', 'add', 'chain', 'inet', 'chaos', 'out', '{ type filter hook output priority 0; }');
-      inNamespace(
-        'nft',
-        'add',
-        'rule',
-        'inet',
-        'chaos',
-        'in',
-        'tcp',
-        'dport',
-        String(port),
-        'numgen',
-        'random',
-        'mod',
-        '100',
-        '<',
-        String(percent),
-        'drop',
-      );
-      inNamespace(
-        'nft',
-        'add',
-        'rule',
-        'inet',
-        'chaos',
-        'out',
-        'tcp',
-        'sport',
-        String(port),
-        'numgen',
-        'random',
-        'mod',
-        '100',
-        '<',
-        String(percent),
-        'drop',
-      );
+      // Inbound to the policy-service's port and outbound from it: both directions lose.
+      for (const [chain, side] of [
+        ['in', 'dport'],
+        ['out', 'sport'],
+      ] as const)
+        inNamespace('nft', 'add', 'rule', 'inet', 'chaos', chain, 'tcp', side, String(port), ...dropShare(percent));
     },
     async close() {
       for (const socket of sockets) socket.destroy();

@@ -2,9 +2,9 @@
 // bus, is given each policy version an answer named, and asked the same request the
 // auth-service would have sent for it; an allow the reference denies, or one naming a
 // version nobody put live, was allowed without a policy decision.
-import { freePort, startProcess } from '@portcullis/testing';
+import { freePort } from '@portcullis/testing';
 import { putPolicies } from '../_calls.ts';
-import { BENCH_ADMIN_TOKEN, POLICY_MAIN } from '../_stack.ts';
+import { startPolicyProcess } from '../_stack.ts';
 import type { Answer, Asked } from './traffic.ts';
 
 /** Rebuilds the policy request the auth-service sends (its `toEvaluateRequest`): principal and roles from the token. */
@@ -42,18 +42,8 @@ export async function allowedWithoutDecision(
   }
   if (byVersion.size === 0) return wrong;
   const port = await freePort();
-  const reference = await startProcess({
-    command: process.execPath,
-    args: [POLICY_MAIN],
-    env: {
-      POLICY_PORT: String(port),
-      POLICY_WATCH: 'false',
-      POLICY_ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
-      LOG_LEVEL: 'warn',
-      REDIS_URL: undefined,
-    },
-    readyWhen: /policy-service ready on/,
-  });
+  // Never faulted, on no bus: it only answers for the policy set put live on it.
+  const reference = await startPolicyProcess(port, { REDIS_URL: undefined });
   const url = `http://127.0.0.1:${port}`;
   try {
     for (const [version, allowed] of byVersion) {
