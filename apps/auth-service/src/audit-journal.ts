@@ -104,7 +104,11 @@ export class AuditJournal<T> {
   /** Closes the current segment; the next `append` starts another. */
   rotate(): void {
     if (this.#fd === undefined) return;
-    closeSync(this.#fd);
+    try {
+      closeSync(this.#fd);
+    } catch {
+      // the descriptor is gone either way; what was written stays on disk
+    }
     this.#fd = undefined;
     const state = this.#pending.get(this.#segment);
     if (state) state.closed = true;

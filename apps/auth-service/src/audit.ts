@@ -38,6 +38,8 @@ export class DecisionAudit {
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
   dropped = 0;
+  /** Events that could not be journalled (kept in memory only). */
+  unjournalled = 0;
   /** Events a previous process had journalled and this one took over to send. */
   readonly recovered: number;
 
@@ -58,9 +60,28 @@ export class DecisionAudit {
       this.#buffer.shift();
       this.dropped += 1;
     }
-    const segment = this.#options.journal?.append({ event, traceparent });
-    this.#buffer.push({ event, traceparent, segment });
+    this.#buffer.push({ event, traceparent, segment: this.#journal({ event, traceparent }) });
     this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushMs);
+  }
+
+  /**
+   * Journals one record. A journal that cannot be written (disk full, directory gone)
+   * does not fail the request: the event goes on in memory only, as without a journal,
+   * counted in `unjournalled` and logged on the first failure and every 1000th.
+   */
+  #journal(record: AuditRecord): number | undefined {
+    if (this.#options.journal === undefined) return undefined;
+    try {
+      return this.#options.journal.append(record);
+    } catch (error) {
+      if (this.unjournalled % 1000 === 0)
+        this.#options.log.error(
+          { err: error, unjournalled: this.unjournalled + 1 },
+          'cannot write the audit journal; events kept in memory only',
+        );
+      this.unjournalled += 1;
+      return undefined;
+    }
   }
 
   /** Sends one batch of what is buffered; on failure the batch is kept (up to the bound) for the next try. */

@@ -85,4 +85,15 @@ describe('DecisionAudit on a real redis-server', () => {
     await next.close();
     assert.deepEqual(readdirSync(dir), []);
   });
+
+  test('a journal that cannot be written does not fail the decision: the event is sent from memory and counted', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'audit-test-'));
+    const audit = new DecisionAudit({ bus, log, journal: new AuditJournal<AuditRecord>(dir) });
+    rmSync(dir, { recursive: true, force: true }); // the directory is gone: every append fails
+    const id = uniqueId('nodisk');
+    assert.doesNotThrow(() => audit.record(decision(id)));
+    assert.equal(audit.unjournalled, 1);
+    await allApplied([id]);
+    await audit.close();
+  });
 });
