@@ -3,16 +3,16 @@
 // WWW-Authenticate, a valid token of the auth-service included; with no admin token
 // configured every admin route is 403 E_ADMIN_DISABLED, whatever is presented.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { ERROR_CODES } from '@portcullis/contracts';
+import { startAuthPeer } from './auth-peer.ts';
 import { freePort, startProcess, type ProcessHandle } from '@portcullis/testing';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const AUTH_MAIN = fileURLToPath(new URL('../../auth-service/src/main.ts', import.meta.url));
 const ADMIN = 'test-admin-token-0123456789';
 // A client whose token even claims the admin role: a role in a JWT is not the admin token.
 const CLIENT = { client_id: 'ops-console', client_secret: 'ops-console-secret-0123456789', roles: ['admin'] };
@@ -54,28 +54,9 @@ describe('admin API credentials (real policy-service and auth-service)', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'admin-auth-'));
     [policy, adminOff] = await Promise.all([startPolicy({ POLICY_ADMIN_TOKEN: ADMIN }), startPolicy({})]);
-    const clients = join(dir, 'clients.json');
-    await writeFile(clients, JSON.stringify(CLIENT));
-    const authPort = await freePort();
-    auth = await startProcess({
-      command: process.execPath,
-      args: [AUTH_MAIN],
-      env: {
-        AUTH_PORT: String(authPort),
-        POLICY_URL: policy.url,
-        JWT_SECRET: 'admin-auth-jwt-secret-0123456789abcdef',
-        AUTH_CLIENTS_FILE: clients,
-        AUTH_POLICY_TIMEOUT_MS: '5000',
-        AUTH_AUDIT_JOURNAL_DIR: join(dir, 'journal'),
-      },
-      readyWhen: /auth-service ready on/,
-    });
-    const res = await fetch(`http://127.0.0.1:${authPort}/token`, {
-      method: 'POST',
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }),
-    });
-    assert.equal(res.status, 200);
-    jwt = ((await res.json()) as { access_token: string }).access_token;
+    const peer = await startAuthPeer({ dir, policyUrl: policy.url, client: CLIENT });
+    auth = peer.process;
+    jwt = peer.token;
     versionBefore = await liveVersion();
   });
   after(async () => {

@@ -2,7 +2,7 @@
 // end to end: real decisions through a real auth-service, recorded by the policy-service's
 // audit consumer from the real bus, then replayed against candidate sets.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,10 +11,10 @@ import { ERROR_CODES } from '@portcullis/contracts';
 import { freePort, startProcess, startRedisServer, type ProcessHandle, type RedisServerHandle } from '@portcullis/testing';
 import { readPolicyDir } from '../src/engine/loader.ts';
 import type { ImpactReport } from '../src/impact/schema.ts';
+import { startAuthPeer } from './auth-peer.ts';
 import { policyDir, runCli, SAMPLE_DIR } from './cli/cli.ts';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const AUTH_MAIN = fileURLToPath(new URL('../../auth-service/src/main.ts', import.meta.url));
 const ADMIN = 'test-admin-token-0123456789';
 const CLIENT = { client_id: 'impact-editor', client_secret: 'impact-editor-secret-0123456789', roles: ['editor'] };
 /** A forbid that flips every edit the editor was allowed. */
@@ -58,31 +58,12 @@ describe('policy impact (real auth-service, bus, audit consumer and policy-servi
       env: { POLICY_PORT: String(port), POLICY_ADMIN_TOKEN: ADMIN, REDIS_URL: redis.url, POLICY_WATCH: 'false', LOG_LEVEL: 'info' },
       readyWhen: /policy-service ready on/,
     });
-    await writeFile(join(dir, 'clients.json'), JSON.stringify(CLIENT));
-    const authPort = await freePort();
-    auth = await startProcess({
-      command: process.execPath,
-      args: [AUTH_MAIN],
-      env: {
-        AUTH_PORT: String(authPort),
-        POLICY_URL: base,
-        REDIS_URL: redis.url,
-        JWT_SECRET: 'impact-e2e-jwt-secret-0123456789abcdef',
-        AUTH_CLIENTS_FILE: join(dir, 'clients.json'),
-        AUTH_POLICY_TIMEOUT_MS: '5000',
-        AUTH_AUDIT_JOURNAL_DIR: join(dir, 'journal'),
-      },
-      readyWhen: /auth-service ready on/,
-    });
-    const tokenRes = await fetch(`http://127.0.0.1:${authPort}/token`, {
-      method: 'POST',
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CLIENT.client_id, client_secret: CLIENT.client_secret }),
-    });
-    const { access_token: jwt } = (await tokenRes.json()) as { access_token: string };
+    const peer = await startAuthPeer({ dir, policyUrl: base, redisUrl: redis.url, client: CLIENT });
+    auth = peer.process;
     for (const asked of ASKED) {
-      const res = await fetch(`http://127.0.0.1:${authPort}/authenticate`, {
+      const res = await fetch(`${peer.url}/authenticate`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${jwt}` },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${peer.token}` },
         body: JSON.stringify({ action: asked.action, resource: asked.resource, ...('context' in asked ? { context: asked.context } : {}) }),
       });
       const answer = (await res.json()) as { decision: string; requestId: string };
