@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { EvaluateRequest } from '@portcullis/contracts';
 import { compileBundle, type BundleSource } from '../engine/bundle.ts';
 import { authorize, preparse, type PreparsedBundle } from '../engine/evaluator.ts';
@@ -65,13 +66,13 @@ export class ImpactAnalyzer {
             break outer;
           }
           if (now - sliceStarted >= CHUNK_MS) {
-            await new Promise((resolve) => setImmediate(resolve));
+            await yieldToLoop();
             sliceStarted = performance.now();
           }
           tally.add(decision, candidate);
         }
         // Between pages too: the next read is a Redis round trip, but the page may have been quick.
-        await new Promise((resolve) => setImmediate(resolve));
+        await yieldToLoop();
       }
       if (!complete) await pages.return(undefined);
     }
