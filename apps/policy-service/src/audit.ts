@@ -32,13 +32,13 @@ export class DecisionAuditLog {
     await bus.subscribeBatch<AuthDecisionEvent>(
       TOPICS.authDecision.topic,
       async (messages) => {
-        const decisions: RecordedDecision[] = messages.map((message) => ({ ...message.payload, at: message.occurredAt }));
         // Best effort: the impact replay only loses sight of these decisions; the audit line
         // and the counts must not be held up, or counted twice on a retry, for it.
-        await this.#recent?.append(decisions).catch((error: unknown) => {
-          this.#log.warn({ err: error, events: decisions.length }, 'could not record decisions for impact replays');
+        const decisions: RecordedDecision[] | undefined = this.#recent && messages.map((m) => ({ ...m.payload, at: m.occurredAt }));
+        await this.#recent?.append(decisions ?? []).catch((error: unknown) => {
+          this.#log.warn({ err: error, events: messages.length }, 'could not record decisions for impact replays');
         });
-        for (const { at, ...event } of decisions) this.record(event, at);
+        for (const message of messages) this.record(message.payload, message.occurredAt);
       },
       { mode: 'work', group: 'policy-service', batchSize: 100, parse: (payload) => AuthDecisionEvent.parse(payload) },
     );

@@ -89,15 +89,15 @@ export class ImpactAnalyzer {
 
 /** The policy-service request the auth-service made for this decision, or undefined when the event lacks it. */
 export function replayRequest(decision: RecordedDecision): EvaluateRequest | undefined {
-  if (decision.parents === undefined || decision.context === undefined) return undefined;
-  const type = decision.resourceType ?? decision.resource.slice(0, Math.max(0, decision.resource.indexOf('::')));
-  if (type === '' || !decision.resource.startsWith(`${type}::`)) return undefined;
+  // The auth-service sends all three together; an event without them cannot be replayed.
+  const { parents, context, resourceType: type } = decision;
+  if (parents === undefined || context === undefined || type === undefined || !decision.resource.startsWith(`${type}::`)) return undefined;
   return {
     principal: { type: 'User', id: decision.principal },
     action: { type: 'Action', id: decision.action },
     resource: { type, id: decision.resource.slice(type.length + 2) },
-    context: decision.context,
-    entities: [{ uid: { type: 'User', id: decision.principal }, attrs: {}, parents: decision.parents }],
+    context,
+    entities: [{ uid: { type: 'User', id: decision.principal }, attrs: {}, parents }],
   };
 }
 
