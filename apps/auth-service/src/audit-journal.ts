@@ -1,10 +1,15 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** One journalled entry: what the audit publishes, and the segment file that holds it. */
-export interface JournalEntry<T> {
-  value: T;
+/** Where an entry is: its segment file and its line there (counted from 0). */
+export interface JournalPosition {
   segment: number;
+  line: number;
+}
+
+/** One journalled entry: what the audit publishes, and where it is. */
+export interface JournalEntry<T> extends JournalPosition {
+  value: T;
 }
 
 const SEGMENT = /^(\d+)-(\d+)\.ndjson$/;
@@ -37,6 +42,8 @@ export class AuditJournal<T> {
   #seq = 0;
   #fd: number | undefined;
   #segment = 0;
+  /** Lines written to the current segment. */
+  #lines = 0;
   /** Entries not yet settled, per segment; closed segments are deleted when theirs reach 0. */
   readonly #pending = new Map<number, { count: number; closed: boolean }>();
 
@@ -54,8 +61,9 @@ export class AuditJournal<T> {
 
   /**
    * Adopts the segments of processes that are no longer running (and of an earlier
-   * process that had this pid) and returns their entries, oldest segment first. A line
-   * that does not parse (a write cut short by a full disk) is skipped and counted.
+   * process that had this pid) and returns their entries, oldest segment first, each at
+   * the line it was written to. A line that does not parse (a write cut short by a full
+   * disk) is skipped and counted.
    */
   recover(): { entries: JournalEntry<T>[]; unreadable: number } {
     const entries: JournalEntry<T>[] = [];
@@ -73,14 +81,16 @@ export class AuditJournal<T> {
         continue; // another process adopted it first
       }
       let count = 0;
-      for (const line of readFileSync(path, 'utf8').split('\n')) {
-        if (line === '') continue;
+      let line = 0;
+      for (const text of readFileSync(path, 'utf8').split('\n')) {
+        if (text === '') continue;
         try {
-          entries.push({ value: JSON.parse(line) as T, segment });
+          entries.push({ value: JSON.parse(text) as T, segment, line });
           count += 1;
         } catch {
           unreadable += 1;
         }
+        line += 1;
       }
       this.#pending.set(segment, { count, closed: true });
       if (count === 0) this.#settleSegment(segment);
@@ -88,17 +98,19 @@ export class AuditJournal<T> {
     return { entries, unreadable };
   }
 
-  /** Appends one entry, synchronously, and says which segment holds it. */
-  append(value: T): number {
+  /** Appends one entry, synchronously, and says where it is. */
+  append(value: T): JournalPosition {
     if (this.#fd === undefined) {
       this.#segment = this.#nextSegment();
       this.#fd = openSync(this.#path(this.#segment), 'a');
+      this.#lines = 0;
       this.#pending.set(this.#segment, { count: 0, closed: false });
     }
     writeSync(this.#fd, `${JSON.stringify(value)}\n`);
     const state = this.#pending.get(this.#segment);
     if (state) state.count += 1;
-    return this.#segment;
+    this.#lines += 1;
+    return { segment: this.#segment, line: this.#lines - 1 };
   }
 
   /** Closes the current segment; the next `append` starts another. */

@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TOPICS, type AuthDecisionEvent } from '@portcullis/contracts';
-import type { MessageBus } from '@portcullis/message-bus';
+import { TOPICS, type AuthDecisionBatch, type AuthDecisionEvent } from '@portcullis/contracts';
+import type { BatchItem, MessageBus, Priority } from '@portcullis/message-bus';
 import type { Logger } from '@portcullis/observability';
-import type { AuditJournal } from './audit-journal.ts';
+import type { AuditJournal, JournalPosition } from './audit-journal.ts';
 
 /** An event with the `traceparent` of the request that decided it. */
 export interface AuditRecord {
@@ -14,7 +15,7 @@ export interface AuditRecord {
 export interface DecisionAuditOptions {
   bus: MessageBus | undefined;
   log: Logger;
-  /** Events sent per publish (one pipelined round trip). Default 200. */
+  /** Most events one publish sends (one round trip, at most two messages). Default 200. */
   batchSize?: number;
   /** Longest an event waits before it is sent (ms). Default 50. */
   flushMs?: number;
@@ -24,17 +25,27 @@ export interface DecisionAuditOptions {
   journal?: AuditJournal<AuditRecord>;
 }
 
+/** A buffered record and where the journal holds it (none when it could not be written). */
+type Buffered = AuditRecord & { position: JournalPosition | undefined };
+
 /**
  * Publishes `auth.decision` off the request path: `record` appends to the journal (one
  * synchronous write) and a bounded buffer, and a timer sends batches, so a slow or absent
  * bus never slows or fails a request, and a killed process loses no event: the next one
  * sends what the journal still holds, under the same message ids, so the consumer's
- * deduplication drops those that had gone out. Denials go out at `high` priority, as
- * PRODUCT.md's event table says.
+ * deduplication drops those that had gone out.
+ *
+ * Events travel in batches ({@link AuthDecisionBatch}): a flush publishes one message for
+ * its allows and one for its denials (at `high` priority, as PRODUCT.md's event table
+ * says), so the stream entry, dedup marker and ack are paid once a batch, not once a
+ * decision. For the ids to be the same when the next process resends, a chunk never
+ * spans journal segments and starts at a multiple of `batchSize` within its segment: the
+ * same lines always make the same chunks, and a message id is a digest of its events'
+ * request ids.
  */
 export class DecisionAudit {
   readonly #options: Required<Omit<DecisionAuditOptions, 'bus' | 'journal'>> & Pick<DecisionAuditOptions, 'bus' | 'journal'>;
-  #buffer: (AuditRecord & { segment: number | undefined })[] = [];
+  #buffer: Buffered[] = [];
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
   dropped = 0;
@@ -49,7 +60,7 @@ export class DecisionAudit {
     this.recovered = entries.length;
     if (entries.length > 0 || unreadable > 0)
       options.log.info({ events: entries.length, unreadable }, 'sending auth.decision events a previous process journalled');
-    for (const { value, segment } of entries) this.#buffer.push({ ...value, segment });
+    for (const { value, segment, line } of entries) this.#buffer.push({ ...value, position: { segment, line } });
     if (this.#buffer.length > 0) this.#timer = setTimeout(() => void this.flush(), 0);
   }
 
@@ -60,7 +71,7 @@ export class DecisionAudit {
       this.#buffer.shift();
       this.dropped += 1;
     }
-    this.#buffer.push({ event, traceparent, segment: this.#journal({ event, traceparent }) });
+    this.#buffer.push({ event, traceparent, position: this.#journal({ event, traceparent }) });
     this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushMs);
   }
 
@@ -69,7 +80,7 @@ export class DecisionAudit {
    * does not fail the request: the event goes on in memory only, as without a journal,
    * counted in `unjournalled` and logged on the first failure and every 1000th.
    */
-  #journal(record: AuditRecord): number | undefined {
+  #journal(record: AuditRecord): JournalPosition | undefined {
     if (this.#options.journal === undefined) return undefined;
     try {
       return this.#options.journal.append(record);
@@ -116,18 +127,10 @@ export class DecisionAudit {
     if (bus === undefined || this.#buffer.length === 0) return;
     // Events recorded from now on go to a new segment, so this one can be deleted once sent.
     this.#options.journal?.rotate();
-    const batch = this.#buffer.splice(0, this.#options.batchSize);
+    const batch = this.#buffer.splice(0, chunkLength(this.#buffer, this.#options.batchSize));
     try {
-      await bus.publishBatch(
-        batch.map(({ event, traceparent }) => ({
-          topic: TOPICS.authDecision.topic,
-          payload: event,
-          priority: event.decision === 'deny' ? 'high' : TOPICS.authDecision.priority,
-          id: `auth.decision:${event.requestId}`,
-          traceparent,
-        })),
-      );
-      this.#options.journal?.settle(batch.flatMap(({ segment }) => (segment === undefined ? [] : [segment])));
+      await bus.publishBatch(messagesOf(batch));
+      this.#options.journal?.settle(batch.flatMap(({ position }) => (position === undefined ? [] : [position.segment])));
     } catch (error) {
       this.#options.log.warn({ err: error, events: batch.length }, 'could not publish auth.decision; will retry');
       const kept = Math.max(0, this.#options.maxBuffered - this.#buffer.length);
@@ -136,4 +139,43 @@ export class DecisionAudit {
     }
     if (this.#buffer.length > 0) this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushMs);
   }
+}
+
+/**
+ * How many of `buffer`'s first records make the next chunk: up to `size`, all from the
+ * first one's segment and block of `size` lines (or all unjournalled), so a resend of the
+ * same segment makes the same chunks.
+ */
+function chunkLength(buffer: readonly Buffered[], size: number): number {
+  const block = (record: Buffered | undefined): string =>
+    record?.position === undefined ? 'memory' : `${record.position.segment}:${Math.floor(record.position.line / size)}`;
+  const first = block(buffer[0]);
+  let length = 1;
+  while (length < Math.min(size, buffer.length) && block(buffer[length]) === first) length += 1;
+  return length;
+}
+
+/** One chunk's messages: its allows and its denials, each under an id made from its request ids. */
+function messagesOf(chunk: readonly Buffered[]): BatchItem<AuthDecisionBatch>[] {
+  const byPriority = new Map<Priority, Buffered[]>();
+  for (const record of chunk) {
+    const priority = record.event.decision === 'deny' ? 'high' : TOPICS.authDecision.priority;
+    let list = byPriority.get(priority);
+    if (list === undefined) byPriority.set(priority, (list = []));
+    list.push(record);
+  }
+  return [...byPriority].map(([priority, records]) => {
+    const digest = createHash('sha256');
+    for (const { event } of records) digest.update(event.requestId).update('\n');
+    return {
+      topic: TOPICS.authDecision.topic,
+      payload: { decisions: records.map(({ event }) => event) },
+      priority,
+      id: `auth.decision:${digest.digest('base64url')}`,
+      // One envelope, one trace context: the first sampled request's, so the consumer's
+      // span joins a trace someone keeps (the others' spans would be dropped anyway).
+      traceparent: (records.find(({ traceparent }) => traceparent?.endsWith('-01')) ?? records.find(({ traceparent }) => traceparent))
+        ?.traceparent,
+    };
+  });
 }

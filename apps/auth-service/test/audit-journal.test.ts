@@ -35,17 +35,19 @@ describe('AuditJournal (real files)', () => {
     const journal = new AuditJournal<{ n: number }>(dir);
     const a = journal.append({ n: 1 });
     const b = journal.append({ n: 2 });
-    assert.equal(a, b);
+    assert.equal(a.segment, b.segment);
+    assert.deepEqual([a.line, b.line], [0, 1], 'lines counted from 0');
     assert.equal(readFileSync(join(dir, readdirSync(dir)[0]!), 'utf8'), '{"n":1}\n{"n":2}\n');
-    journal.settle([a, b]);
+    journal.settle([a.segment, b.segment]);
     assert.equal(readdirSync(dir).length, 1, 'the open segment is kept');
     journal.rotate();
     assert.deepEqual(readdirSync(dir), [], 'closed and settled: deleted');
     const c = journal.append({ n: 3 });
-    assert.notEqual(c, a, 'a new segment after rotate');
+    assert.notEqual(c.segment, a.segment, 'a new segment after rotate');
+    assert.equal(c.line, 0, 'a new segment counts its lines afresh');
     journal.rotate();
     assert.equal(readdirSync(dir).length, 1, 'closed, not settled: kept');
-    journal.settle([c]);
+    journal.settle([c.segment]);
     assert.deepEqual(readdirSync(dir), []);
   });
 
@@ -60,6 +62,11 @@ describe('AuditJournal (real files)', () => {
       [1, 2, 3],
     );
     assert.equal(unreadable, 1);
+    assert.deepEqual(
+      entries.map((e) => e.line),
+      [0, 1, 0],
+      'each at the line it was written to, as the audit chunks by it',
+    );
     assert.ok(
       readdirSync(dir).every((name) => name.startsWith(`${process.pid}-`)),
       'renamed to this process',
@@ -81,6 +88,6 @@ describe('AuditJournal (real files)', () => {
     assert.deepEqual(entries.map((e) => e.value.n).sort(), [0, 1, 2]);
     assert.ok(readdirSync(dir).includes(`${process.ppid}-1.ndjson`), "the parent's segment is untouched");
     const appended = journal.append({ n: 3 });
-    assert.ok(!entries.some((e) => e.segment === appended), 'new entries go to a new segment');
+    assert.ok(!entries.some((e) => e.segment === appended.segment), 'new entries go to a new segment');
   });
 });

@@ -1,4 +1,4 @@
-import { AuthDecisionEvent, TOPICS } from '@portcullis/contracts';
+import { parseAuthDecisions, TOPICS, type AuthDecisionEvent } from '@portcullis/contracts';
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Logger } from '@portcullis/observability';
 import { LRUCache } from 'lru-cache';
@@ -13,7 +13,8 @@ export interface PrincipalStats {
 
 /**
  * Consumes `auth.decision` in one work-sharing group shared by the policy-service's
- * instances (each event is handled once): an audit log line per decision and
+ * instances (each message is handled once; a message carries a batch of decisions, or
+ * one from a producer that predates batching): an audit log line per decision and
  * per-principal counts, bounded to the most recently active principals. With `recent`,
  * each batch is first appended to the shared stream `POST /policies/impact` replays.
  */
@@ -29,18 +30,20 @@ export class DecisionAuditLog {
   }
 
   async subscribe(bus: MessageBus): Promise<void> {
-    await bus.subscribeBatch<AuthDecisionEvent>(
+    await bus.subscribeBatch<AuthDecisionEvent[]>(
       TOPICS.authDecision.topic,
       async (messages) => {
         // Best effort: the impact replay only loses sight of these decisions; the audit line
         // and the counts must not be held up, or counted twice on a retry, for it.
-        const decisions: RecordedDecision[] | undefined = this.#recent && messages.map((m) => ({ ...m.payload, at: m.occurredAt }));
+        const decisions: RecordedDecision[] | undefined =
+          this.#recent && messages.flatMap((m) => m.payload.map((event) => ({ ...event, at: m.occurredAt })));
         await this.#recent?.append(decisions ?? []).catch((error: unknown) => {
-          this.#log.warn({ err: error, events: messages.length }, 'could not record decisions for impact replays');
+          this.#log.warn({ err: error, events: decisions?.length }, 'could not record decisions for impact replays');
         });
-        for (const message of messages) this.record(message.payload, message.occurredAt);
+        for (const message of messages) for (const event of message.payload) this.record(event, message.occurredAt);
       },
-      { mode: 'work', group: 'policy-service', batchSize: 100, parse: (payload) => AuthDecisionEvent.parse(payload) },
+      // Batches of batches: 20 messages of up to 200 decisions each.
+      { mode: 'work', group: 'policy-service', batchSize: 20, parse: parseAuthDecisions },
     );
   }
 

@@ -115,3 +115,27 @@ export const AuthDecisionEvent = z.strictObject({
   context: CedarContext.optional(),
 });
 export type AuthDecisionEvent = z.infer<typeof AuthDecisionEvent>;
+
+/** Most decisions one `auth.decision` message carries. */
+export const MAX_DECISIONS_PER_MESSAGE = 1000;
+
+/**
+ * The payload of an `auth.decision` message: the decisions one auth-service flush
+ * published together (one stream entry, one dedup marker and one ack for all of them,
+ * instead of one each). All carry the message's priority: denials travel apart from
+ * allows, at `high`.
+ */
+export const AuthDecisionBatch = z.strictObject({
+  decisions: z.array(AuthDecisionEvent).min(1).max(MAX_DECISIONS_PER_MESSAGE),
+});
+export type AuthDecisionBatch = z.infer<typeof AuthDecisionBatch>;
+
+/**
+ * The decisions of an `auth.decision` payload: a batch, or the single event that
+ * producers before batching sent (so an older auth-service, e.g. a canary's stable
+ * side, is still audited during a rollout). Throws a ZodError for anything else.
+ */
+export function parseAuthDecisions(payload: unknown): AuthDecisionEvent[] {
+  if (typeof payload === 'object' && payload !== null && 'decisions' in payload) return AuthDecisionBatch.parse(payload).decisions;
+  return [AuthDecisionEvent.parse(payload)];
+}

@@ -7,7 +7,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { z } from 'zod';
-import { AuthDecisionEvent, CacheInvalidateEvent, PolicyUpdatedEvent, TokenRevokedEvent } from '../src/index.ts';
+import {
+  AuthDecisionEvent,
+  CacheInvalidateEvent,
+  MAX_DECISIONS_PER_MESSAGE,
+  parseAuthDecisions,
+  PolicyUpdatedEvent,
+  TokenRevokedEvent,
+} from '../src/index.ts';
 
 const RUNS = { numRuns: 300 };
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -185,4 +192,58 @@ describe('bus event schemas, property-based', () => {
       );
     });
   }
+});
+
+describe('auth.decision payloads: a batch, or one decision from an older producer', () => {
+  const one = (requestId: string) => ({
+    principal: 'alice',
+    action: 'view',
+    resource: 'Document::d1',
+    decision: 'allow',
+    policyVersion: 'v1',
+    cache: 'l1',
+    requestId,
+  });
+
+  test('a batch gives its decisions in order; a single event gives itself', () => {
+    assert.deepEqual(
+      parseAuthDecisions(overTheWire({ decisions: [one('a'), one('b')] })).map((d) => d.requestId),
+      ['a', 'b'],
+    );
+    assert.deepEqual(parseAuthDecisions(overTheWire(one('c'))), [one('c')]);
+  });
+
+  test('an empty or oversized batch, a bad decision inside one, or extra members are refused', () => {
+    const refusals: unknown[] = [
+      { decisions: [] },
+      { decisions: Array.from({ length: MAX_DECISIONS_PER_MESSAGE + 1 }, (_, i) => one(String(i))) },
+      { decisions: [one('a'), { ...one('b'), decision: 'permit' }] },
+      { decisions: one('a') },
+      { decisions: [one('a')], extra: 1 },
+      { decisions: deep },
+      { ...one('a'), decisions: undefined },
+      null,
+      deep,
+    ];
+    for (const payload of refusals) assert.throws(() => parseAuthDecisions(payload), z.ZodError, show(payload));
+  });
+
+  test('any JSON value parses only to decisions the single-event schema accepts', () => {
+    const hostile = fc.oneof(
+      fc.jsonValue(),
+      fc.array(fc.jsonValue()).map((decisions) => ({ decisions })),
+      fc.constant(JSON.parse('{"decisions":[{"__proto__":{"polluted":true}}]}') as unknown),
+    );
+    fc.assert(
+      fc.property(hostile, (value) => {
+        try {
+          for (const decision of parseAuthDecisions(value)) assert.ok(AuthDecisionEvent.safeParse(decision).success);
+        } catch (error) {
+          assert.ok(error instanceof z.ZodError, show(value));
+        }
+        assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+      }),
+      RUNS,
+    );
+  });
 });

@@ -2,10 +2,12 @@
 // the same run, doing the same job: verify the same HS256 token (signature, iss, aud,
 // exp), then decide with the sample domain's policies (Cedar for us, the same rules in
 // Rego for OPA) over the same entities. It refuses to measure unless both give the same
-// decision on the whole sample grid. Each side is loaded alone by vegeta, the sides
-// interleaved over BENCH_ROUNDS rounds (default 3; medians reported):
-// - warm: one decision asked again and again (closed loop, 32 in flight);
-// - cold: every request a new decision (a new risk score), 16 in flight.
+// decision on the whole sample grid. Each side is loaded alone, the sides interleaved over
+// BENCH_ROUNDS rounds (default 3; medians reported), with the generators the issue names:
+// - warm: one decision asked again and again, wrk with 32 connections (closed loop);
+// - cold: every request a new decision (a new risk score), vegeta with 16 workers (it
+//   sends a list of different bodies; wrk sends one).
+// Both generators share the two cores with the servers; wrk costs far less a request.
 // CPU a decision = CPU time of every server process of the side (Portcullis:
 // auth-service, policy-service, redis-server; OPA: opa) over the decisions answered.
 import { cpuSeconds } from './_cpu.ts';
@@ -15,6 +17,7 @@ import { startOpa } from './_peer-opa.ts';
 import { startBenchStack } from './_stack.ts';
 import { authenticateBody } from './suite/targets.ts';
 import { attack, findVegeta, summarize, type Summary, type Target } from './_vegeta.ts';
+import { findWrk, wrkAttack } from './_wrk.ts';
 import { PEERS_FILE, type PeersResult } from './suite/report.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -42,14 +45,22 @@ interface Measured extends Summary {
 const body = (mode: Mode, n: number, offset: number) =>
   mode === 'warm' ? { action: 'view', resource: { type: 'Document', id: 'doc-7' }, context: {} } : authenticateBody('cold', n, offset);
 
-async function measure(vegeta: string, side: Side, mode: Mode, offset: number): Promise<Measured> {
-  const workers = mode === 'warm' ? 32 : 16;
-  const count = mode === 'warm' ? 1 : 15_000 * SECONDS;
-  const targets = side.targets(mode, count, offset);
-  await attack(vegeta, side.targets(mode, mode === 'warm' ? 1 : 3000, offset + 500_000_000), { seconds: 1, workers }); // warm-up
+/** Loads `side` for `seconds`: wrk with 32 connections (warm), vegeta with 16 workers (cold). */
+async function load(tools: Tools, side: Side, mode: Mode, offset: number, seconds: number): Promise<Summary> {
+  if (mode === 'warm') return wrkAttack(tools.wrk, side.targets(mode, 1, offset)[0] as Target, { seconds, connections: 32 });
+  return summarize(await attack(tools.vegeta, side.targets(mode, 15_000 * seconds, offset), { seconds, workers: 16 }), seconds);
+}
+
+interface Tools {
+  vegeta: string;
+  wrk: string;
+}
+
+async function measure(tools: Tools, side: Side, mode: Mode, offset: number): Promise<Measured> {
+  await load(tools, side, mode, offset + 500_000_000, 1); // warm-up
   const roles = Object.entries(side.pids);
   const before = roles.map(([, pid]) => cpuSeconds([pid]));
-  const summary = summarize(await attack(vegeta, targets, { seconds: SECONDS, workers }), SECONDS);
+  const summary = await load(tools, side, mode, offset, SECONDS);
   const decisions = Math.max(1, summary.sent - summary.failed);
   const cpuUsByProcess = Object.fromEntries(
     roles.map(([role, pid], i) => [role, ((cpuSeconds([pid]) - (before[i] as number)) * 1e6) / decisions]),
@@ -68,7 +79,7 @@ const show = (name: string, m: Measured): void =>
   );
 
 export async function run(): Promise<void> {
-  const vegeta = findVegeta();
+  const tools = { vegeta: findVegeta(), wrk: findWrk() };
   const stack = await startBenchStack({ policyOnBus: true });
   const opa = await startOpa({ secret: SECRET, issuer: ISSUER, audience: AUDIENCE });
   try {
@@ -106,7 +117,7 @@ export async function run(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of ['warm', 'cold'] as const) {
         for (const side of round % 2 === 0 ? [peer, ours] : [ours, peer]) {
-          const measured = await measure(vegeta, side, mode, round * 100_000_000);
+          const measured = await measure(tools, side, mode, round * 100_000_000);
           show(`${side.name} ${mode} #${round + 1}`, measured);
           runs.set(`${side.name} ${mode}`, [...(runs.get(`${side.name} ${mode}`) ?? []), measured]);
         }
