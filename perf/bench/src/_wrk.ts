@@ -38,7 +38,7 @@ function luaString(text: string): string {
 function script(target: Target): string {
   return [
     `wrk.method = ${luaString(target.method)}`,
-    ...Object.entries(target.headers ?? {}).map(([name, value]) => `wrk.headers[${luaString(name)}] = ${luaString(value)}`),
+    ...Object.entries(target.headers ?? {}).map(([name, value]) => `wrk.headers[ ${luaString(name)} ] = ${luaString(value)}`),
     target.body === undefined ? '' : `wrk.body = ${luaString(target.body)}`,
     'done = function(summary, latency, requests)',
     '  local e = summary.errors',
