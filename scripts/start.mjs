@@ -129,6 +129,8 @@ try {
       JWT_SECRET: randomBytes(32).toString('base64url'),
       AUTH_CLIENTS_FILE: clientsFile,
       AUTH_AUDIT_JOURNAL_DIR: join(dataDir, 'audit-journal'),
+      // One machine: a worker per core, unless the user chose a number.
+      AUTH_WORKERS: process.env.AUTH_WORKERS || 'auto',
     },
     /auth-service ready on/,
   );

@@ -1,9 +1,12 @@
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, env, loadConfig } from '@portcullis/observability';
 import { z } from 'zod';
 
 const url = (what: string) => z.string().regex(/^https?:\/\//, `must be an http(s) URL for ${what}`);
+
+/** The most worker processes AUTH_WORKERS may ask for. */
+export const MAX_WORKERS = 64;
 
 /** Every setting of the auth-service, from the environment, validated at start. */
 export function readConfig(source: NodeJS.ProcessEnv = process.env) {
@@ -52,6 +55,17 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       DECISION_L1_ENTRIES: env.positiveInt(100_000),
       /** Directory of the decision audit's write-ahead journal (one per instance; in Kubernetes an emptyDir). Default: <tmp>/portcullis-auth-<AUTH_PORT>-journal. */
       AUTH_AUDIT_JOURNAL_DIR: z.string().min(1).optional(),
+      /**
+       * Processes serving the port (node:cluster workers, each a full instance), or `auto`:
+       * one per core. 1 (the default) is one process, as a Kubernetes pod should be.
+       */
+      AUTH_WORKERS: z
+        .string()
+        .default('1')
+        .refine((value) => value === 'auto' || (/^[0-9]+$/.test(value) && Number(value) >= 1 && Number(value) <= MAX_WORKERS), {
+          message: `must be an integer from 1 to ${MAX_WORKERS}, or auto (one per core)`,
+        })
+        .transform((value) => (value === 'auto' ? Math.min(MAX_WORKERS, availableParallelism()) : Number(value))),
       LOG_LEVEL: env.logLevel(),
     },
     source,

@@ -1,6 +1,35 @@
-// auth-service entry point: validate configuration, start, drain on SIGTERM.
-import { runService } from '@portcullis/http-kit';
-import { startAuthService } from './app.ts';
-import { readConfig } from './config.ts';
+// auth-service entry point: validate configuration, start, drain on SIGTERM. With
+// AUTH_WORKERS > 1 this process is a node:cluster primary and each worker runs the service.
+// The rest is loaded once the configuration is known good (a refused one exits sooner).
+import cluster from 'node:cluster';
+import { ConfigError } from '@portcullis/observability';
+import { readConfig, type AuthServiceConfig } from './config.ts';
 
-await runService({ name: 'auth-service', readConfig, start: startAuthService, host: (config) => config.AUTH_HOST });
+const name = 'auth-service';
+const host = (config: AuthServiceConfig) => config.AUTH_HOST;
+
+if (cluster.isWorker) {
+  const [{ runService }, { startAuthService }, { workerOptions }] = await Promise.all([
+    import('@portcullis/http-kit'),
+    import('./app.ts'),
+    import('./cluster.ts'),
+  ]);
+  const { decorate, ...worker } = workerOptions();
+  await runService({ name, readConfig, start: (config) => startAuthService(config).then(decorate), host, ...worker });
+} else {
+  let config: AuthServiceConfig;
+  try {
+    config = readConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`${name}: ${error.message}`);
+    process.exit(2);
+  }
+  if (config.AUTH_WORKERS > 1) {
+    const { runPrimary } = await import('./cluster.ts');
+    runPrimary({ name, workers: config.AUTH_WORKERS, logLevel: config.LOG_LEVEL });
+  } else {
+    const [{ runService }, { startAuthService }] = await Promise.all([import('@portcullis/http-kit'), import('./app.ts')]);
+    await runService({ name, readConfig: () => config, start: startAuthService, host });
+  }
+}

@@ -8,4 +8,14 @@ export { listenDual, type DualServer, type DualServerOptions } from './dual-serv
 export { DEFAULT_SERVER_LIMITS, resolveLimits, type ResolvedLimits, type ServerLimits } from './limits.ts';
 export { buildOpenApi, type OpenApiInfo } from './openapi.ts';
 export { probeRoutes } from './probes.ts';
-export { serveRoutes, createServiceContext, drainOnSignals, runService, type ServeOptions, type RunningService } from './service.ts';
+export {
+  serveRoutes,
+  createServiceContext,
+  drainOnSignals,
+  runService,
+  DRAIN_HARD_STOP_MS,
+  DRAIN_TIMEOUT_MS,
+  type ServeOptions,
+  type RunningService,
+  type ServiceAnnouncement,
+} from './service.ts';

@@ -87,10 +87,15 @@ export async function serveRoutes(options: ServeOptions): Promise<DualServer> {
   return listenDual({ port: options.port, host: options.host, limits: options.limits, ...handlers });
 }
 
+/** How long a drain may take by default (ms); the process exits at the latest {@link DRAIN_HARD_STOP_MS} after that. */
+export const DRAIN_TIMEOUT_MS = 10_000;
+/** Grace past the drain deadline before a draining process exits whatever it is doing (ms). */
+export const DRAIN_HARD_STOP_MS = 2_000;
+
 /**
  * SIGTERM/SIGINT drain, as PRODUCT.md asks: mark not ready, stop accepting, finish
- * in-flight work, run the service's own cleanup (bus, Redis), exit 0. A second signal,
- * or a drain that overruns `timeoutMs`, exits at once.
+ * in-flight work, run the service's own cleanup (bus, Redis), exit 0. A second signal
+ * (unless `repeatedSignal` is `ignore`), or a drain that overruns `timeoutMs`, exits at once.
  */
 export function drainOnSignals(options: {
   context: ServerContext;
@@ -98,18 +103,26 @@ export function drainOnSignals(options: {
   cleanup?: () => Promise<void>;
   timeoutMs?: number;
   log: Logger;
+  /**
+   * `ignore`: a signal during the drain changes nothing (a cluster worker, which gets the
+   * terminal's Ctrl-C and its primary's forwarded signal; the primary enforces the deadline).
+   */
+  repeatedSignal?: 'exit' | 'ignore';
 }): void {
   let draining = false;
   const drain = (signal: NodeJS.Signals): void => {
-    if (draining) process.exit(1);
+    if (draining) {
+      if (options.repeatedSignal === 'ignore') return;
+      process.exit(1);
+    }
     draining = true;
-    const timeoutMs = options.timeoutMs ?? 10_000;
+    const timeoutMs = options.timeoutMs ?? DRAIN_TIMEOUT_MS;
     options.log.info({ signal }, 'draining');
     options.context.health.startDraining();
     const hardStop = setTimeout(() => {
       options.log.error({ timeoutMs }, 'drain overran its deadline; exiting');
       process.exit(1);
-    }, timeoutMs + 2_000);
+    }, timeoutMs + DRAIN_HARD_STOP_MS);
     hardStop.unref();
     void options.server
       .close(timeoutMs)
@@ -139,18 +152,26 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/** What {@link runService} tells when the service accepts connections, then when it is ready. */
+export type ServiceAnnouncement = 'listening' | 'ready';
+
 /**
  * A service's `main`: reads and validates its configuration, starts it, drains on
  * SIGTERM/SIGINT, prints `<name> listening on <url>` once it accepts connections and
  * `<name> ready on <url>` once its warm-up is done and `/ready` answers 200 (what `npm
  * start` and the tests wait for). A bad configuration value or option exits 2 with a
  * message that names it, not a stack trace.
+ *
+ * `announce` replaces the two printed lines (a cluster worker reports them to its primary,
+ * which prints them once for all workers); `repeatedSignal` is passed to the drain.
  */
 export async function runService<Config extends object>(options: {
   name: string;
   readConfig: () => Config;
   start: (config: Config) => Promise<RunningService>;
   host: (config: Config) => string;
+  announce?: (event: ServiceAnnouncement, url: string) => void;
+  repeatedSignal?: 'exit' | 'ignore';
 }): Promise<void> {
   let service: RunningService;
   let config: Config;
@@ -168,15 +189,17 @@ export async function runService<Config extends object>(options: {
     context: service.context,
     server: service.server,
     log: service.log,
+    repeatedSignal: options.repeatedSignal,
     // Spans of the last requests are exported after everything else has stopped.
     cleanup: () => service.stop().finally(() => service.context.tracing?.shutdown()),
   });
   const url = `http://${options.host(config)}:${service.server.port}`;
+  const announce = options.announce ?? ((event: ServiceAnnouncement) => console.log(`${options.name} ${event} on ${url}`));
   service.log.info({ url }, `${options.name} listening`);
-  console.log(`${options.name} listening on ${url}`);
+  announce('listening', url);
   if (await (service.ready ?? Promise.resolve(true))) {
     service.log.info({ url, health: service.context.health.report() }, `${options.name} ready`);
-    console.log(`${options.name} ready on ${url}`);
+    announce('ready', url);
   }
 }
 

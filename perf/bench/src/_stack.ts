@@ -1,7 +1,7 @@
 // The whole stack as real processes for a benchmark: a private redis-server, one
 // policy-service, and auth-services started on demand, each awaited until it says it is
 // ready; one registered client to get tokens with.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,9 +54,55 @@ export function startPolicyProcess(port: number, env: Record<string, string | un
   });
 }
 
+/**
+ * The children of process `pid` (a clustered auth-service primary's workers), from
+ * `/proc/<pid>/task/<tid>/children` (Linux; empty where it cannot be read or has gone).
+ */
+export function childPids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * An auth-service handle whose `stop` takes the primary's workers along: their pids are
+ * read before the signal, a SIGKILL goes to them too (a killed instance is the whole
+ * process tree, as a killed pod is), and `stop` resolves once they are gone as well.
+ * Without workers it is the handle itself.
+ */
+function withWorkers(handle: ProcessHandle): ProcessHandle {
+  return {
+    ...handle,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      const workers = handle.child.pid === undefined ? [] : childPids(handle.child.pid);
+      const status = await handle.stop(signal);
+      for (const pid of workers) if (signal === 'SIGKILL' && alive(pid)) process.kill(pid, 'SIGKILL');
+      for (let waited = 0; workers.some(alive) && waited < 20_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+      return status;
+    },
+  };
+}
+
 /** A running benchmark stack; `stop()` kills every process and removes its files. */
 export interface BenchStack {
-  /** Starts an auth-service (default settings unless `env` says otherwise) and waits for it to be ready. */
+  /**
+   * Starts an auth-service (default settings unless `env` says otherwise) and waits for it
+   * to be ready. `{ AUTH_WORKERS: '4' }` (or `auto`) starts a node:cluster primary with that
+   * many workers, ready once all are; its handle's `stop` stops the workers too.
+   */
   startAuth(env?: Record<string, string>): Promise<{ url: string; handle: ProcessHandle }>;
   /** Starts the auth-service that answered on `url` again (after it was killed), same port and settings; resolves with its new handle once ready. */
   restartAuth(url: string): Promise<ProcessHandle>;
@@ -76,7 +122,12 @@ export interface BenchStack {
   stopPolicy(signal?: NodeJS.Signals): Promise<void>;
   /** Starts the policy-service again on its port; resolves once it says it is ready. */
   restartPolicy(): Promise<void>;
-  /** Process ids of every running server of the stack by role (`redis-server`, `policy-service`, `auth-service`, `auth-service-2`…), for their CPU time. */
+  /**
+   * Process ids of every running server of the stack by role (`redis-server`,
+   * `policy-service`, `auth-service`, `auth-service-2`…), for their CPU time. A clustered
+   * auth-service is its primary under its role plus each worker as `<role>-w1`, `<role>-w2`…
+   * (the primary's children, read from /proc), so summing every role counts all its CPU.
+   */
   serverPids(): Promise<Record<string, number>>;
   stop(): Promise<void>;
 }
@@ -106,25 +157,27 @@ export async function startBenchStack(options: {
   const redisUrl = options.cluster?.url ?? (redis as RedisServerHandle).url;
   const processes: ProcessHandle[] = [];
   const authSettings = new Map<string, { port: number; env: Record<string, string> }>();
-  const launchAuth = (port: number, env: Record<string, string>): Promise<ProcessHandle> =>
-    startProcess({
-      command: process.execPath,
-      args: [AUTH_MAIN],
-      env: {
-        AUTH_PORT: String(port),
-        POLICY_URL: policyUrl,
-        REDIS_URL: redisUrl,
-        JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789',
-        // One issuer for every instance, as replicas behind one address have.
-        JWT_ISSUER: 'https://auth.bench.portcullis.test',
-        AUTH_CLIENTS_FILE: clients,
-        // Per instance, inside the stack's directory: a restarted instance finds its journal.
-        AUTH_AUDIT_JOURNAL_DIR: join(dir, `journal-${port}`),
-        LOG_LEVEL: 'warn',
-        ...env,
-      },
-      readyWhen: /auth-service ready on/,
-    });
+  const launchAuth = async (port: number, env: Record<string, string>): Promise<ProcessHandle> =>
+    withWorkers(
+      await startProcess({
+        command: process.execPath,
+        args: [AUTH_MAIN],
+        env: {
+          AUTH_PORT: String(port),
+          POLICY_URL: policyUrl,
+          REDIS_URL: redisUrl,
+          JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789',
+          // One issuer for every instance, as replicas behind one address have.
+          JWT_ISSUER: 'https://auth.bench.portcullis.test',
+          AUTH_CLIENTS_FILE: clients,
+          // Per instance, inside the stack's directory: a restarted instance finds its journal.
+          AUTH_AUDIT_JOURNAL_DIR: join(dir, `journal-${port}`),
+          LOG_LEVEL: 'warn',
+          ...env,
+        },
+        readyWhen: /auth-service ready on/,
+      }),
+    );
   const stack: BenchStack = {
     async startAuth(env = {}) {
       const port = await freePort();
@@ -184,7 +237,9 @@ export async function startBenchStack(options: {
       }
       processes.forEach((p, i) => {
         if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-        pids[i === 0 ? 'policy-service' : i === 1 ? 'auth-service' : `auth-service-${i}`] = p.child.pid ?? 0;
+        const role = i === 0 ? 'policy-service' : i === 1 ? 'auth-service' : `auth-service-${i}`;
+        pids[role] = p.child.pid ?? 0;
+        if (i > 0) childPids(p.child.pid ?? 0).forEach((pid, k) => (pids[`${role}-w${k + 1}`] = pid));
       });
       return pids;
     },
