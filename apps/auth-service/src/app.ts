@@ -41,6 +41,9 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
     name: 'decisions',
     ...(redis ? { redis, invalidation: new RedisPubSubInvalidation({ redis }) } : { l1Only: true }),
     l1MaxEntries: config.DECISION_L1_ENTRIES,
+    // Decisions with a context seen nowhere before (a new risk score, a new resource) are
+    // common: learn whether such keys are worth an L2 round trip each way (libs/cache).
+    firstSeenL2: 'learn',
     types: {
       allow: { ttlMs: config.DECISION_ALLOW_TTL_MS, graceMs: config.DECISION_GRACE_MS },
       deny: { ttlMs: config.DECISION_DENY_TTL_MS, graceMs: config.DECISION_GRACE_MS },

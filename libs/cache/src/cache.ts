@@ -114,7 +114,7 @@ export class Cache {
         const typed = options?.typeOf ? { ...options, type: options.typeOf(value as T) } : options;
         const prepared = core.prepare(full, value, typed, tags);
         // Answer now; the L2 write (and its tags) follows without holding the caller.
-        core.writeBehind([prepared]);
+        core.writeBehind([prepared], { l2: miss.skippedL2 !== true });
         return { value: prepared.entry.value, source: 'miss' };
       },
     });

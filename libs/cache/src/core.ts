@@ -10,6 +10,7 @@ import type { InvalidationEvent, InvalidationTransport } from './invalidation.ts
 import { L1Tier, type Entry } from './l1.ts';
 import { RedisL2, type L2Command, type L2Driver } from './l2.ts';
 import { resolveOptions, type CacheOptions, type ResolvedOptions, type TypePolicy } from './options.ts';
+import { FirstSeenAdmission } from './l2-admission.ts';
 import { TwoTierReader } from './reader.ts';
 import { hashKey } from './sketch.ts';
 import { cacheMetrics, intelligenceScore, newCounters, type CacheMetrics, type CacheStats } from './stats.ts';
@@ -44,6 +45,8 @@ export class CacheCore extends EventEmitter {
   readonly l1: L1Tier;
   /** The read path over both tiers; shared, so single flight spans every namespace view. */
   readonly reader: TwoTierReader;
+  /** Whether keys never seen here go to L2 (learnt with `firstSeenL2: 'learn'`). */
+  readonly firstSeen: FirstSeenAdmission;
   readonly #o: ResolvedOptions;
   readonly #l2: L2Driver | undefined;
   readonly #guard: L2Guard;
@@ -81,6 +84,7 @@ export class CacheCore extends EventEmitter {
       if (event === 'open' || event === 'close') this.#logger?.warn({ cache: o.name, breaker: state }, 'cache L2 breaker changed state');
     });
     this.#guard = new L2Guard(breaker, o.l2TimeoutMs);
+    this.firstSeen = new FirstSeenAdmission(o.firstSeenL2 === 'learn');
     this.reader = new TwoTierReader(this, { counters: this.#counters, metrics: this.#metrics, logger: this.#logger });
   }
 
@@ -185,10 +189,27 @@ export class CacheCore extends EventEmitter {
    * one pipeline a miss cost ~8% of the auth-service's CPU on new decisions). Any other
    * L2 call sends the queued writes first, on the same connection, so Redis sees every
    * write before a later delete or clear. Never rejects; {@link close} waits for it.
+   * With `l2: false` (a first-seen key that skipped L2, see FirstSeenAdmission) only L1
+   * is offered the entries.
    */
-  writeBehind(items: Prepared[]): void {
+  writeBehind(items: Prepared[], options: { l2?: boolean } = {}): void {
+    if (options.l2 === false) {
+      for (const { entry, json } of items) entry.unwrittenJson = json;
+      this.#placeInL1(items, false);
+      return;
+    }
     this.#queuedWrites.push(...this.#placeInL1(items));
     if (this.#queuedWrites.length > 0 && this.#flushTimer === undefined) this.#flushTimer = setImmediate(() => this.#flushWrites());
+  }
+
+  /** Writes an L1-only entry to L2 (write-behind) for the rest of its life: it was asked again. */
+  writeDeferred(full: string, entry: Entry): void {
+    const json = entry.unwrittenJson;
+    entry.unwrittenJson = undefined;
+    const lifeMs = entry.graceUntil - Date.now();
+    if (json === undefined || lifeMs <= 0 || this.#l2 === undefined) return;
+    this.#queuedWrites.push(...this.#l2Commands(full, entry, json, lifeMs));
+    this.#flushTimer ??= setImmediate(() => this.#flushWrites());
   }
 
   #flushWrites(): void {
@@ -200,17 +221,23 @@ export class CacheCore extends EventEmitter {
     void pending.finally(() => this.#writesBehind.delete(pending));
   }
 
-  /** Offers each entry to L1 (or drops an older copy it declines) and returns its L2 commands. */
-  #placeInL1(items: Prepared[]): L2Command[] {
+  /** Offers each entry to L1 (or drops an older copy it declines) and returns its L2 commands (none with `l2: false`). */
+  #placeInL1(items: Prepared[], l2 = true): L2Command[] {
     const commands: L2Command[] = [];
     for (const { full, entry, json, lifeMs } of items) {
       this.#counters.writes += 1;
       if (!this.l1.offer(full, entry, this.l1.sketch.estimate(entry.hash), 'write')) this.l1.delete(full);
-      commands.push(['set', full, encodeEntry(json, entry.expiresAt, entry.graceUntil, entry.tags), 'PX', lifeMs]);
-      for (const tag of entry.tags) {
-        const tagKey = this.tagKey(tag);
-        commands.push(['sadd', tagKey, full], ['pexpire', tagKey, lifeMs, 'NX'], ['pexpire', tagKey, lifeMs, 'GT']);
-      }
+      if (l2) commands.push(...this.#l2Commands(full, entry, json, lifeMs));
+    }
+    return commands;
+  }
+
+  /** The L2 commands storing one entry and its tags for `lifeMs`. */
+  #l2Commands(full: string, entry: Entry, json: string, lifeMs: number): L2Command[] {
+    const commands: L2Command[] = [['set', full, encodeEntry(json, entry.expiresAt, entry.graceUntil, entry.tags), 'PX', lifeMs]];
+    for (const tag of entry.tags) {
+      const tagKey = this.tagKey(tag);
+      commands.push(['sadd', tagKey, full], ['pexpire', tagKey, lifeMs, 'NX'], ['pexpire', tagKey, lifeMs, 'GT']);
     }
     return commands;
   }
@@ -285,6 +312,7 @@ export class CacheCore extends EventEmitter {
       l1Entries: this.l1.size,
       l1Bytes: this.l1.bytes,
       sketchBytes: this.l1.sketch.bytes,
+      l2SkippedFirstSeen: this.firstSeen.skipped,
     };
     return { ...base, breaker: g.breaker.state, score: intelligenceScore(base) };
   }

@@ -15,6 +15,11 @@ export interface Entry<T = unknown> {
   hash: number;
   /** L1 hits since admission: tells useful admissions from wasted ones. */
   hits: number;
+  /**
+   * The serialized value of an entry held in L1 only (its key was new here and skipped
+   * L2): written to L2 at its first L1 hit, once it has shown it is asked again.
+   */
+  unwrittenJson?: string;
 }
 
 /** Why an entry is offered to L1: a write (set, factory result) or an L2 hit. */

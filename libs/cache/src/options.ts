@@ -46,6 +46,12 @@ export interface CacheOptions {
   promoteAfterHits?: number;
   /** Frequency-sketch sample window, as a multiple of `l1MaxEntries` (default 128). */
   sketchWindowFactor?: number;
+  /**
+   * `learn`: keys this process has never seen skip L2 (read and write-behind) while such
+   * keys' L2 hit rate stays under 5%, sampled to notice a change (see FirstSeenAdmission).
+   * `always` (default): every miss probes L2 and every load is written there.
+   */
+  firstSeenL2?: 'always' | 'learn';
   /** Fresh time of entries set without a type (default 60 s). */
   ttlMs?: number;
   /** Grace of entries set without a type (default 0: never served stale). */
@@ -84,6 +90,7 @@ export interface ResolvedOptions {
   maxKeyLength: number;
   promoteAfterHits: number;
   sketchWindowFactor: number;
+  firstSeenL2: 'always' | 'learn';
   defaultType: Required<TypePolicy>;
   types: ReadonlyMap<string, Required<TypePolicy>>;
   l2TimeoutMs: number;
@@ -95,6 +102,12 @@ export interface ResolvedOptions {
 }
 
 const int = optionInt;
+
+function firstSeenL2(value: unknown): 'always' | 'learn' {
+  if (value === undefined) return 'always';
+  if (value === 'always' || value === 'learn') return value;
+  throw optionError('firstSeenL2', "'always' or 'learn'", value);
+}
 
 function policy(name: string, p: TypePolicy | undefined): Required<TypePolicy> {
   if (p === null || typeof p !== 'object') throw optionError(name, '{ttlMs, graceMs?}', p);
@@ -129,6 +142,7 @@ export function resolveOptions(options: CacheOptions): ResolvedOptions {
     maxKeyLength: int('maxKeyLength', options.maxKeyLength, 1024, 1, 64 * 1024),
     promoteAfterHits: int('promoteAfterHits', options.promoteAfterHits, 2, 1, 255),
     sketchWindowFactor: int('sketchWindowFactor', options.sketchWindowFactor, 128, 1, 4096),
+    firstSeenL2: firstSeenL2(options.firstSeenL2),
     defaultType: policy('ttlMs/graceMs', { ttlMs: options.ttlMs ?? 60_000, graceMs: options.graceMs ?? 0 }),
     types,
     l2TimeoutMs: int('l2TimeoutMs', options.l2TimeoutMs, 100, 1),

@@ -22,6 +22,8 @@ export interface Lookup<T = unknown> {
 /** A read's outcome before any load: a miss may still carry an expired-in-grace value. */
 export interface Probe extends Lookup {
   stale?: { value: unknown };
+  /** The miss did not ask L2 (a first-seen key, see FirstSeenAdmission): its load is not written there either. */
+  skippedL2?: true;
 }
 
 /** Options of {@link TwoTierReader.read}. */
@@ -69,12 +71,17 @@ export class TwoTierReader {
   async read(full: string, options: ReadOptions = {}): Promise<Probe> {
     const hash = hashKey(full);
     const now = Date.now();
+    // Before this read is recorded: has this process seen the key (within the sketch's memory)?
+    const firstSeen = this.#core.l1.sketch.estimate(hash) === 0;
     const hit = this.#l1Fresh(full, hash, now);
     if (hit !== undefined) return { value: hit.value, source: 'l1' };
     const { onMiss } = options;
     if (onMiss === undefined) return this.#fromL2(full, hash, now);
     return this.#singleFlight(full, async () => {
-      const probe = await this.#fromL2(full, hash, now);
+      const admission = this.#core.firstSeen;
+      const useL2 = !firstSeen || admission.shouldProbe();
+      const probe = await this.#fromL2(full, hash, now, useL2);
+      if (firstSeen && useL2) admission.observe(probe.source === 'l2');
       if (probe.source !== 'miss') return probe;
       this.#counters.factoryCalls += 1;
       return onMiss(probe);
@@ -125,6 +132,7 @@ export class TwoTierReader {
     const entry = l1.get(full);
     if (entry !== undefined && now < entry.expiresAt) {
       entry.hits += 1;
+      if (entry.unwrittenJson !== undefined) this.#core.writeDeferred(full, entry);
       this.#counters.l1Hits += 1;
       this.#metrics.l1Hit.inc();
       return entry;
@@ -149,14 +157,15 @@ export class TwoTierReader {
     return task;
   }
 
-  /** The L2 half of a read, for a key L1 could not serve fresh. */
-  async #fromL2(full: string, hash: number, now: number): Promise<Probe> {
+  /** The L2 half of a read, for a key L1 could not serve fresh (`useL2: false`: without asking L2). */
+  async #fromL2(full: string, hash: number, now: number, useL2 = true): Promise<Probe> {
     const l1 = this.#core.l1;
     const local = l1.peek(full);
     const localStale = local !== undefined && now < local.graceUntil ? { value: local.value } : undefined;
     // Past its grace an L1 entry can stand in for nothing: free its room now.
     if (local !== undefined && localStale === undefined) l1.delete(full);
     if (!this.#core.hasL2) return this.#miss(localStale);
+    if (!useL2) return { ...this.#miss(localStale), skippedL2: true };
     const raw = await this.#core.l2Call('get', (l2) => l2.get(full));
     if (raw !== undefined) return this.#accept(full, hash, raw, localStale);
     // L2 failed (the core counted and logged it): an in-grace L1 copy beats a miss.

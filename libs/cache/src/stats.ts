@@ -30,6 +30,8 @@ export interface CacheStats {
   l1Entries: number;
   l1Bytes: number;
   sketchBytes: number;
+  /** Reads of keys never seen here that skipped L2 (`firstSeenL2: 'learn'`), and their loads' writes with them. */
+  l2SkippedFirstSeen: number;
   /** 0..100, see {@link intelligenceScore}. */
   score: number;
 }

@@ -136,6 +136,7 @@ describe('options and score', () => {
       l1Entries: 0,
       l1Bytes: 0,
       sketchBytes: 0,
+      l2SkippedFirstSeen: 0,
     };
     assert.equal(intelligenceScore(base), 40);
     // 40×0.5 + 20×0.75 + 20×(3/4) + 20×(1 − 1/4) = 20 + 15 + 15 + 15
