@@ -22,6 +22,8 @@ export default [
             { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib', 'type:testing'] },
             { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:testing'] },
             { sourceTag: 'type:bench', onlyDependOnLibsWithTags: ['type:lib', 'type:testing'] },
+            // The deploy tests start the real services to read their metrics.
+            { sourceTag: 'type:deploy', onlyDependOnLibsWithTags: ['type:testing'] },
           ],
         },
       ],
