@@ -9,7 +9,9 @@
 //   sends a list of different bodies; wrk sends one).
 // Both generators share the two cores with the servers; wrk costs far less a request.
 // CPU a decision = CPU time of every server process of the side (Portcullis:
-// auth-service, policy-service, redis-server; OPA: opa) over the decisions answered.
+// auth-service and its workers, policy-service, redis-server; OPA: opa) over the decisions
+// answered. The auth-service runs as `npm start` runs it on one machine, a worker per core
+// (AUTH_WORKERS=auto; BENCH_AUTH_WORKERS=1 measures one process), as OPA uses every core.
 import { cpuSeconds } from './_cpu.ts';
 import { median } from './_stats.ts';
 import { checkSameDecisions } from './_peer-grid.ts';
@@ -83,7 +85,7 @@ export async function run(): Promise<void> {
   const stack = await startBenchStack({ policyOnBus: true });
   const opa = await startOpa({ secret: SECRET, issuer: ISSUER, audience: AUDIENCE });
   try {
-    const auth = await stack.startAuth({ AUTH_POLICY_TIMEOUT_MS: '200' });
+    const auth = await stack.startAuth({ AUTH_POLICY_TIMEOUT_MS: '200', AUTH_WORKERS: process.env.BENCH_AUTH_WORKERS ?? 'auto' });
     const token = await stack.token(auth.url);
     const headers = { 'content-type': 'application/json' };
     const ours: Side = {
