@@ -1,10 +1,12 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Where an entry is: its segment file and its line there (counted from 0). */
+/** Where an entry is: its segment file and its line there (counted from 0), and the line's length as JSON. */
 export interface JournalPosition {
   segment: number;
   line: number;
+  /** UTF-16 length of the entry's JSON (what a message carrying it grows by). */
+  length: number;
 }
 
 /** One journalled entry: what the audit publishes, and where it is. */
@@ -85,7 +87,7 @@ export class AuditJournal<T> {
       for (const text of readFileSync(path, 'utf8').split('\n')) {
         if (text === '') continue;
         try {
-          entries.push({ value: JSON.parse(text) as T, segment, line });
+          entries.push({ value: JSON.parse(text) as T, segment, line, length: text.length });
           count += 1;
         } catch {
           unreadable += 1;
@@ -106,11 +108,12 @@ export class AuditJournal<T> {
       this.#lines = 0;
       this.#pending.set(this.#segment, { count: 0, closed: false });
     }
-    writeSync(this.#fd, `${JSON.stringify(value)}\n`);
+    const json = JSON.stringify(value);
+    writeSync(this.#fd, `${json}\n`);
     const state = this.#pending.get(this.#segment);
     if (state) state.count += 1;
     this.#lines += 1;
-    return { segment: this.#segment, line: this.#lines - 1 };
+    return { segment: this.#segment, line: this.#lines - 1, length: json.length };
   }
 
   /** Closes the current segment; the next `append` starts another. */

@@ -60,7 +60,7 @@ export class DecisionAudit {
     this.recovered = entries.length;
     if (entries.length > 0 || unreadable > 0)
       options.log.info({ events: entries.length, unreadable }, 'sending auth.decision events a previous process journalled');
-    for (const { value, segment, line } of entries) this.#buffer.push({ ...value, position: { segment, line } });
+    for (const { value, segment, line, length } of entries) this.#buffer.push({ ...value, position: { segment, line, length } });
     if (this.#buffer.length > 0) this.#timer = setTimeout(() => void this.flush(), 0);
   }
 
@@ -155,16 +155,32 @@ function chunkLength(buffer: readonly Buffered[], size: number): number {
   return length;
 }
 
-/** One chunk's messages: its allows and its denials, each under an id made from its request ids. */
+/**
+ * Most JSON a message's decisions may take: far below the bus's maxMessageBytes (8 MiB),
+ * which 200 events with the largest contexts and tokens the limits let through could pass.
+ */
+const MAX_MESSAGE_JSON = 1024 * 1024;
+
+/**
+ * One chunk's messages: its allows and its denials (split further, in order, past
+ * {@link MAX_MESSAGE_JSON}), each under an id made from its request ids.
+ */
 function messagesOf(chunk: readonly Buffered[]): BatchItem<AuthDecisionBatch>[] {
-  const byPriority = new Map<Priority, Buffered[]>();
+  const groups: { priority: Priority; records: Buffered[]; length: number }[] = [];
+  const open = new Map<Priority, (typeof groups)[number]>();
   for (const record of chunk) {
     const priority = record.event.decision === 'deny' ? 'high' : TOPICS.authDecision.priority;
-    let list = byPriority.get(priority);
-    if (list === undefined) byPriority.set(priority, (list = []));
-    list.push(record);
+    const length = record.position?.length ?? JSON.stringify(record.event).length;
+    let group = open.get(priority);
+    if (group === undefined || (group.records.length > 0 && group.length + length > MAX_MESSAGE_JSON)) {
+      group = { priority, records: [], length: 0 };
+      groups.push(group);
+      open.set(priority, group);
+    }
+    group.records.push(record);
+    group.length += length;
   }
-  return [...byPriority].map(([priority, records]) => {
+  return groups.map(({ priority, records }) => {
     const digest = createHash('sha256');
     for (const { event } of records) digest.update(event.requestId).update('\n');
     return {

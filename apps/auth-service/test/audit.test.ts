@@ -129,6 +129,19 @@ describe('DecisionAudit on a real redis-server', () => {
     );
   });
 
+  test('a batch too large for one message goes out as several, every decision applied once', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'audit-test-'));
+    const before = messages.normal;
+    const audit = new DecisionAudit({ bus, log, flushMs: 1, journal: new AuditJournal<AuditRecord>(dir) });
+    // 12 decisions of ~200 KB each (a large context): ~2.4 MB, more than one message holds.
+    const ids = Array.from({ length: 12 }, (_, i) => uniqueId(`big${i}`));
+    for (const id of ids) audit.record({ ...decision(id), context: { note: 'x'.repeat(200_000) } });
+    await allApplied(ids);
+    await audit.close();
+    assert.ok(messages.normal - before >= 3, `split into ${messages.normal - before} messages`);
+    assert.ok(ids.every((id) => applied.get(id) === 1));
+  });
+
   test('a journal that cannot be written does not fail the decision: the event is sent from memory and counted', async () => {
     dir = mkdtempSync(join(tmpdir(), 'audit-test-'));
     const audit = new DecisionAudit({ bus, log, journal: new AuditJournal<AuditRecord>(dir) });
