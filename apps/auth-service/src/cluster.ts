@@ -1,17 +1,40 @@
 // AUTH_WORKERS > 1: node:cluster on one machine. The primary serves no request: it forks
 // the workers (each a full auth-service: its own L1 cache, bus subscriptions and audit
 // journal segments), shares the port with them round-robin, restarts one that dies, prints
-// the `listening` and `ready` lines once every worker has reported them, and on
-// SIGTERM/SIGINT has every worker drain before it exits.
+// the `listening` and `ready` lines once every worker has reported them, merges the
+// workers' metrics for whichever of them a scrape lands on, and on SIGTERM/SIGINT has
+// every worker drain before it exits.
 import cluster, { type Worker } from 'node:cluster';
-import { DRAIN_HARD_STOP_MS, DRAIN_TIMEOUT_MS, type RunningService, type ServiceAnnouncement } from '@portcullis/http-kit';
-import { createLogger } from '@portcullis/observability';
+import {
+  DRAIN_HARD_STOP_MS,
+  DRAIN_TIMEOUT_MS,
+  serveMetricsFrom,
+  type RunningService,
+  type ServiceAnnouncement,
+} from '@portcullis/http-kit';
+import { clusterMetricsAggregator, createLogger, shareMetricsWithPrimary } from '@portcullis/observability';
 
 /** What a worker sends its primary over IPC. */
 interface WorkerReport {
   portcullis: ServiceAnnouncement;
   url: string;
 }
+/** A worker's request for every worker's metrics, and the primary's answer. */
+interface MetricsRequest {
+  portcullis: 'metrics?';
+  id: number;
+}
+interface MetricsAnswer {
+  portcullis: 'metrics';
+  id: number;
+  text?: string;
+  error?: string;
+}
+const isMetricsRequest = (message: unknown): message is MetricsRequest =>
+  typeof message === 'object' && message !== null && (message as MetricsRequest).portcullis === 'metrics?';
+const isMetricsAnswer = (message: unknown): message is MetricsAnswer =>
+  typeof message === 'object' && message !== null && (message as MetricsAnswer).portcullis === 'metrics';
+
 const isReport = (message: unknown): message is WorkerReport =>
   typeof message === 'object' &&
   message !== null &&
@@ -48,6 +71,7 @@ export function runPrimary(options: { name: string; workers: number; logLevel: s
     restartTimer: undefined,
   }));
   const announced = new Set<ServiceAnnouncement>();
+  const aggregator = clusterMetricsAggregator();
   let stopping: { exitCode: number } | undefined;
 
   const fork = (slot: Slot): void => {
@@ -56,6 +80,14 @@ export function runPrimary(options: { name: string; workers: number; logLevel: s
     const worker = cluster.fork();
     slot.worker = worker;
     worker.on('message', (message: unknown) => {
+      if (isMetricsRequest(message)) {
+        aggregator.clusterMetrics().then(
+          (text) => worker.isConnected() && worker.send({ portcullis: 'metrics', id: message.id, text } satisfies MetricsAnswer),
+          (error: unknown) =>
+            worker.isConnected() && worker.send({ portcullis: 'metrics', id: message.id, error: String(error) } satisfies MetricsAnswer),
+        );
+        return;
+      }
       if (!isReport(message) || slot.worker !== worker) return;
       slot.reported.add(message.portcullis);
       if (message.portcullis === 'listening') slot.everListened = true;
@@ -151,6 +183,26 @@ export function workerOptions(): {
   // disconnect() of ours); said here too, so a primary killed with SIGKILL never leaves
   // workers serving behind it.
   process.once('disconnect', () => process.exit(0));
+  // /metrics on any worker: every worker's, merged by the primary (prom-client asks each
+  // over IPC). A worker's own registry is what it shares.
+  shareMetricsWithPrimary();
+  const waiting = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
+  let next = 0;
+  process.on('message', (message: unknown) => {
+    if (!isMetricsAnswer(message)) return;
+    const waiter = waiting.get(message.id);
+    waiting.delete(message.id);
+    if (message.text !== undefined) waiter?.resolve(message.text);
+    else waiter?.reject(new Error(`cluster metrics: ${message.error ?? 'no answer'}`));
+  });
+  serveMetricsFrom(
+    () =>
+      new Promise<string>((resolve, reject) => {
+        const id = next++;
+        waiting.set(id, { resolve, reject });
+        process.send?.({ portcullis: 'metrics?', id } satisfies MetricsRequest);
+      }),
+  );
   return {
     announce: (event, url) => process.send?.({ portcullis: event, url } satisfies WorkerReport),
     // The terminal's Ctrl-C reaches the workers and the primary forwards it too: one drain.

@@ -7,7 +7,7 @@ export { createH2Handler } from './h2-adapter.ts';
 export { listenDual, type DualServer, type DualServerOptions } from './dual-server.ts';
 export { DEFAULT_SERVER_LIMITS, resolveLimits, type ResolvedLimits, type ServerLimits } from './limits.ts';
 export { buildOpenApi, type OpenApiInfo } from './openapi.ts';
-export { probeRoutes } from './probes.ts';
+export { probeRoutes, serveMetricsFrom } from './probes.ts';
 export {
   serveRoutes,
   createServiceContext,

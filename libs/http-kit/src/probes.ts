@@ -3,6 +3,18 @@ import type { Health, Registry } from '@portcullis/observability';
 import { z } from 'zod';
 import type { Route } from './route.ts';
 
+/** Where `/metrics` reads its text when not from the registry (see {@link serveMetricsFrom}). */
+let metricsSource: (() => Promise<string>) | undefined;
+
+/**
+ * Makes `/metrics` answer with `source()` instead of the process's own registry: a
+ * node:cluster worker serves every worker's metrics, merged by its primary, so a scrape
+ * that lands on any worker sees the whole process group. Process-wide, as a worker is.
+ */
+export function serveMetricsFrom(source: () => Promise<string>): void {
+  metricsSource = source;
+}
+
 /**
  * `/health`, `/alive`, `/ready` and `/metrics`, as PRODUCT.md defines them. `/ready`
  * turns 503 while draining or while a critical dependency is not up.
@@ -42,7 +54,7 @@ export function probeRoutes(health: Health, registry: Registry): Route[] {
       traced: false,
       summary: 'Prometheus metrics',
       responses: { 200: { description: 'Prometheus text format' } },
-      handle: async () => ({ text: await registry.metrics(), contentType: registry.contentType }),
+      handle: async () => ({ text: await (metricsSource ?? (() => registry.metrics()))(), contentType: registry.contentType }),
     },
   ];
 }

@@ -4,6 +4,8 @@ export {
   portcullisMetrics,
   collectProcessMetrics,
   resetRequestMetrics,
+  shareMetricsWithPrimary,
+  clusterMetricsAggregator,
   Registry,
   type PortcullisMetrics,
 } from './metrics.ts';

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * Every metric name of PRODUCT.md, in one place. Libraries and services take their
@@ -81,6 +81,8 @@ function build(registry: Registry) {
       name: METRIC_NAMES.circuitState,
       help: 'Circuit state: 0 closed, 1 half-open, 2 open',
       labelNames: ['target'],
+      // Across cluster workers: the worst (summing 2 + 2 would say 4).
+      aggregator: 'max',
       registers: r,
     }),
     circuitEvents: new Counter({
@@ -105,9 +107,17 @@ function build(registry: Registry) {
       name: METRIC_NAMES.busPending,
       help: 'Pending (delivered, unacknowledged) entries',
       labelNames: ['stream', 'group'],
+      // Read from Redis: every cluster worker sees the same count.
+      aggregator: 'max',
       registers: r,
     }),
-    busStreamLength: new Gauge({ name: METRIC_NAMES.busStreamLength, help: 'Stream length', labelNames: ['stream'], registers: r }),
+    busStreamLength: new Gauge({
+      name: METRIC_NAMES.busStreamLength,
+      help: 'Stream length',
+      labelNames: ['stream'],
+      aggregator: 'max',
+      registers: r,
+    }),
     busDeadLettered: new Counter({
       name: METRIC_NAMES.busDeadLettered,
       help: 'Messages moved to the dead-letter stream',
@@ -137,6 +147,7 @@ function build(registry: Registry) {
       name: METRIC_NAMES.policyVersionInfo,
       help: 'The live policy version (value 1)',
       labelNames: ['version'],
+      aggregator: 'max',
       registers: r,
     }),
   };
@@ -177,3 +188,22 @@ export function collectProcessMetrics(registry: Registry = defaultRegistry): voi
 }
 
 export { Registry };
+
+/**
+ * In a node:cluster worker: lets the primary's {@link clusterMetricsAggregator} read this
+ * process's metrics in `registry` (prom-client answers the primary over IPC).
+ */
+export function shareMetricsWithPrimary(registry: Registry = defaultRegistry): void {
+  AggregatorRegistry.setRegistries([registry]);
+  // prom-client adds a worker's IPC listener when an AggregatorRegistry is made, not on import.
+  new AggregatorRegistry();
+}
+
+/**
+ * In a node:cluster primary: `clusterMetrics()` asks every worker for its metrics and
+ * merges them, counters and histograms summed, gauges by their `aggregator` (sum unless a
+ * metric says otherwise: a value every worker reads alike from Redis says `max`).
+ */
+export function clusterMetricsAggregator(): AggregatorRegistry<'text/plain; version=0.0.4; charset=utf-8'> {
+  return new AggregatorRegistry();
+}

@@ -96,6 +96,25 @@ describe('auth-service with AUTH_WORKERS=2 (node:cluster)', () => {
       for (const answer of answers) assert.equal(answer.status, 200, JSON.stringify(answer.body));
   });
 
+  test('/metrics on either worker is every worker’s, merged by the primary', async () => {
+    /** The /authenticate requests counted in a /metrics text, over every status. */
+    const authenticated = (text: string): number =>
+      [...text.matchAll(/^http_request_duration_seconds_count\{[^}]*route="\/authenticate"[^}]*\} (\d+)$/gm)].reduce(
+        (sum, match) => sum + Number(match[1]),
+        0,
+      );
+    const before = authenticated(await (await fetch(`${auth.url}/metrics`)).text());
+    const answers = await fromEveryWorker(auth.url, token, workersOf(primary()));
+    const sent = [...answers.values()].reduce((sum, list) => sum + list.length, 0);
+    // Twice, over new connections, so each worker is likely asked once: either must say the whole count.
+    for (let i = 0; i < 2; i++) {
+      const text = await (await fetch(`${auth.url}/metrics`, { headers: { connection: 'close' } })).text();
+      assert.equal(authenticated(text) - before, sent, 'both workers’ requests are in the count');
+      for (const match of text.matchAll(/^portcullis_circuit_state\{[^}]*\} (\S+)$/gm))
+        assert.ok(Number(match[1]) <= 2, `a circuit state is the worst worker's, not a sum: ${match[0]}`);
+    }
+  });
+
   test('token.revoked reaches both workers: a token revoked on one is refused by both', async () => {
     const victim = await stack.token();
     const workers = workersOf(primary());
