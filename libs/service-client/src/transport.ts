@@ -64,7 +64,15 @@ export class H2cTransport {
 
   #open(): H2CClient {
     // Timeouts are the deadline layer's job; undici's own (seconds) only catch leaks.
-    const client = new H2CClient(this.#origin, { maxConcurrentStreams: 100, pipelining: 100, connectTimeout: 5_000 });
+    // keepAliveTimeout: undici drops an idle connection after 4 s by default, and the
+    // session keeper then reconnected (and logged it) every 4 s on an idle service; kept
+    // under http-kit's server keep-alive (65 s) so the client, not the server, ends it.
+    const client = new H2CClient(this.#origin, {
+      maxConcurrentStreams: 100,
+      pipelining: 100,
+      connectTimeout: 5_000,
+      keepAliveTimeout: 60_000,
+    });
     client.on('connect', () => {
       this.#connects++;
       for (const listener of this.#onConnect) listener();
