@@ -133,35 +133,32 @@ before(async () => {
   const [policyPort, authPort] = [await freePort(), await freePort()];
   const policyUrl = `http://127.0.0.1:${policyPort}`;
   const authUrl = `http://127.0.0.1:${authPort}`;
-  processes.push(
-    await startProcess({
-      command: process.execPath,
-      args: [join(root, 'apps/policy-service/src/main.ts')],
-      env: {
-        POLICY_PORT: String(policyPort),
-        POLICY_ADMIN_TOKEN: 'monitoring-admin-token-0123456789',
-        REDIS_URL: redis.url,
-        POLICY_WATCH: 'false',
-      },
-      readyWhen: /policy-service ready on/,
-    }),
-  );
-  processes.push(
-    await startProcess({
-      command: process.execPath,
-      args: [join(root, 'apps/auth-service/src/main.ts')],
-      env: {
-        AUTH_PORT: String(authPort),
-        AUTH_PUBLIC_URL: authUrl,
-        POLICY_URL: policyUrl,
-        REDIS_URL: redis.url,
-        JWT_SECRET: 'monitoring-test-jwt-secret-0123456789abcdef',
-        AUTH_CLIENTS_FILE: clients,
-        AUTH_AUDIT_JOURNAL_DIR: join(dir, 'journal'),
-      },
-      readyWhen: /auth-service ready on/,
-    }),
-  );
+  /** One service as a real process, from its main, until it says it is ready. */
+  const start = async (service: Service, env: Record<string, string>): Promise<void> => {
+    processes.push(
+      await startProcess({
+        command: process.execPath,
+        args: [join(root, `apps/${service}/src/main.ts`)],
+        env,
+        readyWhen: new RegExp(`${service} ready on`),
+      }),
+    );
+  };
+  await start('policy-service', {
+    POLICY_PORT: String(policyPort),
+    POLICY_ADMIN_TOKEN: 'monitoring-admin-token-0123456789',
+    REDIS_URL: redis.url,
+    POLICY_WATCH: 'false',
+  });
+  await start('auth-service', {
+    AUTH_PORT: String(authPort),
+    AUTH_PUBLIC_URL: authUrl,
+    POLICY_URL: policyUrl,
+    REDIS_URL: redis.url,
+    JWT_SECRET: 'monitoring-test-jwt-secret-0123456789abcdef',
+    AUTH_CLIENTS_FILE: clients,
+    AUTH_AUDIT_JOURNAL_DIR: join(dir, 'journal'),
+  });
   for (const [service, url] of [
     ['policy-service', policyUrl],
     ['auth-service', authUrl],

@@ -147,11 +147,13 @@ export class DecisionAudit {
  * same segment makes the same chunks.
  */
 function chunkLength(buffer: readonly Buffered[], size: number): number {
-  const block = (record: Buffered | undefined): string =>
-    record?.position === undefined ? 'memory' : `${record.position.segment}:${Math.floor(record.position.line / size)}`;
-  const first = block(buffer[0]);
+  const first = buffer[0]?.position;
+  const sameBlock = (other: JournalPosition | undefined): boolean =>
+    first === undefined
+      ? other === undefined
+      : other !== undefined && other.segment === first.segment && Math.floor(other.line / size) === Math.floor(first.line / size);
   let length = 1;
-  while (length < Math.min(size, buffer.length) && block(buffer[length]) === first) length += 1;
+  while (length < Math.min(size, buffer.length) && sameBlock(buffer[length]?.position)) length += 1;
   return length;
 }
 

@@ -71,8 +71,8 @@ export class TwoTierReader {
   async read(full: string, options: ReadOptions = {}): Promise<Probe> {
     const hash = hashKey(full);
     const now = Date.now();
-    // Before this read is recorded: has this process seen the key (within the sketch's memory)?
-    const firstSeen = this.#core.l1.sketch.estimate(hash) === 0;
+    // Counted once here: a count of 1 is a key this process had not seen (within the sketch's memory).
+    const firstSeen = this.#core.l1.record(hash) === 1;
     const hit = this.#l1Fresh(full, hash, now);
     if (hit !== undefined) return { value: hit.value, source: 'l1' };
     const { onMiss } = options;
@@ -95,6 +95,7 @@ export class TwoTierReader {
     const missing: { index: number; full: string; hash: number }[] = [];
     fulls.forEach((full, index) => {
       const hash = hashKey(full);
+      this.#core.l1.record(hash);
       const hit = this.#l1Fresh(full, hash, now);
       if (hit !== undefined) values[index] = hit.value;
       else missing.push({ index, full, hash });
@@ -124,11 +125,10 @@ export class TwoTierReader {
     return { value, source: 'stale' };
   }
 
-  /** A fresh L1 hit, counted, or undefined (the read is recorded in the sketch either way). */
+  /** A fresh L1 hit, counted, or undefined (the caller has recorded the read in the sketch). */
   #l1Fresh(full: string, hash: number, now: number): Entry | undefined {
     const l1 = this.#core.l1;
     this.#counters.reads += 1;
-    l1.record(hash);
     const entry = l1.get(full);
     if (entry !== undefined && now < entry.expiresAt) {
       entry.hits += 1;

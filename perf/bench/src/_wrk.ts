@@ -3,16 +3,11 @@
 // no per-request record), so on a 2-core machine the servers measured get more of it.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { onPath } from './_go-tool.ts';
 import type { Summary, Target } from './_vegeta.ts';
-
-const onPath = (name: string): string | undefined =>
-  (process.env.PATH ?? '')
-    .split(':')
-    .map((dir) => join(dir, name))
-    .find((path) => existsSync(path));
 
 /** The wrk binary: `$WRK_BIN` or on PATH; installed from Debian's packages when missing and we are root. */
 export function findWrk(): string {
