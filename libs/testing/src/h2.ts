@@ -20,6 +20,9 @@ export function h2Request(
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => resolve({ status, headers: responseHeaders, body: Buffer.concat(chunks).toString('utf8') }));
     stream.on('error', reject);
+    // Closed with no 'end' and no 'error' (an RST_STREAM, a session gone): fail, never hang.
+    // After 'end' this reject is a no-op.
+    stream.on('close', () => reject(new Error(`${method} ${path}: stream closed before its answer ended (rstCode ${stream.rstCode})`)));
     stream.end(body);
   });
 }
