@@ -32,7 +32,10 @@ for arg in "$@"; do
 done
 
 log() { echo "build-kube: $*" >&2; }
-command -v go >/dev/null || { log "go not found (Go 1.24+ is needed to build the tools)"; exit 1; }
+# Go is needed only to build what is missing: with every artefact cached, none is.
+need_go() {
+  command -v go >/dev/null || { log "go not found (Go 1.24+ is needed to build the missing tools)"; exit 1; }
+}
 mkdir -p "$TOOLS/bin" "$TOOLS/crds" "$TOOLS/src"
 # One builder per artefact at a time: a second run waits, then finds it built.
 lock() {
@@ -57,6 +60,7 @@ crds="$TOOLS/crds/istio-$ISTIO_API_VERSION+prometheus-operator-$PROM_OPERATOR_VE
 build_kube() {
   lock "kube-$KUBE_VERSION"
   if [[ -x "$kube_apiserver" && -x "$kubectl" ]]; then return; fi
+  need_go
   local src="$TOOLS/src/kubernetes-$KUBE_VERSION" staging="v0${KUBE_VERSION#v1}" gomod
   log "building kube-apiserver and kubectl $KUBE_VERSION (about 10 min on 2 cores)"
   # k8s.io/kubernetes replaces its staging modules by ./staging/src/...; `go install`
@@ -104,6 +108,7 @@ build_kube() {
 build_etcd() {
   lock "etcd-$ETCD_VERSION"
   if [[ -x "$etcd" ]]; then return; fi
+  need_go
   local src="$TOOLS/src/etcd-$ETCD_VERSION"
   log "building etcd $ETCD_VERSION"
   rm -rf "$src"
@@ -132,6 +137,7 @@ EOF
 fetch_crds() {
   lock crds
   if [[ -s "$crds" ]]; then return; fi
+  need_go
   log "collecting CRDs: istio.io/api $ISTIO_API_VERSION, prometheus-operator $PROM_OPERATOR_VERSION"
   local istio prom file
   istio="$(module_dir "istio.io/api@$ISTIO_API_VERSION")"

@@ -22,7 +22,7 @@ checks=0
 failed=0
 
 say() { echo "verify: $*" >&2; }
-for tool in openssl go; do
+for tool in openssl; do
   command -v "$tool" >/dev/null || { say "$tool not found"; exit 1; }
 done
 if [[ -x "$ROOT/node_modules/.bin/node" ]]; then NODE="$ROOT/node_modules/.bin/node"; else NODE="$(command -v node)" || { say "node not found (npm ci)"; exit 1; }; fi
