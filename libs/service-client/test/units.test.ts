@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { parseJson } from '@portcullis/contracts';
 import { canonicalJson } from '../src/index.ts';
 import { withRetries } from '../src/retry.ts';
 import { PolicyRejectedError, PolicyUnavailableError, isRetryable } from '../src/errors.ts';
@@ -9,6 +10,11 @@ describe('canonicalJson', () => {
     assert.equal(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: 2 }], c: undefined } }), '{"a":{"d":[1,{"y":2,"z":1}]},"b":1}');
     assert.equal(canonicalJson({ a: 1, b: 2 }), canonicalJson({ b: 2, a: 1 }));
     assert.deepEqual(JSON.parse(canonicalJson({ s: 'é"\n', n: null, arr: [undefined] })), { arr: [null], n: null, s: 'é"\n' });
+    assert.equal(canonicalJson(undefined), 'null');
+    assert.equal(canonicalJson({ toJSON: () => ({ b: 1, a: 2 }) }), '{"a":2,"b":1}');
+    // Exact integers past 2^53 keep their digits; integer-like keys have one order too.
+    assert.equal(canonicalJson(parseJson('{"z":9007199254740993,"a":[1]}')), '{"a":[1],"z":9007199254740993}');
+    assert.equal(canonicalJson({ b: 1, 10: 1, 9: 1, a: 1 }), canonicalJson({ a: 1, 9: 1, b: 1, 10: 1 }));
   });
 });
 
