@@ -53,8 +53,10 @@ export async function startProcess(options: StartProcessOptions): Promise<Proces
   child.stderr?.on('data', onData);
   // A failed spawn (command not installed) emits 'error' and never 'exit'; both settle
   // this, so a missing binary is reported instead of crashing on an unhandled rejection.
+  // 'close', not 'exit': 'exit' can come before the last of the output has been read, and
+  // a test reading output() after stop() would then miss the final lines.
   const exited = new Promise<number | string>((resolve) => {
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+    child.once('close', (code, signal) => resolve(code ?? signal ?? 'unknown'));
     child.once('error', (error) => resolve(`spawn failed: ${error.message}`));
   });
 

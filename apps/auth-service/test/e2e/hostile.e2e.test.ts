@@ -141,6 +141,9 @@ describe('hostile input, property-based (real auth-service)', () => {
       200,
     );
     assert.equal((await authenticate(url, fresh, EDIT_DOC)).status, 401);
+    // The revocation is the last step and its line the last one logged: wait for it to come
+    // through the pipe (on a busy machine it may not have yet), then read everything.
+    await Promise.any(stack.auth.map((a) => a.process.waitForLine(/"msg":"token revoked"/)));
     const logs = [stack.policy.output(), ...stack.auth.map((a) => a.process.output())].join('\n');
     assert.match(logs, /"msg":"token revoked"/, 'the paths that handle secrets did log');
     for (const [name, secret] of Object.entries({
