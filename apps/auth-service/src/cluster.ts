@@ -30,16 +30,13 @@ interface MetricsAnswer {
   text?: string;
   error?: string;
 }
-const isMetricsRequest = (message: unknown): message is MetricsRequest =>
-  typeof message === 'object' && message !== null && (message as MetricsRequest).portcullis === 'metrics?';
-const isMetricsAnswer = (message: unknown): message is MetricsAnswer =>
-  typeof message === 'object' && message !== null && (message as MetricsAnswer).portcullis === 'metrics';
-
+/** The `portcullis` field that tags each of our IPC messages (prom-client's have none). */
+const kindOf = (message: unknown): unknown =>
+  typeof message === 'object' && message !== null ? (message as { portcullis?: unknown }).portcullis : undefined;
+const isMetricsRequest = (message: unknown): message is MetricsRequest => kindOf(message) === 'metrics?';
+const isMetricsAnswer = (message: unknown): message is MetricsAnswer => kindOf(message) === 'metrics';
 const isReport = (message: unknown): message is WorkerReport =>
-  typeof message === 'object' &&
-  message !== null &&
-  ((message as WorkerReport).portcullis === 'listening' || (message as WorkerReport).portcullis === 'ready') &&
-  typeof (message as WorkerReport).url === 'string';
+  (kindOf(message) === 'listening' || kindOf(message) === 'ready') && typeof (message as WorkerReport).url === 'string';
 
 /** Past the workers' own drain deadline and hard stop, the primary kills what is left. */
 export const WORKER_KILL_AFTER_MS = DRAIN_TIMEOUT_MS + DRAIN_HARD_STOP_MS + 1_000;

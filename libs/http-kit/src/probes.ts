@@ -54,7 +54,10 @@ export function probeRoutes(health: Health, registry: Registry): Route[] {
       traced: false,
       summary: 'Prometheus metrics',
       responses: { 200: { description: 'Prometheus text format' } },
-      handle: async () => ({ text: await (metricsSource ?? (() => registry.metrics()))(), contentType: registry.contentType }),
+      handle: async () => ({
+        text: await (metricsSource !== undefined ? metricsSource() : registry.metrics()),
+        contentType: registry.contentType,
+      }),
     },
   ];
 }
