@@ -2,7 +2,7 @@ import { parseAuthDecisions, TOPICS, type AuthDecisionEvent } from '@portcullis/
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Logger } from '@portcullis/observability';
 import { LRUCache } from 'lru-cache';
-import type { RecentDecisions, RecordedDecision } from './impact/recent.ts';
+import type { RecentDecisions } from './impact/recent.ts';
 
 /** Decisions seen for one principal. */
 export interface PrincipalStats {
@@ -16,7 +16,10 @@ export interface PrincipalStats {
  * instances (each message is handled once; a message carries a batch of decisions, or
  * one from a producer that predates batching): an audit log line per decision and
  * per-principal counts, bounded to the most recently active principals. With `recent`,
- * each batch is first appended to the shared stream `POST /policies/impact` replays.
+ * each batch is first recorded in the shared stream `POST /policies/impact` replays, once
+ * per message id; only what that recorded now is logged and counted. So the stream holds
+ * each decision exactly once, and a process killed between recording and logging loses
+ * only its log lines for that batch, never the record.
  */
 export class DecisionAuditLog {
   readonly #stats: LRUCache<string, PrincipalStats>;
@@ -33,14 +36,18 @@ export class DecisionAuditLog {
     await bus.subscribeBatch<AuthDecisionEvent[]>(
       TOPICS.authDecision.topic,
       async (messages) => {
-        // Best effort: the impact replay only loses sight of these decisions; the audit line
-        // and the counts must not be held up, or counted twice on a retry, for it.
-        const decisions: RecordedDecision[] | undefined =
-          this.#recent && messages.flatMap((m) => m.payload.map((event) => ({ ...event, at: m.occurredAt })));
-        await this.#recent?.append(decisions ?? []).catch((error: unknown) => {
-          this.#log.warn({ err: error, events: decisions?.length }, 'could not record decisions for impact replays');
+        // Recording comes first and decides what is applied: a message the bus delivers
+        // again (its consumer killed before the ack, an ack Redis refused, a journal resent)
+        // is recorded, logged and counted once. When Redis refuses, the handler fails and the
+        // bus retries it later: the audit waits, it is not lost or applied twice.
+        const fresh = this.#recent
+          ? await this.#recent.record(
+              messages.map((m) => ({ id: m.id, decisions: m.payload.map((event) => ({ ...event, at: m.occurredAt })) })),
+            )
+          : messages.map(() => true);
+        messages.forEach((message, index) => {
+          if (fresh[index] === true) for (const event of message.payload) this.record(event, message.occurredAt);
         });
-        for (const message of messages) for (const event of message.payload) this.record(event, message.occurredAt);
       },
       // Batches of batches: 20 messages of up to 200 decisions each.
       { mode: 'work', group: 'policy-service', batchSize: 20, parse: parseAuthDecisions },

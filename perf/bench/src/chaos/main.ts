@@ -3,7 +3,7 @@
 // open-loop load from vegeta at about half of what the stack answered at the start of the
 // run, and one fault at a time (steps.ts), each followed by recovery. Every answer is
 // matched to its request: allows are replayed against the policy set in force
-// (oracle.ts), answered decisions are looked up in the audit log. Prints a table, writes
+// (oracle.ts), answered decisions are looked up in the audit record. Prints a table, writes
 // docs/RELIABILITY.md (docs/RELIABILITY-CLUSTER.md with --cluster: Redis Cluster of 3 masters
 // and 3 replicas, the Redis steps hitting one master), ends with the RESULT line, exits 1 when a decision was allowed
 // without the policy-service, an audit event was lost or applied twice, or a 5xx other
@@ -11,6 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { closeRedis, openRedis } from '@portcullis/redis';
 import { freePort, startRedisCluster, type ProcessHandle } from '@portcullis/testing';
 import { livePolicies } from '../_calls.ts';
 import { BENCH_CLIENT, MANY_ROLE_CLIENTS, startBenchStack, startPolicyProcess } from '../_stack.ts';
@@ -34,22 +35,40 @@ function parseArgs(argv: string[]): { short: boolean; cluster: boolean; names: s
   return { short: argv.includes('--short'), cluster: argv.includes('--cluster'), names };
 }
 
-/** The audited request ids in a policy-service's output, each as often as it was applied. */
-function audited(handles: ProcessHandle[]): Map<string, number> {
+/**
+ * The audit record: the stream every audit consumer records each `auth.decision` message
+ * into once (README, POLICY_AUDIT_RECENT_MAX). Its log lines are a copy that a consumer
+ * killed between recording and logging can miss, so the run counts the record.
+ */
+const AUDIT_RECORD_KEY = 'portcullis:{audit}:recent';
+/** Recorded decisions kept: more than any run answers, so the stream is never trimmed during one. */
+const AUDIT_ENV = { LOG_LEVEL: 'info', POLICY_AUDIT_RECENT_MAX: '20000000' };
+
+/** Counts the audit record's request ids, each as often as it was recorded, reading only what is new each call. */
+function auditRecord(redisUrl: string): { counts(): Promise<Map<string, number>>; close(): Promise<void> } {
+  const redis = openRedis(redisUrl);
   const counts = new Map<string, number>();
-  for (const handle of handles)
-    for (const line of handle.output().split('\n')) {
-      if (!line.includes('"msg":"auth decision"')) continue;
-      const id = /"requestId":"([^"]+)"/.exec(line)?.[1];
-      if (id !== undefined) counts.set(id, (counts.get(id) ?? 0) + 1);
-    }
-  return counts;
+  let after = '-';
+  return {
+    async counts() {
+      for (;;) {
+        const entries = await redis.xrange(AUDIT_RECORD_KEY, after, '+', 'COUNT', 10_000);
+        for (const [entryId, fields] of entries) {
+          after = `(${entryId}`;
+          const id = /"requestId":"([^"]+)"/.exec(fields[1] ?? '')?.[1];
+          if (id !== undefined) counts.set(id, (counts.get(id) ?? 0) + 1);
+        }
+        if (entries.length < 10_000) return counts;
+      }
+    },
+    close: () => closeRedis(redis),
+  };
 }
 
 /** A second audit consumer: a policy-service on the bus that no auth-service calls. */
 async function startConsumer(redisUrl: string): Promise<{ handle: ProcessHandle; restart(): Promise<ProcessHandle> }> {
   const port = await freePort();
-  const start = (): Promise<ProcessHandle> => startPolicyProcess(port, { REDIS_URL: redisUrl, LOG_LEVEL: 'info' });
+  const start = (): Promise<ProcessHandle> => startPolicyProcess(port, { REDIS_URL: redisUrl, ...AUDIT_ENV });
   return { handle: await start(), restart: start };
 }
 
@@ -73,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
   const stack = await startBenchStack({
     policyOnBus: true,
     redisArgs: REDIS_DURABILITY,
-    policyEnv: { LOG_LEVEL: 'info' },
+    policyEnv: AUDIT_ENV,
     policyNetwork: network,
     cluster,
   }).catch(async (error: unknown) => {
@@ -192,6 +211,7 @@ export async function main(argv: string[]): Promise<number> {
         note,
         allowedWithoutDecision: 0,
         lost: 0,
+        duplicates: 0,
       });
       console.log(
         `${step.name}: ${stepAnswers.length} answers, back ${figures.at(-1)?.recoveryS.toFixed(2)} s after recovery${note ? `; ${note}` : ''}`,
@@ -207,15 +227,24 @@ export async function main(argv: string[]): Promise<number> {
     // consumer had read are reclaimed once idle for the bus's reclaimIdleMs (30 s, looked for
     // every 7.5 s): wait that long for the last of them before calling any lost.
     const decided = new Set(answers.filter((a) => a.code === 200 && a.id !== '').map((a) => a.id));
-    let counts = audited(policyHandles);
-    const drainUntil = Date.now() + 45_000;
-    while ([...decided].some((id) => !counts.has(id)) && Date.now() < drainUntil) {
-      await sleep(500);
-      counts = audited(policyHandles);
+    const record = auditRecord(stack.redisUrl);
+    let counts: Map<string, number>;
+    try {
+      counts = await record.counts();
+      const drainUntil = Date.now() + 45_000;
+      while ([...decided].some((id) => !counts.has(id)) && Date.now() < drainUntil) {
+        await sleep(500);
+        counts = await record.counts();
+      }
+    } finally {
+      await record.close();
     }
     const lost = [...decided].filter((id) => !counts.has(id));
     const lostIds = new Set(lost);
-    for (const step of figures) step.lost = step.answers.filter((a) => lostIds.has(a.id)).length;
+    for (const step of figures) {
+      step.lost = step.answers.filter((a) => lostIds.has(a.id)).length;
+      step.duplicates = step.answers.filter((a) => a.code === 200 && (counts.get(a.id) ?? 0) > 1).length;
+    }
     const duplicates = [...counts.values()].filter((n) => n > 1).length;
     const text = renderReliability({
       figures,

@@ -14,6 +14,8 @@ export interface StepFigures {
   allowedWithoutDecision: number;
   /** Decisions it answered that never reached the audit consumer. */
   lost: number;
+  /** Decisions it answered that the audit consumers applied more than once. */
+  duplicates: number;
 }
 
 const count = (answers: Answer[], holds: (a: Answer) => boolean): number => answers.filter(holds).length;
@@ -29,6 +31,7 @@ function row(f: StepFigures): string[] {
     String(count(a, (x) => x.code === 0)),
     String(f.allowedWithoutDecision),
     String(f.lost),
+    String(f.duplicates),
     String(count(a, (x) => x.code === 200 && x.body?.cache === 'stale')),
     f.shownS === undefined ? '—' : f.shownS.toFixed(2),
     Number.isFinite(f.recoveryS) ? f.recoveryS.toFixed(2) : 'never',
@@ -44,6 +47,7 @@ const HEAD = [
   'no answer',
   'allowed without decision',
   'audit lost',
+  'applied twice',
   'stale served',
   '/ready showed it (s)',
   'full service back (s)',
@@ -98,15 +102,20 @@ export function renderReliability(run: {
     '- **no answer**: connection refused or no answer within 10 s, e.g. requests sent to a killed instance (a load balancer would route them elsewhere).',
     '- **allowed without decision**: an allow that the policy set named in the answer (replayed by a reference',
     `  policy-service that was never faulted) does not allow, or that names a version nobody put live; ${run.allows} allows were replayed.`,
-    '- **audit lost**: decisions answered 200 whose `auth.decision` event the audit consumer never applied.',
+    '- **audit lost**: decisions answered 200 that never reached the audit record (`portcullis:{audit}:recent`).',
+    '- **applied twice**: decisions answered 200 that the audit record holds more than once.',
     '- **stale served**: answered from an expired cached decision inside its grace period, because no fresh one could be had.',
     '- **/ready showed it**: from the fault to the first `/ready` 503 on an instance (— when it never did: the instance kept serving).',
     '- **full service back**: from the recovery (process restarted and ready, or signal sent) to `/ready` 200 and a new decision answered on every instance.',
     '',
     '## Audit events',
     '',
-    `${run.decided} decisions were answered; ${run.decided - run.lost.length} of them were applied by the audit consumer,`,
-    `${run.lost.length} were lost and ${run.duplicates} applied twice. Redis runs with \`${run.redis}\`: a killed`,
+    `${run.decided} decisions were answered; ${run.decided - run.lost.length} of them were recorded by the audit consumers,`,
+    `${run.lost.length} were lost and ${run.duplicates} recorded twice. The bus delivers at least once (a consumer`,
+    'killed between its handler and its ack, an ack Redis refused, a journal resent: each delivers a message again);',
+    'a consumer records a message and its message id in one Redis script, and logs and counts only what that',
+    'recorded, so the record holds each decision once. Its log lines are a copy: a consumer killed between',
+    `recording and logging misses that batch's lines. Redis runs with \`${run.redis}\`: a killed`,
     'redis-server loses nothing the kernel has (it writes the AOF before answering); a machine crash could lose',
     'the last second. The auth-service writes each audit event to a local journal (one synchronous append,',
     'no fsync) before its answer leaves and publishes in batches every 50 ms; a restarted instance sends what',

@@ -1,0 +1,112 @@
+// The audit consumer applies each `auth.decision` message once, however often the bus
+// delivers it (a consumer killed between its handler and its ack, an ack Redis refused, a
+// journal resent by a restarted auth-service): on a real Redis and a real bus.
+import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { TOPICS, type AuthDecisionEvent } from '@portcullis/contracts';
+import { MessageBus, type ProcessedEvent } from '@portcullis/message-bus';
+import { createLogger, Registry } from '@portcullis/observability';
+import { closeRedis, openRedis, type RedisClient } from '@portcullis/redis';
+import { useRedisServer } from '@portcullis/testing';
+import { DecisionAuditLog } from '../src/audit.ts';
+import { APPLIED_KEY, APPLIED_TTL_MS, RecentDecisions, RECENT_DECISIONS_KEY, type RecordedDecision } from '../src/impact/recent.ts';
+
+const decision = (requestId: string): AuthDecisionEvent => ({
+  principal: 'User::"alice"',
+  action: 'view',
+  resource: 'Document::"doc-1"',
+  decision: 'allow',
+  policyVersion: 'v1',
+  cache: 'miss',
+  requestId,
+});
+const recorded = (requestId: string): RecordedDecision => ({ ...decision(requestId), at: new Date().toISOString() });
+
+describe('audit: each message applied once (real Redis)', () => {
+  const server = useRedisServer();
+  let redis: RedisClient;
+  let recent: RecentDecisions;
+  const requestIdsInStream = async (): Promise<string[]> =>
+    (await redis.xrange(RECENT_DECISIONS_KEY, '-', '+')).map(([, fields]) => (JSON.parse(fields[1] ?? '{}') as RecordedDecision).requestId);
+
+  before(async () => {
+    await server.started;
+    redis = openRedis(server.url);
+    recent = new RecentDecisions(redis, { maxLength: 10_000 });
+  });
+  after(async () => {
+    await closeRedis(redis);
+  });
+
+  test('a message recorded again, or twice in one call, is skipped; its decisions are in the stream once', async () => {
+    await redis.flushall();
+    assert.deepEqual(await recent.record([{ id: 'm1', decisions: [recorded('r1'), recorded('r2')] }]), [true]);
+    assert.deepEqual(await recent.record([{ id: 'm1', decisions: [recorded('r1'), recorded('r2')] }]), [false]);
+    assert.deepEqual(
+      await recent.record([
+        { id: 'm2', decisions: [recorded('r3')] },
+        { id: 'm2', decisions: [recorded('r3')] },
+        { id: 'm3', decisions: [recorded('r4')] },
+      ]),
+      [true, false, true],
+    );
+    assert.deepEqual(await requestIdsInStream(), ['r1', 'r2', 'r3', 'r4']);
+  });
+
+  test('two deliveries recorded at the same moment: exactly one records', async () => {
+    await redis.flushall();
+    const answers = await Promise.all(Array.from({ length: 8 }, () => recent.record([{ id: 'same', decisions: [recorded('r1')] }])));
+    assert.equal(answers.flat().filter(Boolean).length, 1);
+    assert.deepEqual(await requestIdsInStream(), ['r1']);
+  });
+
+  test('ids older than APPLIED_TTL_MS are forgotten, so the set stays bounded', async () => {
+    await redis.flushall();
+    await redis.zadd(APPLIED_KEY, Date.now() - APPLIED_TTL_MS - 1000, 'old');
+    assert.deepEqual(await recent.record([{ id: 'new', decisions: [recorded('r1')] }]), [true]);
+    assert.equal(await redis.zscore(APPLIED_KEY, 'old'), null);
+    assert.notEqual(await redis.zscore(APPLIED_KEY, 'new'), null);
+  });
+
+  test('two bus entries under one message id: one audit line and one count per decision', async () => {
+    await redis.flushall();
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const bus = new MessageBus({ redis: server.url, registry: new Registry(), logger: createLogger({ service: 'test', level: 'warn' }) });
+    const stored: ProcessedEvent[] = [];
+    let settle: () => void = () => undefined;
+    const bothStored = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    const listener = (event: unknown): void => {
+      stored.push(event as ProcessedEvent);
+      if (stored.length === 2) settle();
+    };
+    subscribe('portcullis:bus:processed', listener);
+    try {
+      // What a restarted auth-service's journal does when its predecessor's publish had landed.
+      const payload = { decisions: [decision('q1'), decision('q2')] };
+      await bus.publish(TOPICS.authDecision.topic, payload, { id: 'journal-1' });
+      await bus.publish(TOPICS.authDecision.topic, payload, { id: 'journal-1' });
+      const audit = new DecisionAuditLog(createLogger({ service: 'test', destination }), { recent });
+      await audit.subscribe(bus);
+      await bothStored;
+      const audited = lines
+        .filter((line) => line.includes('"msg":"auth decision"'))
+        .map((line) => (JSON.parse(line) as AuthDecisionEvent).requestId);
+      assert.deepEqual(audited.sort(), ['q1', 'q2']);
+      assert.deepEqual((await requestIdsInStream()).sort(), ['q1', 'q2']);
+      assert.equal(audit.top()[0]?.allow, 2);
+    } finally {
+      unsubscribe('portcullis:bus:processed', listener);
+      await bus.close();
+    }
+  });
+});
