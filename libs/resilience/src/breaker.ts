@@ -50,6 +50,8 @@ export class CircuitBreaker {
   /** The current open period: `firstResetMs`, doubled per failed trial up to `resetMs`. */
   #openMs = 0;
   #trial = false;
+  /** The current half-open state came from {@link probeNow}, not from the open period running out. */
+  #probed = false;
   #opens = 0;
   #timer: NodeJS.Timeout | undefined;
 
@@ -126,6 +128,7 @@ export class CircuitBreaker {
   probeNow(): void {
     if (this.#state !== 'open') return;
     this.#clearTimer();
+    this.#probed = true;
     this.#halfOpen();
   }
 
@@ -154,7 +157,11 @@ export class CircuitBreaker {
 
   #open(now: number): void {
     // From half-open the trial failed: the dependency is still away, wait twice as long.
-    this.#openMs = this.#state === 'half-open' ? Math.min(this.#resetMs, this.#openMs * 2) : this.#firstResetMs;
+    // Not when the trial followed probeNow: the dependency had just come back (a restarted
+    // service warming up can fail its first call), so the wait starts over from the first
+    // period; doubling there left a service that was back refused for the whole resetMs.
+    this.#openMs = this.#state === 'half-open' && !this.#probed ? Math.min(this.#resetMs, this.#openMs * 2) : this.#firstResetMs;
+    this.#probed = false;
     this.#trial = false;
     this.#openedAt = now;
     this.#opens += 1;

@@ -118,6 +118,31 @@ describe('circuit breaker (fake clock)', () => {
     assert.equal(b.state, 'closed');
   });
 
+  test('a trial after probeNow that fails opens for firstResetMs again, not twice the last period', () => {
+    let now = 0;
+    const b = new CircuitBreaker({ rules: [new ConsecutiveFailures(1)], resetMs: 1000, firstResetMs: 100, now: () => now });
+    const openPeriod = (): number => {
+      const openedAt = now;
+      while (b.refusing) now += 1;
+      return now - openedAt;
+    };
+    b.failure();
+    for (const expected of [100, 200, 400]) {
+      assert.equal(openPeriod(), expected);
+      assert.ok(b.tryAcquire());
+      b.failure();
+    }
+    // The dependency is back (its session reopened) but its first answer fails: it is warming up.
+    b.probeNow();
+    assert.ok(b.tryAcquire());
+    b.failure();
+    assert.equal(openPeriod(), 100, 'starts over instead of doubling to 800');
+    assert.ok(b.tryAcquire());
+    b.failure();
+    assert.equal(openPeriod(), 200, 'a trial the period let through doubles again');
+    b.shutdown();
+  });
+
   test('consecutive failures without timeouts: timeouts neither count nor reset the run', () => {
     const b = new CircuitBreaker({ rules: [new ConsecutiveFailures(2, { timeouts: false })], resetMs: 10 });
     for (let i = 0; i < 10; i++) b.failure('timeout');
