@@ -9,7 +9,7 @@ import { TOPICS, type AuthDecisionEvent } from '@portcullis/contracts';
 import { MessageBus, type ProcessedEvent } from '@portcullis/message-bus';
 import { createLogger, Registry } from '@portcullis/observability';
 import { closeRedis, openRedis, type RedisClient } from '@portcullis/redis';
-import { useRedisServer } from '@portcullis/testing';
+import { startRedisCluster, useRedisServer } from '@portcullis/testing';
 import { DecisionAuditLog } from '../src/audit.ts';
 import { APPLIED_KEY, APPLIED_TTL_MS, RecentDecisions, RECENT_DECISIONS_KEY, type RecordedDecision } from '../src/impact/recent.ts';
 
@@ -109,4 +109,18 @@ describe('audit: each message applied once (real Redis)', () => {
       await bus.close();
     }
   });
+});
+
+test('on a Redis Cluster too: the stream and the applied set share a slot, so the one script may touch both', async () => {
+  const cluster = await startRedisCluster(3);
+  const redis = openRedis(cluster.url);
+  try {
+    const recent = new RecentDecisions(redis, { maxLength: 1000 });
+    assert.deepEqual(await recent.record([{ id: 'c1', decisions: [recorded('r1')] }]), [true]);
+    assert.deepEqual(await recent.record([{ id: 'c1', decisions: [recorded('r1')] }]), [false]);
+    assert.equal(await redis.xlen(RECENT_DECISIONS_KEY), 1);
+  } finally {
+    await closeRedis(redis);
+    await cluster.close();
+  }
 });
