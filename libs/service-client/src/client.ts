@@ -15,7 +15,7 @@ import { canonicalJson } from './canonical.ts';
 import { DeadlineExceededError, PolicyClientError, PolicyRejectedError, PolicyUnavailableError } from './errors.ts';
 import { resolveOptions, resolveTimeout, type PolicyClientOptions, type ResolvedOptions } from './options.ts';
 import { withRetries } from './retry.ts';
-import { SessionKeeper } from './session.ts';
+import { AliveWatch, SessionKeeper } from './session.ts';
 import { WarmUp, type WarmUpOptions } from './warm-up.ts';
 import { H2cTransport, afterDeadline, type BatchResponse } from './transport.ts';
 
@@ -78,6 +78,7 @@ export class PolicyClient {
   readonly #breaker: BreakerLayer;
   readonly #batcher: Batcher<Decision>;
   readonly #keeper: SessionKeeper;
+  readonly #aliveWatch: AliveWatch;
   readonly #warmUp: WarmUp;
   readonly #counts = { calls: 0, roundTrips: 0, itemsSent: 0, retries: 0, timeouts: 0, circuitRejections: 0, inFlightCalls: 0 };
   #closed = false;
@@ -94,6 +95,12 @@ export class PolicyClient {
     this.#keeper.onChange((open) => {
       if (open) this.#breaker.probeNow();
     });
+    // A grey failure can end without a new session: while open, an /alive answered within
+    // the callers' deadline ends the wait the same way.
+    this.#aliveWatch = new AliveWatch(this.#transport, { intervalMs: RECONNECT.maxBackoffMs, timeoutMs: this.#options.timeoutMs }, () =>
+      this.#breaker.probeNow(),
+    );
+    this.#breaker.onStateChange((state) => this.#aliveWatch.set(state === 'open'));
     this.#warmUp = new WarmUp({
       connect: () => this.connect(),
       evaluate: (request, options) => this.evaluate(request, options),
@@ -241,6 +248,7 @@ export class PolicyClient {
     await this.#batcher.drain();
     this.#batcher.stop();
     this.#keeper.stop();
+    this.#aliveWatch.set(false);
     this.#breaker.shutdown();
     await this.#transport.close();
   }

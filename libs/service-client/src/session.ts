@@ -123,3 +123,50 @@ export class SessionKeeper {
     }, delayMs);
   }
 }
+
+/**
+ * While switched on, asks `GET /alive` every `intervalMs`, each time with `timeoutMs`, and
+ * calls `answered` when an answer comes in time. The client switches it on while its
+ * breaker is open: a grey failure (a slow network, a stalled process) can end without the
+ * session ever dropping, so the keeper never sees the service come back, and the breaker's
+ * open period, doubled by each trial that failed during the fault, would keep a service
+ * that answers promptly again refused for up to `resetTimeoutMs`. One small request a
+ * second, outside the breaker, as the keeper's own probes.
+ */
+export class AliveWatch {
+  readonly #transport: H2cTransport;
+  readonly #options: { intervalMs: number; timeoutMs: number };
+  readonly #answered: () => void;
+  #timer: NodeJS.Timeout | undefined;
+  #asking = false;
+
+  constructor(transport: H2cTransport, options: { intervalMs: number; timeoutMs: number }, answered: () => void) {
+    this.#transport = transport;
+    this.#options = options;
+    this.#answered = answered;
+  }
+
+  /** Starts (true) or stops (false) asking; idempotent. */
+  set(on: boolean): void {
+    if (on && this.#timer === undefined) {
+      this.#timer = setInterval(() => void this.#ask(), this.#options.intervalMs);
+      this.#timer.unref();
+    } else if (!on && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  async #ask(): Promise<void> {
+    if (this.#asking) return;
+    this.#asking = true;
+    try {
+      await this.#transport.ping(this.#options.timeoutMs);
+      if (this.#timer !== undefined) this.#answered();
+    } catch {
+      // Not in time, or not at all: the breaker's own period goes on.
+    } finally {
+      this.#asking = false;
+    }
+  }
+}

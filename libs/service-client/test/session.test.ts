@@ -48,6 +48,31 @@ describe('the kept session', () => {
   });
 });
 
+describe('an open breaker and a service that answers again', () => {
+  test('without a new session: an /alive answered in time makes the next call the trial, not the end of a long open period', async () => {
+    // A grey failure: batches fail, the session stays up. The breaker's period is a minute,
+    // so only the /alive watch can end it within this test.
+    server.reset(behaviours.status(503));
+    const { client: c } = client({
+      retries: 0,
+      breaker: { consecutiveFailures: 1, resetTimeoutMs: 60_000, firstResetTimeoutMs: 60_000 },
+    });
+    await c.connect();
+    const opened = next((listener) => c.onBreakerStateChange(listener), 'open');
+    await assert.rejects(c.evaluate(req('grey')));
+    await opened;
+    const connects = c.stats().connection.connects;
+    const pings = server.pings;
+
+    server.reset(behaviours.answer);
+    await next((listener) => c.onBreakerStateChange(listener), 'half-open');
+    assert.ok(server.pings > pings, 'an /alive probe ended the wait');
+    assert.equal((await c.evaluate(req('back'))).decision, 'allow');
+    assert.equal(c.breakerState, 'closed');
+    assert.equal(c.stats().connection.connects, connects, 'the same session throughout');
+  });
+});
+
 describe('warm-up', () => {
   test('not ready until calls have gone through the whole path; failures are retried, rejections count', async () => {
     // The first batches fail (a service still starting), then items are rejected or answered.
