@@ -126,7 +126,7 @@ export class SessionKeeper {
 
 /**
  * While switched on, asks `GET /alive` every `intervalMs`, each time with `timeoutMs`, and
- * calls `answered` when an answer comes in time. The client switches it on while its
+ * calls `answered` when a 2xx answer comes in time. The client switches it on while its
  * breaker is open: a grey failure (a slow network, a stalled process) can end without the
  * session ever dropping, so the keeper never sees the service come back, and the breaker's
  * open period, doubled by each trial that failed during the fault, would keep a service
@@ -161,8 +161,9 @@ export class AliveWatch {
     if (this.#asking) return;
     this.#asking = true;
     try {
-      await this.#transport.ping(this.#options.timeoutMs);
-      if (this.#timer !== undefined) this.#answered();
+      // A 2xx: a proxy's quick 503 for a service that is still away says nothing.
+      const status = await this.#transport.ping(this.#options.timeoutMs);
+      if (status >= 200 && status < 300 && this.#timer !== undefined) this.#answered();
     } catch {
       // Not in time, or not at all: the breaker's own period goes on.
     } finally {

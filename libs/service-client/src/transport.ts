@@ -118,10 +118,12 @@ export class H2cTransport {
   /**
    * One `GET /alive` on the session, opening it if needed. Any HTTP answer proves the
    * session works; only a failure to get one rejects (refused, reset, `timeoutMs` passed).
+   * Resolves with the answer's status.
    */
-  async ping(timeoutMs: number): Promise<void> {
-    const { body } = await this.#client.request({ path: '/alive', method: 'GET', signal: AbortSignal.timeout(timeoutMs) });
+  async ping(timeoutMs: number): Promise<number> {
+    const { statusCode, body } = await this.#client.request({ path: '/alive', method: 'GET', signal: AbortSignal.timeout(timeoutMs) });
     await body.dump();
+    return statusCode;
   }
 
   /** Connection statistics of the underlying client (connected, pending and running streams). */

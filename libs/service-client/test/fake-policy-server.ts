@@ -73,6 +73,8 @@ export class FakePolicyServer extends EventEmitter {
   readonly received: Received[] = [];
   /** `GET` requests (the client's session probes) since the server started. */
   pings = 0;
+  /** The status `GET /alive` answers with (a proxy in front of a service that is away answers 503). */
+  aliveStatus = 200;
   url = '';
   #server = http2.createServer();
   #sessions = new Set<http2.ServerHttp2Session>();
@@ -102,7 +104,8 @@ export class FakePolicyServer extends EventEmitter {
         // The session keeper's probe: any answer proves the session; it is not a batch.
         if (headers[':method'] === 'GET') {
           this.pings++;
-          reply(stream, 200, { status: 'alive' });
+          reply(stream, this.aliveStatus, { status: 'alive' });
+          this.emit('ping');
           return;
         }
         const received: Received = { headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
@@ -123,9 +126,10 @@ export class FakePolicyServer extends EventEmitter {
     return this;
   }
 
-  /** Sets the behaviour and forgets what was received. */
+  /** Sets the behaviour (and `/alive`'s 200) and forgets what was received. */
   reset(behaviour: Behaviour = behaviours.answer): void {
     this.#behaviour = behaviour;
+    this.aliveStatus = 200;
     this.received.length = 0;
   }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import type { PolicyClient } from '../src/index.ts';
 import { behaviours, useFakePolicyServer, req, next } from './fake-policy-server.ts';
@@ -62,8 +63,14 @@ describe('an open breaker and a service that answers again', () => {
     await assert.rejects(c.evaluate(req('grey')));
     await opened;
     const connects = c.stats().connection.connects;
-    const pings = server.pings;
 
+    // A quick 503 to /alive (a proxy's answer for a service still away) does not end the wait.
+    server.aliveStatus = 503;
+    await once(server, 'ping');
+    await once(server, 'ping');
+    assert.equal(c.breakerState, 'open');
+
+    const pings = server.pings;
     server.reset(behaviours.answer);
     await next((listener) => c.onBreakerStateChange(listener), 'half-open');
     assert.ok(server.pings > pings, 'an /alive probe ended the wait');
