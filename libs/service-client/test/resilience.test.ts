@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { PolicyClient, type BreakerState } from '../src/index.ts';
 import { useFakePolicyServer, behaviours, req, next } from './fake-policy-server.ts';
@@ -198,6 +199,8 @@ describe('circuit breaker', () => {
     assert.equal(c.breakerState, 'open');
     await assert.rejects(c.evaluate(req('b')), { code: 'E_CIRCUIT_OPEN' });
     server.reset(behaviours.answer);
+    // Only the new session may end the wait here, not the /alive watch (next test).
+    server.aliveStatus = 503;
     const halfOpen = nextState(c, 'half-open');
     // A restart as the client sees it: its session is gone, and a new one answers.
     server.dropSessions();
@@ -205,6 +208,35 @@ describe('circuit breaker', () => {
     assert.equal((await c.evaluate(req('c'))).decision, 'allow');
     assert.equal(c.breakerState, 'closed');
     assert.equal(c.stats().breakerOpens, 1);
+  });
+
+  test('without a new session: a 2xx to /alive in time makes the next call the trial, not the end of a long open period', async () => {
+    // A grey failure: batches fail, the session stays up. The breaker's period is a minute,
+    // so only the /alive watch can end it within this test.
+    server.reset(behaviours.status(503));
+    const { client: c } = client({
+      retries: 0,
+      breaker: { consecutiveFailures: 1, resetTimeoutMs: 60_000, firstResetTimeoutMs: 60_000 },
+    });
+    await c.connect();
+    const opened = nextState(c, 'open');
+    await assert.rejects(c.evaluate(req('grey')));
+    await opened;
+    const connects = c.stats().connection.connects;
+
+    // A quick 503 to /alive (a proxy's answer for a service still away) does not end the wait.
+    server.aliveStatus = 503;
+    await once(server, 'ping');
+    await once(server, 'ping');
+    assert.equal(c.breakerState, 'open');
+
+    const pings = server.pings;
+    server.reset(behaviours.answer);
+    await nextState(c, 'half-open');
+    assert.ok(server.pings > pings, 'an /alive probe ended the wait');
+    assert.equal((await c.evaluate(req('back'))).decision, 'allow');
+    assert.equal(c.breakerState, 'closed');
+    assert.equal(c.stats().connection.connects, connects, 'the same session throughout');
   });
 
   test('timeouts open it by their rate, not by a few in a row', async () => {
