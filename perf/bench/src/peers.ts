@@ -86,7 +86,12 @@ export async function run(): Promise<void> {
   const stack = await startBenchStack({ policyOnBus: true });
   const opa = await startOpa({ secret: SECRET, issuer: ISSUER, audience: AUDIENCE });
   try {
-    const auth = await stack.startAuth({ AUTH_POLICY_TIMEOUT_MS: '200', AUTH_WORKERS: process.env.BENCH_AUTH_WORKERS ?? 'auto' });
+    const auth = await stack.startAuth({
+      AUTH_POLICY_TIMEOUT_MS: '200',
+      AUTH_WORKERS: process.env.BENCH_AUTH_WORKERS ?? 'auto',
+      // Node options for the auth-service alone (a profiler, or an experiment's --import).
+      ...(process.env.BENCH_AUTH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_AUTH_NODE_OPTIONS } : {}),
+    });
     const token = await stack.token(auth.url);
     const headers = { 'content-type': 'application/json' };
     const ours: Side = {
