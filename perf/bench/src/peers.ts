@@ -13,6 +13,8 @@
 // auth-service and its workers, policy-service, redis-server; OPA: opa) over the decisions
 // answered. The auth-service runs as `npm start` runs it on one machine, a worker per core
 // (AUTH_WORKERS=auto; BENCH_AUTH_WORKERS=1 measures one process), as OPA uses every core.
+// BENCH_AUTH_NODE_OPTIONS gives the auth-service alone Node options: a profiler, or an
+// experiment's `--import` (perf/experiments/embedded-decisions).
 import { cpuSeconds } from './_cpu.ts';
 import { median } from './_stats.ts';
 import { checkSameDecisions } from './_peer-grid.ts';
@@ -89,7 +91,6 @@ export async function run(): Promise<void> {
     const auth = await stack.startAuth({
       AUTH_POLICY_TIMEOUT_MS: '200',
       AUTH_WORKERS: process.env.BENCH_AUTH_WORKERS ?? 'auto',
-      // Node options for the auth-service alone (a profiler, or an experiment's --import).
       ...(process.env.BENCH_AUTH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_AUTH_NODE_OPTIONS } : {}),
     });
     const token = await stack.token(auth.url);
