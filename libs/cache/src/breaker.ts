@@ -1,10 +1,14 @@
-import type { CircuitBreaker } from '@portcullis/resilience';
+import { watchForStall, type CircuitBreaker } from '@portcullis/resilience';
 import { CacheError, L2CommandError, L2TimeoutError, L2UnavailableError } from './errors.ts';
 
 /**
  * The one path every L2 call takes: the breaker decides whether it goes out, a timeout
  * bounds it, and any failure becomes a typed L2 error. Callers catch those and degrade;
- * nothing here throws anything else.
+ * nothing here throws anything else. A timeout while this process's own event loop was
+ * busy most of the window (`watchForStall`) still fails the call, but it is not held
+ * against Redis: the reply may well be waiting, unread, in the socket. Counting those let a
+ * stall of the process (GC, a starved CPU) open the breaker, bypass L2 for its open
+ * period and turn `/ready` down, with Redis healthy.
  */
 export class L2Guard {
   readonly breaker: CircuitBreaker;
@@ -12,6 +16,8 @@ export class L2Guard {
   calls = 0;
   failures = 0;
   timeouts = 0;
+  /** Timeouts the process's own stall caused; not counted against the breaker. */
+  localStalls = 0;
   shortCircuits = 0;
 
   constructor(breaker: CircuitBreaker, timeoutMs: number) {
@@ -26,6 +32,7 @@ export class L2Guard {
       throw new L2UnavailableError('L2 breaker is open', { context: { operation } });
     }
     this.calls += 1;
+    const stalled = watchForStall();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(
@@ -41,6 +48,11 @@ export class L2Guard {
       this.failures += 1;
       if (error instanceof L2TimeoutError) {
         this.timeouts += 1;
+        if (stalled()) {
+          this.localStalls += 1;
+          this.breaker.release();
+          throw new L2TimeoutError(error.message, { context: { ...error.context, local: true } });
+        }
         this.breaker.failure('timeout');
         throw error;
       }

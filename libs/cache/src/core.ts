@@ -307,6 +307,7 @@ export class CacheCore extends EventEmitter {
       l2Calls: g.calls,
       l2Failures: g.failures,
       l2Timeouts: g.timeouts,
+      l2LocalStalls: g.localStalls,
       l2ShortCircuits: g.shortCircuits,
       l2RoundTrips: this.#l2?.roundTrips ?? 0,
       l1Entries: this.l1.size,

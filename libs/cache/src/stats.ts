@@ -24,6 +24,8 @@ export interface CacheStats {
   l2Calls: number;
   l2Failures: number;
   l2Timeouts: number;
+  /** Of {@link l2Timeouts}, those this process's own stall caused (not held against the breaker). */
+  l2LocalStalls: number;
   l2ShortCircuits: number;
   l2RoundTrips: number;
   breaker: BreakerState;

@@ -132,6 +132,7 @@ describe('options and score', () => {
       rejectedByAdmission: 0,
       corruptEntries: 0,
       l2Timeouts: 0,
+      l2LocalStalls: 0,
       l2RoundTrips: 0,
       l1Entries: 0,
       l1Bytes: 0,

@@ -1,5 +1,6 @@
 import { H2CClient } from 'undici';
 import { BatchEvaluateResponse } from '@portcullis/contracts';
+import { watchForStall } from '@portcullis/resilience';
 import { DeadlineExceededError, PolicyRejectedError, PolicyUnavailableError } from './errors.ts';
 
 /** One `/evaluate/batch` round trip as the layers above see it. */
@@ -16,15 +17,6 @@ export interface BatchAttempt {
 }
 
 export type BatchResponse = BatchEvaluateResponse;
-
-/**
- * Above this event-loop utilization during an attempt, a timeout is this process's own
- * doing: it was too busy to send the request or to read an answer that may have arrived.
- * Measured on a CPU-starved machine (one core shared with a spinning process), a caller
- * that only waited still showed 0.2–0.55 (descheduled while running counts as active);
- * one blocked past the deadline shows ~1.
- */
-const LOCAL_STALL_UTILIZATION = 0.8;
 
 // Statuses that say "not now" rather than "never": another attempt may succeed.
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
@@ -134,7 +126,7 @@ export class H2cTransport {
 
   /** Sends one attempt; resolves with the validated answer or rejects with a PolicyClientError. */
   async send(attempt: BatchAttempt): Promise<BatchResponse> {
-    const utilization = performance.eventLoopUtilization();
+    const stalled = watchForStall();
     let timedOut = false;
     let giveUp!: (reason: Error) => void;
     const givenUp = new Promise<never>((_resolve, reject) => {
@@ -171,7 +163,7 @@ export class H2cTransport {
     } catch (error) {
       if (timedOut || attempt.signal.aborted) {
         // Busy most of the window: the service may well have answered; not its failure.
-        const local = performance.eventLoopUtilization(utilization).utilization > LOCAL_STALL_UTILIZATION;
+        const local = stalled();
         // The peer had its time and said nothing, again: stop queueing on this session.
         if (timedOut && !local && ++this.#silentTimeouts >= SILENT_TIMEOUTS_BEFORE_RESET) this.#reset();
         if (timedOut)
