@@ -137,6 +137,7 @@ describe('when Redis fails or stalls', () => {
       await reconnected;
       await cache.set('after', 1); // the trial call closes the breaker
       assert.equal(await cache.get('after'), 1);
+      assert.equal(cache.health().check().status, 'up');
     } finally {
       await close();
       await own.close();
