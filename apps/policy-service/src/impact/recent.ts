@@ -1,4 +1,4 @@
-import type { AuthDecisionEvent } from '@portcullis/contracts';
+import { PortcullisError, type AuthDecisionEvent } from '@portcullis/contracts';
 import type { RedisClient } from '@portcullis/redis';
 
 /**
@@ -29,6 +29,19 @@ export interface RecordedMessage {
   /** The bus message id: the idempotency key. */
   id: string;
   decisions: RecordedDecision[];
+}
+
+/** How long a record waits for its replicas before failing (the bus then retries it). */
+const REPLICA_WAIT_MS = 1000;
+
+/**
+ * The recorded batch did not reach the replicas asked for in time. Nothing is lost: the
+ * handler fails, the bus delivers the message again, and that delivery waits again (the
+ * batch is already recorded on the master, so it is skipped there, or recorded anew on a
+ * promoted replica that never got it).
+ */
+export class AuditNotReplicatedError extends PortcullisError {
+  static override readonly code = 'E_AUDIT_NOT_REPLICATED';
 }
 
 /** Entries read per XREVRANGE: small enough that Redis and this loop both stay responsive. */
@@ -71,6 +84,13 @@ type WithRecordScript = RedisClient & {
   ): Promise<number[]>;
 };
 
+/** The record script and WAIT, queued on one pipeline. */
+interface RecordPipeline {
+  recentDecisionsRecord(...args: readonly (string | number)[]): RecordPipeline;
+  wait(replicas: number, timeoutMs: number): RecordPipeline;
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+
 /**
  * The recent `auth.decision` events in one capped Redis stream (XADD MAXLEN ~, so
  * trimming stays O(1)). Stream ids are millisecond timestamps, so "the last T minutes"
@@ -82,13 +102,19 @@ export class RecentDecisions {
   readonly #maxLength: number;
   readonly #key: string;
   readonly #applied: string;
+  readonly #replicas: number;
 
-  constructor(redis: RedisClient, options: { maxLength: number; key?: string; appliedKey?: string }) {
+  /**
+   * `replicas`: how many replicas must acknowledge each recorded batch (Redis WAIT, on the
+   * connection to the stream's node) before {@link record} resolves; 0 (default) does not wait.
+   */
+  constructor(redis: RedisClient, options: { maxLength: number; key?: string; appliedKey?: string; replicas?: number }) {
     redis.defineCommand('recentDecisionsRecord', { numberOfKeys: 2, lua: RECORD_LUA });
     this.#redis = redis as WithRecordScript;
     this.#maxLength = options.maxLength;
     this.#key = options.key ?? RECENT_DECISIONS_KEY;
     this.#applied = options.appliedKey ?? APPLIED_KEY;
+    this.#replicas = options.replicas ?? 0;
   }
 
   /**
@@ -102,8 +128,25 @@ export class RecentDecisions {
     for (const message of messages)
       rest.push(message.id, String(message.decisions.length), ...message.decisions.map((d) => JSON.stringify(d)));
     const now = Date.now();
-    const fresh = await this.#redis.recentDecisionsRecord(this.#key, this.#applied, this.#maxLength, now, now - APPLIED_TTL_MS, ...rest);
-    return fresh.map((flag) => flag === 1);
+    const args = [this.#key, this.#applied, this.#maxLength, now, now - APPLIED_TTL_MS, ...rest] as const;
+    if (this.#replicas === 0) return (await this.#redis.recentDecisionsRecord(...args)).map((flag) => flag === 1);
+    // One pipeline, so WAIT goes to the node the script ran on (on a Cluster, the one
+    // serving the {audit} slot) and covers every write this connection made there, the
+    // batch just recorded included: a message is acked only once replicas hold its record.
+    const pipeline = this.#redis.pipeline() as unknown as RecordPipeline;
+    const replies = await pipeline
+      .recentDecisionsRecord(...args)
+      .wait(this.#replicas, REPLICA_WAIT_MS)
+      .exec();
+    const [recorded, waited] = replies ?? [];
+    if (recorded?.[0]) throw recorded[0];
+    if (waited?.[0]) throw waited[0];
+    const acknowledged = Number(waited?.[1] ?? 0);
+    if (acknowledged < this.#replicas)
+      throw new AuditNotReplicatedError(`${acknowledged} of ${this.#replicas} replicas hold the audit record after ${REPLICA_WAIT_MS} ms`, {
+        context: { acknowledged, replicas: this.#replicas },
+      });
+    return (recorded?.[1] as number[]).map((flag) => flag === 1);
   }
 
   /**

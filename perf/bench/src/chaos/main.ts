@@ -41,8 +41,17 @@ function parseArgs(argv: string[]): { short: boolean; cluster: boolean; names: s
  * killed between recording and logging can miss, so the run counts the record.
  */
 const AUDIT_RECORD_KEY = 'portcullis:{audit}:recent';
-/** Recorded decisions kept: more than any run answers, so the stream is never trimmed during one. */
-const AUDIT_ENV = { LOG_LEVEL: 'info', POLICY_AUDIT_RECENT_MAX: '20000000' };
+/**
+ * Recorded decisions kept: more than any run answers, so the stream is never trimmed during
+ * one. On the cluster each record waits for its replica (POLICY_AUDIT_REPLICAS): the
+ * master-killed step kills the {audit} slot's master, and records it had not replicated
+ * were lost with it (938 in one run).
+ */
+const auditEnv = (onCluster: boolean): Record<string, string> => ({
+  LOG_LEVEL: 'info',
+  POLICY_AUDIT_RECENT_MAX: '20000000',
+  ...(onCluster ? { POLICY_AUDIT_REPLICAS: '1' } : {}),
+});
 
 /** Counts the audit record's request ids, each as often as it was recorded, reading only what is new each call. */
 function auditRecord(redisUrl: string): { counts(): Promise<Map<string, number>>; close(): Promise<void> } {
@@ -66,9 +75,12 @@ function auditRecord(redisUrl: string): { counts(): Promise<Map<string, number>>
 }
 
 /** A second audit consumer: a policy-service on the bus that no auth-service calls. */
-async function startConsumer(redisUrl: string): Promise<{ handle: ProcessHandle; restart(): Promise<ProcessHandle> }> {
+async function startConsumer(
+  redisUrl: string,
+  env: Record<string, string>,
+): Promise<{ handle: ProcessHandle; restart(): Promise<ProcessHandle> }> {
   const port = await freePort();
-  const start = (): Promise<ProcessHandle> => startPolicyProcess(port, { REDIS_URL: redisUrl, ...AUDIT_ENV });
+  const start = (): Promise<ProcessHandle> => startPolicyProcess(port, { REDIS_URL: redisUrl, ...env });
   return { handle: await start(), restart: start };
 }
 
@@ -92,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
   const stack = await startBenchStack({
     policyOnBus: true,
     redisArgs: REDIS_DURABILITY,
-    policyEnv: AUDIT_ENV,
+    policyEnv: auditEnv(onCluster),
     policyNetwork: network,
     cluster,
   }).catch(async (error: unknown) => {
@@ -110,7 +122,7 @@ export async function main(argv: string[]): Promise<number> {
     const policyUrl = new URL(stack.policyUrl);
     const through = network && { POLICY_URL: await network.relay({ host: policyUrl.hostname, port: Number(policyUrl.port) }) };
     const instances = [await stack.startAuth(through), await stack.startAuth(through)];
-    const consumer = await startConsumer(stack.redisUrl);
+    const consumer = await startConsumer(stack.redisUrl, auditEnv(onCluster));
     policyHandles.push(consumer.handle);
     const urls = instances.map((i) => i.url);
     const main: Principal = { token: await stack.token(urls[0] as string), sub: BENCH_CLIENT.client_id, roles: BENCH_CLIENT.roles };
