@@ -49,7 +49,9 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
   // One command connection, shared by the bus and the recent-decisions stream.
   const redis = config.REDIS_URL ? openRedis(config.REDIS_URL, 'command') : undefined;
   const bus = redis ? new MessageBus({ redis, source: 'policy-service', logger: log, tracer: context.tracing.tracer }) : undefined;
-  const recent = redis ? new RecentDecisions(redis, { maxLength: config.POLICY_AUDIT_RECENT_MAX, replicas: config.POLICY_AUDIT_REPLICAS }) : undefined;
+  const recent = redis
+    ? new RecentDecisions(redis, { maxLength: config.POLICY_AUDIT_RECENT_MAX, replicas: config.POLICY_AUDIT_REPLICAS })
+    : undefined;
   const audit = new DecisionAuditLog(log, { recent });
   const impact = new ImpactAnalyzer({ recent, timeLimitMs: config.POLICY_IMPACT_TIME_LIMIT_MS });
   if (bus) {
