@@ -35,10 +35,10 @@ export class L2Guard {
     const stalled = watchForStall();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(
-        () => reject(new L2TimeoutError(`L2 ${operation} took longer than ${timeoutMs} ms`, { context: { operation, timeoutMs } })),
-        timeoutMs,
-      );
+      timer = setTimeout(() => {
+        const context = { operation, timeoutMs, ...(stalled() ? { local: true } : {}) };
+        reject(new L2TimeoutError(`L2 ${operation} took longer than ${timeoutMs} ms`, { context }));
+      }, timeoutMs);
     });
     try {
       const result = await Promise.race([call(), timeout]);
@@ -48,12 +48,10 @@ export class L2Guard {
       this.failures += 1;
       if (error instanceof L2TimeoutError) {
         this.timeouts += 1;
-        if (stalled()) {
+        if (error.context['local'] === true) {
           this.localStalls += 1;
           this.breaker.release();
-          throw new L2TimeoutError(error.message, { context: { ...error.context, local: true } });
-        }
-        this.breaker.failure('timeout');
+        } else this.breaker.failure('timeout');
         throw error;
       }
       this.breaker.failure('failure');

@@ -188,13 +188,19 @@ describe('circuit breaker', () => {
     assert.equal(server.received.length, 2);
   });
 
-  test('a session reopened to the service ends the open period at once: a restarted service is not made to wait out the reset', async () => {
+  /**
+   * A connected client whose breaker opens on the first failure and then stays open for
+   * `openMs` (first period too) unless something ends the wait; the server answers 503.
+   */
+  const failingWithLongOpenPeriod = async (openMs: number): Promise<PolicyClient> => {
     server.reset(behaviours.status(503));
-    const { client: c } = client({
-      retries: 0,
-      breaker: { consecutiveFailures: 1, resetTimeoutMs: 600_000, firstResetTimeoutMs: 600_000 },
-    });
+    const { client: c } = client({ retries: 0, breaker: { consecutiveFailures: 1, resetTimeoutMs: openMs, firstResetTimeoutMs: openMs } });
     await c.connect();
+    return c;
+  };
+
+  test('a session reopened to the service ends the open period at once: a restarted service is not made to wait out the reset', async () => {
+    const c = await failingWithLongOpenPeriod(600_000);
     await assert.rejects(c.evaluate(req('a')), { code: 'E_POLICY_UNAVAILABLE' });
     assert.equal(c.breakerState, 'open');
     await assert.rejects(c.evaluate(req('b')), { code: 'E_CIRCUIT_OPEN' });
@@ -213,12 +219,7 @@ describe('circuit breaker', () => {
   test('without a new session: a 2xx to /alive in time makes the next call the trial, not the end of a long open period', async () => {
     // A grey failure: batches fail, the session stays up. The breaker's period is a minute,
     // so only the /alive watch can end it within this test.
-    server.reset(behaviours.status(503));
-    const { client: c } = client({
-      retries: 0,
-      breaker: { consecutiveFailures: 1, resetTimeoutMs: 60_000, firstResetTimeoutMs: 60_000 },
-    });
-    await c.connect();
+    const c = await failingWithLongOpenPeriod(60_000);
     const opened = nextState(c, 'open');
     await assert.rejects(c.evaluate(req('grey')));
     await opened;

@@ -129,16 +129,23 @@ export class RecentDecisions {
       rest.push(message.id, String(message.decisions.length), ...message.decisions.map((d) => JSON.stringify(d)));
     const now = Date.now();
     const args = [this.#key, this.#applied, this.#maxLength, now, now - APPLIED_TTL_MS, ...rest] as const;
-    if (this.#replicas === 0) return (await this.#redis.recentDecisionsRecord(...args)).map((flag) => flag === 1);
-    // One pipeline, so WAIT goes to the node the script ran on (on a Cluster, the one
-    // serving the {audit} slot) and covers every write this connection made there, the
-    // batch just recorded included: a message is acked only once replicas hold its record.
+    const flags = this.#replicas === 0 ? await this.#redis.recentDecisionsRecord(...args) : await this.#recordReplicated(args);
+    return flags.map((flag) => flag === 1);
+  }
+
+  /**
+   * The record script and WAIT in one pipeline, so WAIT goes to the node the script ran on
+   * (on a Cluster, the one serving the {audit} slot) and covers every write this connection
+   * made there, the batch just recorded included: a message is acked only once replicas
+   * hold its record.
+   */
+  async #recordReplicated(args: readonly (string | number)[]): Promise<number[]> {
     const pipeline = this.#redis.pipeline() as unknown as RecordPipeline;
-    const replies = await pipeline
-      .recentDecisionsRecord(...args)
-      .wait(this.#replicas, REPLICA_WAIT_MS)
-      .exec();
-    const [recorded, waited] = replies ?? [];
+    const [recorded, waited] =
+      (await pipeline
+        .recentDecisionsRecord(...args)
+        .wait(this.#replicas, REPLICA_WAIT_MS)
+        .exec()) ?? [];
     if (recorded?.[0]) throw recorded[0];
     if (waited?.[0]) throw waited[0];
     const acknowledged = Number(waited?.[1] ?? 0);
@@ -146,7 +153,7 @@ export class RecentDecisions {
       throw new AuditNotReplicatedError(`${acknowledged} of ${this.#replicas} replicas hold the audit record after ${REPLICA_WAIT_MS} ms`, {
         context: { acknowledged, replicas: this.#replicas },
       });
-    return (recorded?.[1] as number[]).map((flag) => flag === 1);
+    return recorded?.[1] as number[];
   }
 
   /**

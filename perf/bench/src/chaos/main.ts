@@ -43,9 +43,9 @@ function parseArgs(argv: string[]): { short: boolean; cluster: boolean; names: s
 const AUDIT_RECORD_KEY = 'portcullis:{audit}:recent';
 /**
  * Recorded decisions kept: more than any run answers, so the stream is never trimmed during
- * one. On the cluster each record waits for its replica (POLICY_AUDIT_REPLICAS): the
- * master-killed step kills the {audit} slot's master, and records it had not replicated
- * were lost with it (938 in one run).
+ * one. On the cluster each record waits for its replica (POLICY_AUDIT_REPLICAS): when the
+ * master-killed step kills the {audit} slot's master, records it had not replicated are
+ * otherwise lost with it (938 in one run).
  */
 const auditEnv = (onCluster: boolean): Record<string, string> => ({
   LOG_LEVEL: 'info',
@@ -101,10 +101,11 @@ export async function main(argv: string[]): Promise<number> {
   if (steps.length === 0) throw new Error(`no such step; known: ${known.map((s) => s.name).join(', ')}`);
   const vegeta = findVegeta();
   const cluster = onCluster ? await startRedisCluster(3, { replicas: 1, args: CLUSTER_DURABILITY }) : undefined;
+  const audit = auditEnv(onCluster);
   const stack = await startBenchStack({
     policyOnBus: true,
     redisArgs: REDIS_DURABILITY,
-    policyEnv: auditEnv(onCluster),
+    policyEnv: audit,
     policyNetwork: network,
     cluster,
   }).catch(async (error: unknown) => {
@@ -122,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     const policyUrl = new URL(stack.policyUrl);
     const through = network && { POLICY_URL: await network.relay({ host: policyUrl.hostname, port: Number(policyUrl.port) }) };
     const instances = [await stack.startAuth(through), await stack.startAuth(through)];
-    const consumer = await startConsumer(stack.redisUrl, auditEnv(onCluster));
+    const consumer = await startConsumer(stack.redisUrl, audit);
     policyHandles.push(consumer.handle);
     const urls = instances.map((i) => i.url);
     const main: Principal = { token: await stack.token(urls[0] as string), sub: BENCH_CLIENT.client_id, roles: BENCH_CLIENT.roles };
