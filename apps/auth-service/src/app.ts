@@ -34,7 +34,7 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   const { log, health } = context;
 
   // One command connection, shared by the cache's L2, its invalidation announcements and
-  // the bus; only the pub/sub subscriber and the bus's blocking readers get their own.
+  // the bus (unless REDIS_WAIT_REPLICAS, below); only the pub/sub subscriber and the bus's blocking readers get their own.
   // One server or a Cluster (a node list), as PRODUCT.md allows; errors reach /health, not the log.
   const redis = config.REDIS_URL !== undefined ? openRedis(config.REDIS_URL) : undefined;
   const cache = await createCache({
@@ -74,7 +74,17 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   const revocations = new RevocationList();
   const { issuer, verifier, clients } = await buildTokenLayer(config, revocations);
 
-  const bus = redis ? new MessageBus({ redis, source: 'auth-service', logger: log, tracer: context.tracing.tracer }) : undefined;
+  // A bus that waits for replicas gets a connection of its own: WAIT holds the connection
+  // it runs on, and the cache's L2 reads must not queue behind it.
+  const bus = redis
+    ? new MessageBus({
+        redis: config.REDIS_WAIT_REPLICAS > 0 ? (config.REDIS_URL as string) : redis,
+        source: 'auth-service',
+        publishReplicas: config.REDIS_WAIT_REPLICAS,
+        logger: log,
+        tracer: context.tracing.tracer,
+      })
+    : undefined;
   if (bus) {
     health.register(bus.healthCheck());
     await subscribeToEvents({ bus, cache, decisions, revocations, log });

@@ -15,7 +15,7 @@ export interface AuditRecord {
 export interface DecisionAuditOptions {
   bus: MessageBus | undefined;
   log: Logger;
-  /** Most events one publish sends (one round trip, at most two messages). Default 200. */
+  /** Events per chunk: one message of its allows and one of its denials. Default 200. */
   batchSize?: number;
   /** Longest an event waits before it is sent (ms). Default 50. */
   flushMs?: number;
@@ -127,9 +127,14 @@ export class DecisionAudit {
     if (bus === undefined || this.#buffer.length === 0) return;
     // Events recorded from now on go to a new segment, so this one can be deleted once sent.
     this.#options.journal?.rotate();
-    const batch = this.#buffer.splice(0, chunkLength(this.#buffer, this.#options.batchSize));
+    // One chunk when the bus keeps up; a backlog (a slow Redis, replicas to wait for) goes
+    // out several chunks a round trip, so the send rate grows with the backlog.
+    const chunks: Buffered[][] = [];
+    while (chunks.length < CHUNKS_PER_SEND && this.#buffer.length > 0)
+      chunks.push(this.#buffer.splice(0, chunkLength(this.#buffer, this.#options.batchSize)));
+    const batch = chunks.flat();
     try {
-      await bus.publishBatch(messagesOf(batch));
+      await bus.publishBatch(chunks.flatMap(messagesOf));
       this.#options.journal?.settle(batch.flatMap(({ position }) => (position === undefined ? [] : [position.segment])));
     } catch (error) {
       this.#options.log.warn({ err: error, events: batch.length }, 'could not publish auth.decision; will retry');
@@ -140,6 +145,13 @@ export class DecisionAudit {
     if (this.#buffer.length > 0) this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushMs);
   }
 }
+
+/**
+ * Most chunks one send carries. A send is one round trip (and one replica WAIT with
+ * REDIS_WAIT_REPLICAS): with one chunk per send, a burst on the cluster outran the sends
+ * and filled the buffer (`npm run chaos -- --cluster`, burst step).
+ */
+const CHUNKS_PER_SEND = 10;
 
 /**
  * How many of `buffer`'s first records make the next chunk: up to `size`, all from the

@@ -53,6 +53,13 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       DECISION_DENY_TTL_MS: env.positiveInt(30_000),
       DECISION_GRACE_MS: z.coerce.number().int().min(0).default(60_000),
       DECISION_L1_ENTRIES: env.positiveInt(100_000),
+      /**
+       * Replicas that must hold each publish (audit batches, revocations) before it counts
+       * as sent (Redis WAIT, 1 s): the audit journal lets go of a batch only then. 0 does
+       * not wait. With replicas, set it: a master killed before replicating would otherwise
+       * take sent events with it. The policy-service reads the same variable.
+       */
+      REDIS_WAIT_REPLICAS: env.waitReplicas(),
       /** Directory of the decision audit's write-ahead journal (one per instance; in Kubernetes an emptyDir). Default: <tmp>/portcullis-auth-<AUTH_PORT>-journal. */
       AUTH_AUDIT_JOURNAL_DIR: z.string().min(1).optional(),
       /**

@@ -95,16 +95,18 @@ describe('DecisionAudit on a real redis-server', () => {
   test('decisions travel in batches, allows and denials apart; a resend after a crash makes the same messages, so none is applied twice', async () => {
     dir = mkdtempSync(join(tmpdir(), 'audit-test-'));
     const before = { ...messages };
-    // The first process publishes its first chunk, then hangs (killed, as far as the bus can tell).
-    let publishes = 0;
+    // The first process gets its first chunk (two messages: allows, denials) out and dies
+    // before the rest of that send is stored: its publish never settles.
     const dying = {
-      publishBatch: (items: Parameters<MessageBus['publishBatch']>[0]) =>
-        publishes++ === 0 ? bus.publishBatch(items) : new Promise<string[]>(() => undefined),
+      publishBatch: async (items: Parameters<MessageBus['publishBatch']>[0]) => {
+        await bus.publishBatch(items.slice(0, 2));
+        return new Promise<string[]>(() => undefined);
+      },
     } as unknown as MessageBus;
     const first = new DecisionAudit({ bus: dying, log, flushMs: 60_000, batchSize: 5, journal: new AuditJournal<AuditRecord>(dir) });
     const ids = Array.from({ length: 12 }, (_, i) => uniqueId(`c${i}`));
     ids.forEach((id, i) => first.record(decision(id, i % 3 === 0 ? 'deny' : 'allow')));
-    await first.flush();
+    void first.flush();
     await allApplied(ids.slice(0, 5));
     assert.deepEqual(
       { normal: messages.normal - before.normal, high: messages.high - before.high },
@@ -127,6 +129,27 @@ describe('DecisionAudit on a real redis-server', () => {
       ids.every((id) => applied.get(id) === 1),
       `each applied once: ${JSON.stringify(ids.map((id) => applied.get(id)))}`,
     );
+  });
+
+  test('a backlog of several chunks goes out in one publish, each chunk its own messages', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'audit-test-'));
+    const before = messages.normal;
+    const published: number[] = [];
+    const counting = {
+      publishBatch: (items: Parameters<MessageBus['publishBatch']>[0]) => {
+        published.push(items.length);
+        return bus.publishBatch(items);
+      },
+    } as unknown as MessageBus;
+    const audit = new DecisionAudit({ bus: counting, log, flushMs: 60_000, batchSize: 5, journal: new AuditJournal<AuditRecord>(dir) });
+    const ids = Array.from({ length: 12 }, (_, i) => uniqueId(`b${i}`));
+    for (const id of ids) audit.record(decision(id));
+    await audit.flush();
+    await allApplied(ids);
+    assert.deepEqual(published, [3], 'one publish of three messages (chunks of 5, 5 and 2)');
+    assert.equal(messages.normal - before, 3);
+    await audit.close();
+    assert.deepEqual(readdirSync(dir), []);
   });
 
   test('a batch too large for one message goes out as several, every decision applied once', async () => {

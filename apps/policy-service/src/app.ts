@@ -48,9 +48,17 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
   // cannot announce new versions, so the bus is not critical for /ready.
   // One command connection, shared by the bus and the recent-decisions stream.
   const redis = config.REDIS_URL ? openRedis(config.REDIS_URL, 'command') : undefined;
-  const bus = redis ? new MessageBus({ redis, source: 'policy-service', logger: log, tracer: context.tracing.tracer }) : undefined;
+  const bus = redis
+    ? new MessageBus({
+        redis,
+        source: 'policy-service',
+        publishReplicas: config.REDIS_WAIT_REPLICAS,
+        logger: log,
+        tracer: context.tracing.tracer,
+      })
+    : undefined;
   const recent = redis
-    ? new RecentDecisions(redis, { maxLength: config.POLICY_AUDIT_RECENT_MAX, replicas: config.POLICY_AUDIT_REPLICAS })
+    ? new RecentDecisions(redis, { maxLength: config.POLICY_AUDIT_RECENT_MAX, replicas: config.REDIS_WAIT_REPLICAS })
     : undefined;
   const audit = new DecisionAuditLog(log, { recent });
   const impact = new ImpactAnalyzer({ recent, timeLimitMs: config.POLICY_IMPACT_TIME_LIMIT_MS });

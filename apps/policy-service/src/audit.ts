@@ -40,7 +40,7 @@ export class DecisionAuditLog {
         // again (its consumer killed before the ack, an ack Redis refused, a journal resent)
         // is recorded, logged and counted once. When Redis refuses, the handler fails and the
         // bus retries it later: the audit waits, it is not lost or applied twice. With
-        // POLICY_AUDIT_REPLICAS, "recorded" also means a replica holds it.
+        // REDIS_WAIT_REPLICAS, "recorded" also means a replica holds it.
         const fresh = this.#recent
           ? await this.#recent.record(
               messages.map((m) => ({ id: m.id, decisions: m.payload.map((event) => ({ ...event, at: m.occurredAt })) })),

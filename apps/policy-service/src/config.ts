@@ -20,11 +20,12 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       /** Recent decisions kept for `POST /policies/impact` (one capped stream shared by every instance). */
       POLICY_AUDIT_RECENT_MAX: env.positiveInt(100_000),
       /**
-       * Replicas that must hold a recorded audit batch before its message is acked (Redis
-       * WAIT); 0 does not wait. With replicas, set it: a master killed before replicating
-       * would otherwise take acked records with it.
+       * Replicas that must hold a write before it counts as done (Redis WAIT, 1 s): each
+       * recorded audit batch before its message is acked, and each publish. 0 does not
+       * wait. With replicas, set it: a master killed before replicating would otherwise
+       * take acknowledged writes with it. The auth-service reads the same variable.
        */
-      POLICY_AUDIT_REPLICAS: z.coerce.number().int().min(0).max(16).default(0),
+      REDIS_WAIT_REPLICAS: env.waitReplicas(),
       /** Longest one impact replay runs; it then answers what it covered. */
       POLICY_IMPACT_TIME_LIMIT_MS: env.positiveInt(5000),
       /** Where `policy.updated` is published; unset runs without the bus. */

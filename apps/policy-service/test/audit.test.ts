@@ -8,17 +8,10 @@ import { after, before, describe, test } from 'node:test';
 import { TOPICS, type AuthDecisionEvent } from '@portcullis/contracts';
 import { MessageBus, type ProcessedEvent } from '@portcullis/message-bus';
 import { createLogger, Registry } from '@portcullis/observability';
-import { closeRedis, openRedis, type RedisClient } from '@portcullis/redis';
+import { closeRedis, NotReplicatedError, openRedis, type RedisClient } from '@portcullis/redis';
 import { startRedisCluster, useRedisServer } from '@portcullis/testing';
 import { DecisionAuditLog } from '../src/audit.ts';
-import {
-  APPLIED_KEY,
-  APPLIED_TTL_MS,
-  AuditNotReplicatedError,
-  RecentDecisions,
-  RECENT_DECISIONS_KEY,
-  type RecordedDecision,
-} from '../src/impact/recent.ts';
+import { APPLIED_KEY, APPLIED_TTL_MS, RecentDecisions, RECENT_DECISIONS_KEY, type RecordedDecision } from '../src/impact/recent.ts';
 
 const decision = (requestId: string): AuthDecisionEvent => ({
   principal: 'User::"alice"',
@@ -135,17 +128,15 @@ test('on a Redis Cluster too: the stream and the applied set share a slot, so th
 test('with replicas asked for, a record resolves only once a replica holds it; until then it fails and the redelivery waits again', async () => {
   const cluster = await startRedisCluster(3, { replicas: 1 });
   const redis = openRedis(cluster.url);
-  const masters = new Set(await cluster.masters());
-  const replicaPids = cluster.nodes.filter((node) => !masters.has(node.port)).map((node) => cluster.process(node.port).child.pid as number);
   try {
     const recent = new RecentDecisions(redis, { maxLength: 1000, replicas: 1 });
     assert.deepEqual(await recent.record([{ id: 'w1', decisions: [recorded('r1')] }]), [true]);
     // Replicas frozen: the master records, no replica acknowledges, the bus must not ack.
-    for (const pid of replicaPids) process.kill(pid, 'SIGSTOP');
+    const thaw = await cluster.freezeReplicas();
     try {
-      await assert.rejects(recent.record([{ id: 'w2', decisions: [recorded('r2')] }]), AuditNotReplicatedError);
+      await assert.rejects(recent.record([{ id: 'w2', decisions: [recorded('r2')] }]), NotReplicatedError);
     } finally {
-      for (const pid of replicaPids) process.kill(pid, 'SIGCONT');
+      thaw();
     }
     // The redelivery: already on the master, so skipped there, and now acknowledged.
     assert.deepEqual(await recent.record([{ id: 'w2', decisions: [recorded('r2')] }]), [false]);

@@ -6,8 +6,8 @@ import {
   type Logger,
   type PortcullisMetrics,
 } from '@portcullis/observability';
-import { closeRedis, duplicateRedis, openRedis, type RedisClient } from '@portcullis/redis';
-import { withBusScripts, type BusScripts } from './scripts.ts';
+import { closeRedis, duplicateRedis, openRedis, writeReplicated, type RedisClient } from '@portcullis/redis';
+import { withBusScripts, type BusPipeline, type BusScripts } from './scripts.ts';
 import { DeadLetters } from './dead-letters.ts';
 import { createEnvelope, ENVELOPE_FIELD, isValidMessageId } from './envelope.ts';
 import { BusClosedError, PublishError, ShutdownTimeoutError } from './errors.ts';
@@ -109,7 +109,7 @@ export class MessageBus {
         ? ['MAXLEN', String(this.#options.trim.maxLen)]
         : ['MINID', String(Date.now() - this.#options.trim.maxAgeMs)];
     try {
-      if (prepared.length === 1 && prepared[0] !== undefined) {
+      if (prepared.length === 1 && prepared[0] !== undefined && this.#options.publishReplicas === 0) {
         // A lone publish rides ioredis auto-pipelining with concurrent ones instead.
         const { topic, priority, json } = prepared[0];
         await this.#client.call('XADD', streamKey(topic, priority), trim[0] as string, '~', trim[1] as string, '*', ENVELOPE_FIELD, json);
@@ -128,7 +128,7 @@ export class MessageBus {
     return prepared.map((item) => item.id);
   }
 
-  /** One busPublishMany call for messages of one topic. */
+  /** One busPublishMany call for messages of one topic (followed by WAIT with `publishReplicas`). */
   #publishChunk(chunk: readonly { topic: string; priority: Priority; json: string }[], trim: string[]): Promise<number> {
     const keys: string[] = [];
     const slot = new Map<Priority, number>();
@@ -141,7 +141,9 @@ export class MessageBus {
       }
       args.push(String(index), json);
     }
-    return this.#client.busPublishMany(keys.length, ...keys, ...args);
+    const replicas = this.#options.publishReplicas;
+    if (replicas === 0) return this.#client.busPublishMany(keys.length, ...keys, ...args);
+    return writeReplicated(this.#client, replicas, (pipeline) => (pipeline as BusPipeline).busPublishMany(keys.length, ...keys, ...args));
   }
 
   /** Counts in runs of one topic and priority: a label lookup per run, not per message. */

@@ -30,6 +30,16 @@ export interface BusOptions {
    * dead-letters a bigger entry (E_MALFORMED_ENTRY) without parsing it. Default 8 MiB.
    */
   maxMessageBytes?: number;
+  /**
+   * Replicas that must hold each publish before it resolves (Redis `WAIT`, on the
+   * connection to the stream's master). A publish the master stored but no replica
+   * acknowledged within a second rejects with `E_PUBLISH_FAILED` (cause
+   * `E_NOT_REPLICATED`): a failover could take it away, so the caller publishes again
+   * under the same message id and the consumer's deduplication drops the copy. WAIT holds
+   * the connection while it waits: give such a bus a connection of its own (a URL).
+   * Default 0: resolve once the master stored it.
+   */
+  publishReplicas?: number;
   /** prom-client registry for the PRODUCT.md metrics. Default: observability's. */
   registry?: Registry;
   /** Dispatch weights per priority. Default 16:8:4:2:1. */
@@ -106,6 +116,7 @@ export function resolveBusOptions(options: BusOptions): ResolvedBusOptions {
     deadLetterMaxLen: positiveInt('deadLetterMaxLen', options.deadLetterMaxLen, 10_000),
     // Redis refuses bulk strings over 512 MB.
     maxMessageBytes: positiveInt('maxMessageBytes', options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, 512 * 1024 * 1024),
+    publishReplicas: optionInt('publishReplicas', options.publishReplicas, 0, 0, 16),
     registry: options.registry,
     tracer: options.tracer,
     weights,

@@ -1,4 +1,4 @@
-import type { RedisClient } from '@portcullis/redis';
+import type { RedisClient, RedisPipeline } from '@portcullis/redis';
 
 /**
  * The bus's Lua scripts. Each one touches keys of a single topic only (one hash tag),
@@ -70,6 +70,9 @@ export interface BusScripts {
     ...fields: string[]
   ): Promise<string>;
 }
+
+/** A pipeline that can queue busPublishMany (what a replicated publish sends before WAIT). */
+export type BusPipeline = RedisPipeline & { busPublishMany(numberOfKeys: number, ...keysAndArgs: (string | number)[]): RedisPipeline };
 
 /** Defines the bus's scripts on `client` (idempotent, so a shared client is fine). */
 export function withBusScripts(client: RedisClient): RedisClient & BusScripts {

@@ -54,6 +54,8 @@ export const env = {
   /** `REDIS_URL`: one server, or a comma-separated node list for Redis Cluster; unset means none. */
   redisUrl: () =>
     z.string().refine(isRedisUrl, 'must be redis://[user:password@]host:port, or a comma-separated node list for Redis Cluster').optional(),
+  /** `REDIS_WAIT_REPLICAS`: replicas that must acknowledge a write (Redis WAIT) before it counts as done; 0 (default) does not wait. */
+  waitReplicas: () => z.coerce.number().int().min(0).max(16).default(0),
   /** `LOG_LEVEL`: a pino level. */
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };

@@ -22,6 +22,11 @@ export interface RedisClusterHandle {
   stop(port: number, signal?: NodeJS.Signals): Promise<void>;
   /** Starts the node on `port` again with its data and node id; it rejoins the cluster. */
   restart(port: number): Promise<void>;
+  /**
+   * Freezes (SIGSTOP) every node that is not a master now, so no write is replicated, and
+   * resolves with the function that thaws them (SIGCONT).
+   */
+  freezeReplicas(): Promise<() => void>;
   /** Resolves once every running node reports `cluster_state:ok`. */
   waitUntilOk(): Promise<void>;
   close(): Promise<void>;
@@ -126,6 +131,14 @@ export async function startRedisCluster(masters = 3, options: RedisClusterOption
       const launch = launchers.get(port);
       if (launch === undefined) throw new Error(`no node of this cluster on ${port}`);
       servers.set(port, await launch());
+    },
+    async freezeReplicas() {
+      const masters = new Set(await handle.masters());
+      const frozen = running().filter((port) => !masters.has(port));
+      for (const port of frozen) handle.process(port).child.kill('SIGSTOP');
+      return () => {
+        for (const port of frozen) handle.process(port).child.kill('SIGCONT');
+      };
     },
     async waitUntilOk() {
       for (const port of running()) await waitForClusterOk(port);

@@ -1,5 +1,5 @@
-import { PortcullisError, type AuthDecisionEvent } from '@portcullis/contracts';
-import type { RedisClient } from '@portcullis/redis';
+import type { AuthDecisionEvent } from '@portcullis/contracts';
+import { writeReplicated, type RedisClient, type RedisPipeline } from '@portcullis/redis';
 
 /**
  * The stream every policy-service instance appends decisions to, so any instance's replay
@@ -29,19 +29,6 @@ export interface RecordedMessage {
   /** The bus message id: the idempotency key. */
   id: string;
   decisions: RecordedDecision[];
-}
-
-/** How long a record waits for its replicas before failing (the bus then retries it). */
-const REPLICA_WAIT_MS = 1000;
-
-/**
- * The recorded batch did not reach the replicas asked for in time. Nothing is lost: the
- * handler fails, the bus delivers the message again, and that delivery waits again (the
- * batch is already recorded on the master, so it is skipped there, or recorded anew on a
- * promoted replica that never got it).
- */
-export class AuditNotReplicatedError extends PortcullisError {
-  static override readonly code = 'E_AUDIT_NOT_REPLICATED';
 }
 
 /** Entries read per XREVRANGE: small enough that Redis and this loop both stay responsive. */
@@ -84,12 +71,8 @@ type WithRecordScript = RedisClient & {
   ): Promise<number[]>;
 };
 
-/** The record script and WAIT, queued on one pipeline. */
-interface RecordPipeline {
-  recentDecisionsRecord(...args: readonly (string | number)[]): RecordPipeline;
-  wait(replicas: number, timeoutMs: number): RecordPipeline;
-  exec(): Promise<[Error | null, unknown][] | null>;
-}
+/** A pipeline that can queue the record script. */
+type RecordPipeline = RedisPipeline & { recentDecisionsRecord(...args: readonly (string | number)[]): RedisPipeline };
 
 /**
  * The recent `auth.decision` events in one capped Redis stream (XADD MAXLEN ~, so
@@ -134,26 +117,13 @@ export class RecentDecisions {
   }
 
   /**
-   * The record script and WAIT in one pipeline, so WAIT goes to the node the script ran on
-   * (on a Cluster, the one serving the {audit} slot) and covers every write this connection
-   * made there, the batch just recorded included: a message is acked only once replicas
-   * hold its record.
+   * The record script followed by WAIT on one pipeline (see `writeReplicated`): a message
+   * is acked only once replicas hold its record. Fails with `NotReplicatedError` otherwise,
+   * and the bus delivers the message again: the batch is already recorded on the master,
+   * so it is skipped there, or recorded anew on a promoted replica that never got it.
    */
-  async #recordReplicated(args: readonly (string | number)[]): Promise<number[]> {
-    const pipeline = this.#redis.pipeline() as unknown as RecordPipeline;
-    const [recorded, waited] =
-      (await pipeline
-        .recentDecisionsRecord(...args)
-        .wait(this.#replicas, REPLICA_WAIT_MS)
-        .exec()) ?? [];
-    if (recorded?.[0]) throw recorded[0];
-    if (waited?.[0]) throw waited[0];
-    const acknowledged = Number(waited?.[1] ?? 0);
-    if (acknowledged < this.#replicas)
-      throw new AuditNotReplicatedError(`${acknowledged} of ${this.#replicas} replicas hold the audit record after ${REPLICA_WAIT_MS} ms`, {
-        context: { acknowledged, replicas: this.#replicas },
-      });
-    return recorded?.[1] as number[];
+  #recordReplicated(args: readonly (string | number)[]): Promise<number[]> {
+    return writeReplicated(this.#redis, this.#replicas, (pipeline) => (pipeline as RecordPipeline).recentDecisionsRecord(...args));
   }
 
   /**

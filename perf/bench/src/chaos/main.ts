@@ -42,15 +42,22 @@ function parseArgs(argv: string[]): { short: boolean; cluster: boolean; names: s
  */
 const AUDIT_RECORD_KEY = 'portcullis:{audit}:recent';
 /**
- * Recorded decisions kept: more than any run answers, so the stream is never trimmed during
- * one. On the cluster each record waits for its replica (POLICY_AUDIT_REPLICAS): when the
- * master-killed step kills the {audit} slot's master, records it had not replicated are
- * otherwise lost with it (938 in one run).
+ * On the cluster every write that must survive a failover waits for its replica
+ * (REDIS_WAIT_REPLICAS): the auth-services' publishes, which their journals let go of only
+ * then, and the consumers' records. When master-killed kills the master of the
+ * {auth.decision} or {audit} slot, what it had not replicated is otherwise lost with it
+ * (938 and 544 in two runs before each side waited).
+ */
+const waitEnv = (onCluster: boolean): Record<string, string> => (onCluster ? { REDIS_WAIT_REPLICAS: '1' } : {});
+
+/**
+ * The audit consumers' settings. Recorded decisions kept: more than any run answers, so
+ * the stream is never trimmed during one.
  */
 const auditEnv = (onCluster: boolean): Record<string, string> => ({
   LOG_LEVEL: 'info',
   POLICY_AUDIT_RECENT_MAX: '20000000',
-  ...(onCluster ? { POLICY_AUDIT_REPLICAS: '1' } : {}),
+  ...waitEnv(onCluster),
 });
 
 /** Counts the audit record's request ids, each as often as it was recorded, reading only what is new each call. */
@@ -121,8 +128,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     // The auth-services call the policy-service across the veth pair, through the relay.
     const policyUrl = new URL(stack.policyUrl);
-    const through = network && { POLICY_URL: await network.relay({ host: policyUrl.hostname, port: Number(policyUrl.port) }) };
-    const instances = [await stack.startAuth(through), await stack.startAuth(through)];
+    const authEnv = {
+      ...waitEnv(onCluster),
+      ...(network && { POLICY_URL: await network.relay({ host: policyUrl.hostname, port: Number(policyUrl.port) }) }),
+    };
+    const instances = [await stack.startAuth(authEnv), await stack.startAuth(authEnv)];
     const consumer = await startConsumer(stack.redisUrl, audit);
     policyHandles.push(consumer.handle);
     const urls = instances.map((i) => i.url);

@@ -1,0 +1,45 @@
+import { PortcullisError } from '@portcullis/contracts';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from './connect.ts';
+
+/** A pipeline of either client kind: commands queue on it until `exec`. */
+export type RedisPipeline = ChainableCommander;
+
+/** How long a replicated write waits for its replicas by default (ms). */
+export const REPLICA_WAIT_MS = 1000;
+
+/**
+ * Fewer replicas than asked for acknowledged a write in time. The write may be on the
+ * master only, where a failover can take it away, so the caller must treat it as not done
+ * and write again later (with the same idempotency key), not as lost or as done.
+ */
+export class NotReplicatedError extends PortcullisError {
+  static override readonly code = 'E_NOT_REPLICATED';
+}
+
+/**
+ * Sends one write and `WAIT replicas timeoutMs` on one pipeline, and resolves to the
+ * write's answer once `replicas` replicas hold it. One pipeline, so WAIT goes to the node
+ * the write went to (on a Cluster, the master of the write's slot: the write's keys must
+ * share one slot) and covers every write this connection made there, this one included.
+ *
+ * WAIT holds the connection until the replicas answer (about a round trip, up to
+ * `timeoutMs` when one lags), so callers with latency-sensitive commands give it a
+ * connection of its own. Rejects with the write's error, or {@link NotReplicatedError}.
+ */
+export async function writeReplicated<T>(
+  redis: RedisClient,
+  replicas: number,
+  write: (pipeline: RedisPipeline) => RedisPipeline,
+  timeoutMs = REPLICA_WAIT_MS,
+): Promise<T> {
+  const [written, waited] = (await write(redis.pipeline()).wait(replicas, timeoutMs).exec()) ?? [];
+  if (written?.[0]) throw written[0];
+  if (waited?.[0]) throw waited[0];
+  const acknowledged = Number(waited?.[1] ?? 0);
+  if (acknowledged < replicas)
+    throw new NotReplicatedError(`${acknowledged} of ${replicas} replicas acknowledged the write within ${timeoutMs} ms`, {
+      context: { acknowledged, replicas },
+    });
+  return written?.[1] as T;
+}
