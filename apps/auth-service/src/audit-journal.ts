@@ -100,6 +100,43 @@ export class AuditJournal<T> {
     return { entries, unreadable };
   }
 
+  /**
+   * Reads back up to `max` of this process's unsettled entries from `from` on (its
+   * segments in order, the current one included), for a caller that kept them on disk
+   * only; says where to go on from, or undefined when every entry written so far was read.
+   * A line that does not parse is settled (it can never be sent) and skipped.
+   */
+  readFrom(
+    from: { segment: number; line: number },
+    max: number,
+  ): { entries: JournalEntry<T>[]; next: { segment: number; line: number } | undefined } {
+    const entries: JournalEntry<T>[] = [];
+    const segments = [...this.#pending.keys()].filter((segment) => segment >= from.segment).sort((a, b) => a - b);
+    for (const segment of segments) {
+      let contents: string;
+      try {
+        contents = readFileSync(this.#path(segment), 'utf8');
+      } catch {
+        this.#pending.delete(segment); // removed from under us: nothing left to read there
+        continue;
+      }
+      let line = 0;
+      for (const text of contents.split('\n')) {
+        if (text === '') continue;
+        if (segment > from.segment || line >= from.line) {
+          if (entries.length === max) return { entries, next: { segment, line } };
+          try {
+            entries.push({ value: JSON.parse(text) as T, segment, line, length: text.length });
+          } catch {
+            this.settle([segment]);
+          }
+        }
+        line += 1;
+      }
+    }
+    return { entries, next: undefined };
+  }
+
   /** Appends one entry, synchronously, and says where it is. */
   append(value: T): JournalPosition {
     if (this.#fd === undefined) {

@@ -19,7 +19,11 @@ export interface DecisionAuditOptions {
   batchSize?: number;
   /** Longest an event waits before it is sent (ms). Default 50. */
   flushMs?: number;
-  /** Events kept in memory while the bus is away; older ones are dropped and counted (a journalled one is sent by the next process). Default 10 000. */
+  /**
+   * Events kept in memory while the bus is away or behind. Past it, journalled events stay
+   * on disk only and are read back as the buffer empties; an event that could not be
+   * journalled is dropped and counted. Default 10 000.
+   */
   maxBuffered?: number;
   /** Write-ahead journal: every event is on disk before its answer leaves. */
   journal?: AuditJournal<AuditRecord>;
@@ -30,7 +34,8 @@ type Buffered = AuditRecord & { position: JournalPosition | undefined };
 
 /**
  * Publishes `auth.decision` off the request path: `record` appends to the journal (one
- * synchronous write) and a bounded buffer, and a timer sends batches, so a slow or absent
+ * synchronous write) and a bounded buffer (past its bound, the journal alone holds events
+ * until the buffer has room to read them back), and a timer sends batches, so a slow or absent
  * bus never slows or fails a request, and a killed process loses no event: the next one
  * sends what the journal still holds, under the same message ids, so the consumer's
  * deduplication drops those that had gone out.
@@ -48,6 +53,11 @@ export class DecisionAudit {
   #buffer: Buffered[] = [];
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
+  /** Where the events kept on disk only begin (every journalled event from there on is). */
+  #spilled: { segment: number; line: number } | undefined;
+  /** Events published so far. */
+  #sent = 0;
+  /** Events lost: not journalled, and no room in memory. */
   dropped = 0;
   /** Events that could not be journalled (kept in memory only). */
   unjournalled = 0;
@@ -67,11 +77,12 @@ export class DecisionAudit {
   /** Queues one event; `traceparent` rides in its envelope so the consumer's span joins the request's trace. */
   record(event: AuthDecisionEvent, traceparent?: string): void {
     if (this.#options.bus === undefined) return;
-    if (this.#buffer.length >= this.#options.maxBuffered) {
-      this.#buffer.shift();
-      this.dropped += 1;
-    }
-    this.#buffer.push({ event, traceparent, position: this.#journal({ event, traceparent }) });
+    const position = this.#journal({ event, traceparent });
+    const full = this.#buffer.length >= this.#options.maxBuffered;
+    // Once some are on disk only, so are all later ones, so reading back keeps the order.
+    if (position !== undefined && (full || this.#spilled !== undefined)) this.#spilled ??= position;
+    else if (full) this.dropped += 1;
+    else this.#buffer.push({ event, traceparent, position });
     this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushMs);
   }
 
@@ -113,8 +124,9 @@ export class DecisionAudit {
    */
   async close(timeoutMs = 2000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    for (let left = Number.POSITIVE_INFINITY; this.#buffer.length > 0 && this.#buffer.length < left && Date.now() < deadline;) {
-      left = this.#buffer.length;
+    // Until all is sent, a send fails (nothing more went out), or time is up.
+    for (let sent = -1; (this.#buffer.length > 0 || this.#spilled !== undefined) && this.#sent > sent && Date.now() < deadline;) {
+      sent = this.#sent;
       await Promise.race([this.flush(), sleep(Math.max(0, deadline - Date.now()), undefined, { ref: false })]);
     }
     clearTimeout(this.#timer);
@@ -124,6 +136,7 @@ export class DecisionAudit {
 
   async #send(): Promise<void> {
     const bus = this.#options.bus;
+    if (bus !== undefined) this.#readBack();
     if (bus === undefined || this.#buffer.length === 0) return;
     // Events recorded from now on go to a new segment, so this one can be deleted once sent.
     this.#options.journal?.rotate();
@@ -135,14 +148,24 @@ export class DecisionAudit {
     const batch = chunks.flat();
     try {
       await bus.publishBatch(chunks.flatMap(messagesOf));
+      this.#sent += batch.length;
       this.#options.journal?.settle(batch.flatMap(({ position }) => (position === undefined ? [] : [position.segment])));
     } catch (error) {
       this.#options.log.warn({ err: error, events: batch.length }, 'could not publish auth.decision; will retry');
-      const kept = Math.max(0, this.#options.maxBuffered - this.#buffer.length);
-      this.dropped += Math.max(0, batch.length - kept);
-      this.#buffer.unshift(...batch.slice(0, kept));
+      // All of it goes back: memory may pass its bound by one send while events recorded
+      // meanwhile filled it, rather than lose events only memory held.
+      this.#buffer.unshift(...batch);
     }
-    if (this.#buffer.length > 0) this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushMs);
+    if (this.#buffer.length > 0 || this.#spilled !== undefined) this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushMs);
+  }
+
+  /** Moves events kept on disk only back into the buffer, as far as it has room. */
+  #readBack(): void {
+    const room = this.#options.maxBuffered - this.#buffer.length;
+    if (this.#spilled === undefined || this.#options.journal === undefined || room <= 0) return;
+    const { entries, next } = this.#options.journal.readFrom(this.#spilled, room);
+    for (const { value, segment, line, length } of entries) this.#buffer.push({ ...value, position: { segment, line, length } });
+    this.#spilled = next;
   }
 }
 

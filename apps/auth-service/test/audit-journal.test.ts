@@ -51,6 +51,31 @@ describe('AuditJournal (real files)', () => {
     assert.deepEqual(readdirSync(dir), []);
   });
 
+  test('readFrom reads back unsettled entries from a position on, across segments, a bounded number at a time', () => {
+    const journal = new AuditJournal<{ n: number }>(dir);
+    const first = [1, 2, 3, 4, 5].map((n) => journal.append({ n }));
+    journal.rotate();
+    const second = [6, 7, 8].map((n) => journal.append({ n }));
+    const start = first[2]!;
+    const page = journal.readFrom(start, 4);
+    assert.deepEqual(
+      page.entries.map(({ value, segment, line }) => [value.n, segment, line]),
+      [
+        [3, start.segment, 2],
+        [4, start.segment, 3],
+        [5, start.segment, 4],
+        [6, second[0]!.segment, 0],
+      ],
+    );
+    assert.deepEqual(page.next, { segment: second[0]!.segment, line: 1 });
+    const rest = journal.readFrom(page.next!, 10);
+    assert.deepEqual(
+      rest.entries.map(({ value }) => value.n),
+      [7, 8],
+    );
+    assert.equal(rest.next, undefined, 'everything written so far was read');
+  });
+
   test("recover adopts a dead process's segments, in order, and skips a cut line", () => {
     const pid = deadPid();
     writeFileSync(join(dir, `${pid}-10.ndjson`), '{"n":3}\n');

@@ -152,6 +152,41 @@ describe('DecisionAudit on a real redis-server', () => {
     assert.deepEqual(readdirSync(dir), []);
   });
 
+  // The timeout turns a lost event (never applied) into a failure rather than a hang.
+  test(
+    'past maxBuffered, events wait in the journal alone and are read back once the bus is back: none dropped, each applied once',
+    { timeout: 30_000 },
+    async () => {
+      dir = mkdtempSync(join(tmpdir(), 'audit-test-'));
+      let up = false;
+      const gated = {
+        publishBatch: (items: Parameters<MessageBus['publishBatch']>[0]) =>
+          up ? bus.publishBatch(items) : Promise.reject(new Error('the bus is away')),
+      } as unknown as MessageBus;
+      const audit = new DecisionAudit({
+        bus: gated,
+        log,
+        flushMs: 1,
+        batchSize: 3,
+        maxBuffered: 5,
+        journal: new AuditJournal<AuditRecord>(dir),
+      });
+      const ids = Array.from({ length: 23 }, (_, i) => uniqueId(`s${i}`));
+      for (const id of ids.slice(0, 12)) audit.record(decision(id));
+      await audit.flush(); // fails: the batch goes back, none lost
+      for (const id of ids.slice(12)) audit.record(decision(id));
+      up = true;
+      await allApplied(ids);
+      await audit.close();
+      assert.equal(audit.dropped, 0);
+      assert.ok(
+        ids.every((id) => applied.get(id) === 1),
+        `each applied once: ${JSON.stringify(ids.map((id) => applied.get(id)))}`,
+      );
+      assert.deepEqual(readdirSync(dir), [], 'every segment sent and deleted');
+    },
+  );
+
   test('a batch too large for one message goes out as several, every decision applied once', async () => {
     dir = mkdtempSync(join(tmpdir(), 'audit-test-'));
     const before = messages.normal;
