@@ -34,7 +34,8 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   const { log, health } = context;
 
   // One command connection, shared by the cache's L2, its invalidation announcements and
-  // the bus (unless REDIS_WAIT_REPLICAS, below); only the pub/sub subscriber and the bus's blocking readers get their own.
+  // the bus (unless REDIS_WAIT_REPLICAS, below); only the pub/sub subscriber and the bus's
+  // blocking readers get their own.
   // One server or a Cluster (a node list), as PRODUCT.md allows; errors reach /health, not the log.
   const redis = config.REDIS_URL !== undefined ? openRedis(config.REDIS_URL) : undefined;
   const cache = await createCache({

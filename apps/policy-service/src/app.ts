@@ -46,7 +46,9 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
 
   // The bus is optional for evaluation: without Redis the service still decides, it only
   // cannot announce new versions, so the bus is not critical for /ready.
-  // One command connection, shared by the bus and the recent-decisions stream.
+  // One command connection, shared by the bus and the recent-decisions stream. With
+  // REDIS_WAIT_REPLICAS both WAIT on it; no decision uses it, so a wait delays only the
+  // audit and the announcements.
   const redis = config.REDIS_URL ? openRedis(config.REDIS_URL, 'command') : undefined;
   const bus = redis
     ? new MessageBus({

@@ -6,7 +6,7 @@ import type { RedisClient } from './connect.ts';
 export type RedisPipeline = ChainableCommander;
 
 /** How long a replicated write waits for its replicas by default (ms). */
-export const REPLICA_WAIT_MS = 1000;
+const REPLICA_WAIT_MS = 1000;
 
 /**
  * Fewer replicas than asked for acknowledged a write in time. The write may be on the
