@@ -13,11 +13,11 @@ import { buildTokenLayer } from './keys.ts';
 import { authenticateRoute } from './routes/authenticate.ts';
 import { discoveryRoutes } from './routes/discovery.ts';
 import { tokenRoutes } from './routes/token.ts';
-import { RevocationList } from './tokens/index.ts';
+import { loadRevocations, RevocationList, RevocationStore } from './tokens/index.ts';
 
 /**
- * A running auth-service: `ready` resolves once the policy path is warm (`/ready` can turn
- * 200), false if stopped first; `stop()` flushes the audit buffer and closes the bus, cache
+ * A running auth-service: `ready` resolves once the policy path is warm and earlier
+ * revocations are loaded (`/ready` can turn 200), false if stopped first; `stop()` flushes the audit buffer and closes the bus, cache
  * and client (the caller drains the server first).
  */
 export interface AuthService extends RunningService {
@@ -70,9 +70,12 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   // (client, batcher, breaker, policy-service, Cedar): the first real ones then find warm
   // code on both sides. While the policy-service is away it keeps trying, never exits.
   const redisReady = redis === undefined || redis.status === 'ready' ? Promise.resolve() : once(redis, 'ready');
-  const ready = Promise.all([client.warmUp(warmUpRequest), redisReady]).then(([warm]) => warm);
+  const warm = Promise.all([client.warmUp(warmUpRequest), redisReady]).then(([isWarm]) => isWarm);
   const decisions = new DecisionService(cache, client);
-  const revocations = new RevocationList();
+  // With Redis, revocations taken before this process started are loaded before it is
+  // ready; until then every token is refused (fail closed).
+  const store = redis && new RevocationStore(redis);
+  const revocations = new RevocationList({ loaded: store === undefined });
   const { issuer, verifier, clients } = await buildTokenLayer(config, revocations);
 
   // A bus that waits for replicas gets a connection of its own: WAIT holds the connection
@@ -90,6 +93,15 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
     health.register(bus.healthCheck());
     await subscribeToEvents({ bus, cache, decisions, revocations, log });
   }
+  // After subscribing: a revocation sent from now on arrives as an event, one taken before
+  // is in the store (both is fine: revoking is idempotent).
+  const stopping = new AbortController();
+  const revocationsLoaded = store ? loadRevocations(store, revocations, log, stopping.signal) : Promise.resolve(true);
+  health.register({
+    name: 'revocations',
+    critical: true,
+    check: () => ({ status: revocations.loaded ? 'up' : 'down', detail: { held: revocations.size } }),
+  });
   const audit = new DecisionAudit({ bus, log, journal: bus && new AuditJournal<AuditRecord>(config.AUTH_AUDIT_JOURNAL_DIR) });
 
   const routes: Route[] = [
@@ -99,7 +111,7 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
       audit,
       bodyLimit: config.AUTH_MAX_BODY_BYTES,
     }),
-    ...tokenRoutes({ issuer, clients, verifier, revocations, cache, bus, bodyLimit: config.AUTH_MAX_BODY_BYTES }),
+    ...tokenRoutes({ issuer, clients, verifier, revocations, store, cache, bus, bodyLimit: config.AUTH_MAX_BODY_BYTES }),
     ...discoveryRoutes({
       issuer: config.JWT_ISSUER,
       publicUrl: config.AUTH_PUBLIC_URL,
@@ -118,8 +130,9 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
     server,
     context,
     log,
-    ready,
+    ready: Promise.all([warm, revocationsLoaded]).then(([isWarm, loaded]) => isWarm && loaded),
     async stop() {
+      stopping.abort();
       await audit.close();
       await bus?.close({ timeoutMs: 2000 }).catch((error: unknown) => log.warn({ err: error }, 'bus close'));
       await client.close();

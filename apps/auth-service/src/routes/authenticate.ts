@@ -4,6 +4,7 @@ import { defineRoute, HttpError, type Route } from '@portcullis/http-kit';
 import { CircuitOpenError, DeadlineExceededError, PolicyRejectedError, PolicyUnavailableError } from '@portcullis/service-client';
 import { principalParents, type DecisionService, type Principal } from '../decisions.ts';
 import type { DecisionAudit } from '../audit.ts';
+import { RevocationsUnknownError } from '../tokens/errors.ts';
 
 /** What the route needs from the token layer. */
 export interface BearerAuthenticator {
@@ -24,6 +25,10 @@ export function bearerAuthorizer(tokens: BearerAuthenticator) {
     try {
       return await tokens.authenticate(header.slice(7));
     } catch (error) {
+      // Not yet able to tell a revoked token from a good one (the instance is starting):
+      // refuse, but as "try again" rather than "your token is bad".
+      if (error instanceof RevocationsUnknownError)
+        throw new HttpError(503, ERROR_CODES.decisionUnavailable, error.message, { headers: { 'retry-after': '1' } });
       const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : ERROR_CODES.unauthorized;
       // The message is the verifier's, which never repeats the token.
       throw new HttpError(401, code, error instanceof Error ? error.message : 'invalid token', { headers: INVALID_TOKEN });

@@ -13,11 +13,21 @@ import { defineRoute, HttpError, notFound, type Route } from '@portcullis/http-k
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Cache } from '@portcullis/cache';
 import { principalTag } from '../decisions.ts';
-import { ClientLockedError, type ClientRegistry, type RevocationList, type TokenIssuer, type TokenVerifier } from '../tokens/index.ts';
+import {
+  ClientLockedError,
+  RevocationsUnknownError,
+  type ClientRegistry,
+  type RevocationList,
+  type RevocationStore,
+  type TokenIssuer,
+  type TokenVerifier,
+} from '../tokens/index.ts';
 
 /** An RFC 6749 §5.2 error (these routes answer in that format). */
 const oauthError = (status: number, error: string, description: string, headers: Record<string, string> = {}): HttpError =>
   new HttpError(status, `E_OAUTH_${error.toUpperCase()}`, description, { oauthError: error, headers });
+/** 503 `temporarily_unavailable`: nothing was done, the client may retry (RFC 7009 §2.2.1). */
+const unavailable = (description: string): HttpError => oauthError(503, 'temporarily_unavailable', description, { 'retry-after': '1' });
 
 const INVALID_CLIENT = (): HttpError =>
   oauthError(401, 'invalid_client', 'client authentication failed', { 'www-authenticate': 'Basic realm="portcullis"' });
@@ -61,11 +71,13 @@ export function tokenRoutes(options: {
   clients: ClientRegistry;
   verifier: TokenVerifier;
   revocations: RevocationList;
+  /** Where revocations outlive this process (with Redis). */
+  store: RevocationStore | undefined;
   cache: Cache;
   bus: MessageBus | undefined;
   bodyLimit: number;
 }): Route[] {
-  const { issuer, clients, verifier, revocations, cache, bus } = options;
+  const { issuer, clients, verifier, revocations, store, cache, bus } = options;
   const authenticateClient = async (
     headers: IncomingHttpHeaders,
     body: { client_id?: string | undefined; client_secret?: string | undefined },
@@ -117,13 +129,17 @@ export function tokenRoutes(options: {
         401: { description: 'invalid_client' },
         403: { description: "unauthorized_client: not this client's token" },
         429: LOCKED_OUT,
+        503: {
+          description: 'temporarily_unavailable: the revocation could not be stored; the token still exists (RFC 7009 §2.2.1), retry',
+        },
       },
       handle: async ({ body, headers, traceparent, log }) => {
         const clientId = await authenticateClient(headers, body);
         let claims;
         try {
           claims = await verifier.verify(body.token);
-        } catch {
+        } catch (error) {
+          if (error instanceof RevocationsUnknownError) throw unavailable(error.message);
           // RFC 7009 §2.2: an invalid or expired token needs no revoking; answer 200 anyway.
           return { json: {} };
         }
@@ -131,6 +147,12 @@ export function tokenRoutes(options: {
         if (claims.sub !== clientId) throw oauthError(403, 'unauthorized_client', 'a client may revoke only tokens issued to it');
         if (claims.jti === undefined) return { json: {} };
         revocations.revoke(claims.jti, claims.exp);
+        // Stored before the answer, so an instance started later refuses the token too; a
+        // revocation that cannot be stored is not done (503: the client retries).
+        await store?.add(claims.jti, claims.exp).catch((error: unknown) => {
+          log.error({ err: error }, 'could not store the revocation');
+          throw unavailable('the revocation could not be stored; retry');
+        });
         // L1 and L2 here; every instance (this one too) drops its L1 copies on token.revoked.
         await cache.invalidateTags([principalTag(claims.sub)], { announce: false });
         const event: TokenRevokedEvent = { jti: claims.jti, sub: claims.sub, exp: claims.exp };

@@ -63,6 +63,14 @@ export class TokenRevokedError extends TokenError {
   static override readonly code = 'E_TOKEN_REVOKED';
 }
 
+/**
+ * The revocations taken before this process started are not loaded yet, so no token can
+ * be told apart from a revoked one: every token is refused until they are (fail closed).
+ */
+export class RevocationsUnknownError extends TokenError {
+  static override readonly code = 'E_REVOCATIONS_UNKNOWN';
+}
+
 /** Client credentials that do not authenticate (RFC 6749 §5.2 `invalid_client`). */
 export class ClientAuthError extends PortcullisError {
   static override readonly code: string = 'E_INVALID_CLIENT';

@@ -1,6 +1,7 @@
 /**
  * The token layer of the auth-service: bearer-token verification, client-credentials issuance
- * and the revocation list. Routes map `TokenError` to 401 `invalid_token`, `ClientLockedError`
+ * and the revocation list. Routes map `TokenError` to 401 `invalid_token` (but
+ * `RevocationsUnknownError` to 503: the token may be fine), `ClientLockedError`
  * to 429 with `Retry-After` and any other `ClientAuthError` to 401 `invalid_client`; none ever
  * carries a token or a secret.
  */
@@ -17,5 +18,6 @@ export {
 export { ClientRegistry, hashClientSecret, type ClientRecord, type ClientRegistration, type ScryptParams } from './clients.ts';
 export { AttemptLimiter, type AttemptLimiterOptions } from './attempt-limiter.ts';
 export { RevocationList, type RevocationListOptions } from './revocation.ts';
+export { loadRevocations, RevocationStore, REVOKED_TOKENS_KEY } from './revocation-store.ts';
 export { SUPPORTED_ALGORITHMS, type Algorithm } from './keys.ts';
 export * from './errors.ts';

@@ -1,9 +1,16 @@
+import { RevocationsUnknownError } from './errors.ts';
+
 /** Options of {@link RevocationList}. */
 export interface RevocationListOptions {
   /** Bound on entries (default 100 000). Size it above the revocations expected within one token TTL. */
   maxEntries?: number;
   /** The clock, in ms since the epoch (tests pass a fake one). */
   now?: () => number;
+  /**
+   * False when earlier revocations are still to be loaded (from the `RevocationStore`):
+   * until {@link RevocationList.markLoaded}, `isRevoked` throws. Default true.
+   */
+  loaded?: boolean;
 }
 
 const MAX_JTI = 256;
@@ -25,6 +32,7 @@ export class RevocationList {
   readonly #max: number;
   readonly #now: () => number;
   #sinceSweep = 0;
+  #loaded: boolean;
   /** Still-unexpired revocations dropped because the list was full. */
   evicted = 0;
 
@@ -33,6 +41,17 @@ export class RevocationList {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxEntries must be an integer ≥ 1, received ${String(max)}`);
     this.#max = max;
     this.#now = options.now ?? Date.now;
+    this.#loaded = options.loaded ?? true;
+  }
+
+  /** Whether the revocations taken before this process started are in. */
+  get loaded(): boolean {
+    return this.#loaded;
+  }
+
+  /** Earlier revocations are in: tokens can be checked from now on. */
+  markLoaded(): void {
+    this.#loaded = true;
   }
 
   /** Entries held (expired ones not yet swept included). */
@@ -68,8 +87,12 @@ export class RevocationList {
     return true;
   }
 
-  /** Whether `jti` is revoked and its token not yet expired. */
+  /**
+   * Whether `jti` is revoked and its token not yet expired. Throws
+   * {@link RevocationsUnknownError} while earlier revocations are not loaded.
+   */
   isRevoked(jti: string): boolean {
+    if (!this.#loaded) throw new RevocationsUnknownError('revocations taken before this process started are not loaded yet');
     const expiresAtMs = this.#entries.get(jti);
     if (expiresAtMs === undefined) return false;
     if (expiresAtMs > this.#now()) return true;

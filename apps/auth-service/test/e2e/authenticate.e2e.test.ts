@@ -92,4 +92,21 @@ describe('auth-service end to end (real processes, real Redis)', () => {
     assert.deepEqual(await introspected.json(), { active: false });
     assert.equal((await authenticate(stack.auth[1]!.url, token, EDIT_DOC)).status, 200, 'other tokens still work');
   });
+
+  test('an instance started after a revocation refuses the token too: it loads the stored revocations before it is ready', async () => {
+    const victim = await stack.token(0);
+    const res = await fetch(`${stack.auth[0]!.url}/revoke`, {
+      method: 'POST',
+      body: new URLSearchParams({ token: victim, client_id: 'e2e-client', client_secret: 'e2e-secret-0123456789' }),
+    });
+    assert.equal(res.status, 200);
+    // Started once /revoke has answered: the token.revoked event went out before it existed.
+    const late = await stack.addAuth();
+    const refused = await authenticate(late.url, victim, EDIT_DOC);
+    assert.equal(refused.status, 401);
+    assert.equal(refused.body.error.code, 'E_TOKEN_REVOKED');
+    const health = (await (await fetch(`${late.url}/health`)).json()) as { components: Record<string, { status: string }> };
+    assert.equal(health.components.revocations?.status, 'up');
+    assert.equal((await authenticate(late.url, token, EDIT_DOC)).status, 200, 'other tokens still work there');
+  });
 });

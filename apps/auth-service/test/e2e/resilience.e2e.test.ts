@@ -78,6 +78,7 @@ describe('auth-service when its dependencies fail', () => {
     const url = stack.auth[0]!.url;
     assert.equal((await authenticate(url, token, EDIT_DOC)).status, 200);
     assert.equal((await authenticate(url, token, EDIT_DOC)).body.cache, 'l1');
+    const victim = await stack.token();
     await stack.redis.stop('SIGKILL');
     const cached = await authenticate(url, token, EDIT_DOC);
     assert.equal(cached.status, 200);
@@ -85,5 +86,14 @@ describe('auth-service when its dependencies fail', () => {
     const fresh = await authenticate(url, token, { ...EDIT_DOC, context: { riskScore: 7 } });
     assert.equal(fresh.status, 200);
     assert.equal(fresh.body.allowed, true);
+    // A revocation that cannot be stored is not done: 503, so the client tries again
+    // (RFC 7009 §2.2.1), and this instance refuses the token meanwhile.
+    const revoked = await fetch(`${url}/revoke`, {
+      method: 'POST',
+      body: new URLSearchParams({ token: victim, client_id: 'e2e-client', client_secret: 'e2e-secret-0123456789' }),
+    });
+    assert.equal(revoked.status, 503);
+    assert.equal(((await revoked.json()) as { error: string }).error, 'temporarily_unavailable');
+    assert.equal((await authenticate(url, victim, EDIT_DOC)).status, 401);
   });
 });

@@ -1,9 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RevocationList } from '../../src/tokens/index.ts';
+import { RevocationList, RevocationsUnknownError } from '../../src/tokens/index.ts';
 import { fakeClock } from './helpers.ts';
 
 describe('RevocationList', () => {
+  it('while earlier revocations are not loaded, every check throws (fail closed); once loaded, it answers', () => {
+    const clock = fakeClock();
+    const list = new RevocationList({ now: clock.now, loaded: false });
+    list.revoke('a', clock.ms / 1000 + 60);
+    assert.throws(() => list.isRevoked('b'), RevocationsUnknownError);
+    assert.equal(list.loaded, false);
+    list.markLoaded();
+    assert.equal(list.isRevoked('a'), true);
+    assert.equal(list.isRevoked('b'), false);
+  });
+
   it('refuses a revoked jti until the token expires, then forgets it', () => {
     const clock = fakeClock();
     const list = new RevocationList({ now: clock.now });

@@ -1,0 +1,83 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '@portcullis/observability';
+import type { RedisClient } from '@portcullis/redis';
+
+/**
+ * Every revoked token's `jti`, scored by the token's `exp` (seconds): one sorted set, so
+ * one Cluster slot (the hash tag). Entries past their `exp` are trimmed on each write:
+ * an expired token is refused anyway.
+ */
+export const REVOKED_TOKENS_KEY = 'portcullis:{revoked}:tokens';
+
+/**
+ * Where revocations outlive the process that took them. The `token.revoked` event tells
+ * the instances running when it is sent; an instance started later (a restart, a scale
+ * out) reads this set before it calls itself ready, so a revoked token is refused there
+ * too, for the rest of its life.
+ */
+export class RevocationStore {
+  readonly #redis: RedisClient;
+  readonly #key: string;
+
+  constructor(redis: RedisClient, key = REVOKED_TOKENS_KEY) {
+    this.#redis = redis;
+    this.#key = key;
+  }
+
+  /**
+   * Records `jti` until `expiresAtSec` (a later `exp` wins) and trims what has expired, in
+   * one round trip. Rejects after `timeoutMs` without an answer (Redis away: its client
+   * would otherwise keep the command through reconnects for ~15 s); the write may still
+   * land later, which is harmless.
+   */
+  async add(jti: string, expiresAtSec: number, timeoutMs = 2000): Promise<void> {
+    const now = Math.floor(Date.now() / 1000);
+    const written = this.#redis.pipeline().zadd(this.#key, 'GT', expiresAtSec, jti).zremrangebyscore(this.#key, '-inf', `(${now}`).exec();
+    const timer = new AbortController();
+    const answers = await Promise.race([
+      written.finally(() => timer.abort()),
+      sleep(timeoutMs, undefined, { signal: timer.signal }).then(() => {
+        throw new Error(`Redis did not store the revocation within ${timeoutMs} ms`);
+      }),
+    ]);
+    const failed = answers?.find(([error]) => error !== null)?.[0];
+    if (failed) throw failed;
+  }
+
+  /**
+   * Hands every unexpired revocation to `revoke` and says how many there were. One read:
+   * the set holds only tokens still alive, which the revocation list's own bound
+   * (100 000 by default) already has to hold in memory.
+   */
+  async load(revoke: (jti: string, expiresAtSec: number) => unknown): Promise<number> {
+    const now = Math.floor(Date.now() / 1000);
+    const flat = await this.#redis.zrangebyscore(this.#key, now, '+inf', 'WITHSCORES');
+    for (let index = 0; index + 1 < flat.length; index += 2) revoke(flat[index] as string, Number(flat[index + 1]));
+    return flat.length / 2;
+  }
+}
+
+/**
+ * Loads the stored revocations into `list` and marks it loaded, trying again (0.1 s,
+ * doubling to 2 s) while Redis refuses: the instance stays not ready, refusing tokens,
+ * rather than accept one it cannot check. Resolves false if `signal` stopped it first.
+ */
+export async function loadRevocations(
+  store: RevocationStore,
+  list: { revoke(jti: string, expiresAtSec: number): unknown; markLoaded(): void },
+  log: Logger,
+  signal: AbortSignal,
+): Promise<boolean> {
+  for (let delayMs = 100; !signal.aborted; delayMs = Math.min(delayMs * 2, 2000)) {
+    try {
+      const count = await store.load((jti, exp) => list.revoke(jti, exp));
+      list.markLoaded();
+      log.info({ revocations: count }, 'revocations loaded');
+      return true;
+    } catch (error) {
+      log.warn({ err: error, retryInMs: delayMs }, 'cannot load revocations yet; refusing tokens until they are');
+      await sleep(delayMs, undefined, { signal }).catch(() => undefined);
+    }
+  }
+  return false;
+}

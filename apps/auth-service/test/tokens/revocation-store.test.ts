@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createLogger } from '@portcullis/observability';
+import { closeRedis, openRedis } from '@portcullis/redis';
+import { uniqueId, useRedisServer } from '@portcullis/testing';
+import { loadRevocations, RevocationList, RevocationsUnknownError, RevocationStore } from '../../src/tokens/index.ts';
+
+const log = createLogger({ service: 'revocation-store-test', level: 'silent' });
+const nowSec = (): number => Math.floor(Date.now() / 1000);
+
+describe('RevocationStore on a real redis-server', () => {
+  const server = useRedisServer();
+
+  test('what is added is loaded by a later process: the later exp wins, expired ones are trimmed and never loaded', async () => {
+    const redis = openRedis(server.url);
+    const key = uniqueId('revoked');
+    try {
+      const store = new RevocationStore(redis, key);
+      await redis.zadd(key, nowSec() - 10, 'expired');
+      await store.add('a', nowSec() + 60);
+      await store.add('a', nowSec() + 30); // an earlier exp does not shorten it
+      await store.add('b', nowSec() + 120);
+      assert.equal(await redis.zscore(key, 'expired'), null, 'trimmed on write');
+
+      const list = new RevocationList({ loaded: false });
+      assert.equal(await loadRevocations(new RevocationStore(redis, key), list, log, new AbortController().signal), true);
+      assert.equal(list.loaded, true);
+      assert.equal(list.isRevoked('a'), true);
+      assert.equal(list.isRevoked('b'), true);
+      assert.equal(list.isRevoked('expired'), false);
+      assert.equal(Number(await redis.zscore(key, 'a')), nowSec() + 60);
+    } finally {
+      await closeRedis(redis);
+    }
+  });
+
+  test('add gives up at its deadline while Redis is away (its client would hold the command ~15 s)', async () => {
+    const redis = openRedis('redis://127.0.0.1:1');
+    try {
+      await assert.rejects(new RevocationStore(redis, uniqueId('revoked')).add('a', nowSec() + 60, 200), /within 200 ms/);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  test('loading keeps trying while the store refuses, the list refusing every token meanwhile; stop ends it', async () => {
+    const list = new RevocationList({ loaded: false });
+    let attempts = 0;
+    const flaky = {
+      load: async (revoke: (jti: string, exp: number) => unknown) => {
+        attempts += 1;
+        if (attempts < 3) {
+          assert.throws(() => list.isRevoked('x'), RevocationsUnknownError, 'refusing while not loaded');
+          throw new Error('Redis is away');
+        }
+        revoke('a', nowSec() + 60);
+        return 1;
+      },
+    } as unknown as RevocationStore;
+    assert.equal(await loadRevocations(flaky, list, log, new AbortController().signal), true);
+    assert.equal(attempts, 3);
+    assert.equal(list.isRevoked('a'), true);
+
+    const stopped = new AbortController();
+    stopped.abort();
+    assert.equal(await loadRevocations(flaky, new RevocationList({ loaded: false }), log, stopped.signal), false);
+  });
+});
