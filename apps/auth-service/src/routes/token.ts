@@ -146,13 +146,14 @@ export function tokenRoutes(options: {
         // A client may revoke only its own tokens (RFC 7009 §2.1).
         if (claims.sub !== clientId) throw oauthError(403, 'unauthorized_client', 'a client may revoke only tokens issued to it');
         if (claims.jti === undefined) return { json: {} };
-        revocations.revoke(claims.jti, claims.exp);
-        // Stored before the answer, so an instance started later refuses the token too; a
-        // revocation that cannot be stored is not done (503: the client retries).
+        // Stored first, so an instance started later refuses the token too. A revocation
+        // that cannot be stored is not done at all, here either (503): the client's retry
+        // must find the token still valid, or it would be answered 200 with nothing sent.
         await store?.add(claims.jti, claims.exp).catch((error: unknown) => {
           log.error({ err: error }, 'could not store the revocation');
           throw unavailable('the revocation could not be stored; retry');
         });
+        revocations.revoke(claims.jti, claims.exp);
         // L1 and L2 here; every instance (this one too) drops its L1 copies on token.revoked.
         await cache.invalidateTags([principalTag(claims.sub)], { announce: false });
         const event: TokenRevokedEvent = { jti: claims.jti, sub: claims.sub, exp: claims.exp };
