@@ -17,8 +17,9 @@ import { loadRevocations, RevocationList, RevocationStore } from './tokens/index
 
 /**
  * A running auth-service: `ready` resolves once the policy path is warm and earlier
- * revocations are loaded (`/ready` can turn 200), false if stopped first; `stop()` flushes the audit buffer and closes the bus, cache
- * and client (the caller drains the server first).
+ * revocations are loaded (`/ready` can turn 200), false if stopped first; `stop()`
+ * flushes the audit buffer and closes the bus, cache and client (the caller drains the
+ * server first).
  */
 export interface AuthService extends RunningService {
   ready: Promise<boolean>;
