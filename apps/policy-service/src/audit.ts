@@ -1,5 +1,5 @@
 import { parseAuthDecisions, TOPICS, type AuthDecisionEvent } from '@portcullis/contracts';
-import type { MessageBus } from '@portcullis/message-bus';
+import { RetryLaterError, type MessageBus } from '@portcullis/message-bus';
 import type { Logger } from '@portcullis/observability';
 import { LRUCache } from 'lru-cache';
 import type { RecentDecisions } from './impact/recent.ts';
@@ -38,13 +38,17 @@ export class DecisionAuditLog {
       async (messages) => {
         // Recording comes first and decides what is applied: a message the bus delivers
         // again (its consumer killed before the ack, an ack Redis refused, a journal resent)
-        // is recorded, logged and counted once. When Redis refuses, the handler fails and the
-        // bus retries it later: the audit waits, it is not lost or applied twice. With
-        // REDIS_WAIT_REPLICAS, "recorded" also means a replica holds it.
+        // is recorded, logged and counted once. With REDIS_WAIT_REPLICAS, "recorded" also
+        // means a replica holds it. When Redis refuses (or no replica answers), that is
+        // Redis's fault, not the messages': the bus retries them for as long as it lasts
+        // (RetryLaterError), never dead-letters them for it, so the audit waits out a
+        // failover instead of losing records to the dead-letter queue.
         const fresh = this.#recent
-          ? await this.#recent.record(
-              messages.map((m) => ({ id: m.id, decisions: m.payload.map((event) => ({ ...event, at: m.occurredAt })) })),
-            )
+          ? await this.#recent
+              .record(messages.map((m) => ({ id: m.id, decisions: m.payload.map((event) => ({ ...event, at: m.occurredAt })) })))
+              .catch((error: unknown) => {
+                throw new RetryLaterError('the audit record could not be written', { cause: error });
+              })
           : messages.map(() => true);
         messages.forEach((message, index) => {
           if (fresh[index] === true) for (const event of message.payload) this.record(event, message.occurredAt);

@@ -109,6 +109,44 @@ describe('audit: each message applied once (real Redis)', () => {
       await bus.close();
     }
   });
+
+  // The timeout turns a dead-lettered message (never a success) into a failure, not a hang.
+  test(
+    'a record Redis refuses (a failover, no replica) is retried past maxAttempts and recorded once it can be, never dead-lettered',
+    { timeout: 30_000 },
+    async () => {
+      await redis.flushall();
+      const bus = new MessageBus({ redis: server.url, registry: new Registry(), logger: createLogger({ service: 'test', level: 'warn' }) });
+      const outcomes: ProcessedEvent[] = [];
+      let succeeded: () => void = () => undefined;
+      const success = new Promise<void>((resolve) => (succeeded = resolve));
+      const listener = (event: unknown): void => {
+        outcomes.push(event as ProcessedEvent);
+        if ((event as ProcessedEvent).outcome === 'success') succeeded();
+      };
+      subscribe('portcullis:bus:processed', listener);
+      // The first 5 records fail, as many as the bus's default maxAttempts.
+      let refusals = 5;
+      const flaky = {
+        record: (messages: Parameters<RecentDecisions['record']>[0]) =>
+          refusals-- > 0 ? Promise.reject(new Error('NOREPLICAS Not enough good replicas to write.')) : recent.record(messages),
+      } as unknown as RecentDecisions;
+      try {
+        await bus.publish(TOPICS.authDecision.topic, { decisions: [decision('f1')] }, { id: 'failover-1' });
+        await new DecisionAuditLog(createLogger({ service: 'test', level: 'silent' }), { recent: flaky }).subscribe(bus);
+        await success;
+        assert.deepEqual(
+          outcomes.map((event) => event.outcome),
+          ['retry', 'retry', 'retry', 'retry', 'retry', 'success'],
+        );
+        assert.equal(await bus.deadLetters.size(TOPICS.authDecision.topic), 0);
+        assert.deepEqual(await requestIdsInStream(), ['f1']);
+      } finally {
+        unsubscribe('portcullis:bus:processed', listener);
+        await bus.close();
+      }
+    },
+  );
 });
 
 test('on a Redis Cluster too: the stream and the applied set share a slot, so the one script may touch both', async () => {

@@ -14,6 +14,8 @@ export interface Delivery {
   malformed: MalformedEntryError | undefined;
   /** Failed attempts recorded so far (a dead consumer's attempt counts). */
   failures: number;
+  /** Retries this consumer made for a `RetryLaterError` (not counted as attempts). */
+  deferrals?: number;
 }
 
 /** The key under which a consumer tracks a delivery: entry ids repeat across streams. */

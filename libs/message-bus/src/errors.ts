@@ -23,6 +23,16 @@ export class InvalidPayloadError extends BusError {
   static override readonly code = 'E_INVALID_PAYLOAD';
 }
 
+/**
+ * Thrown by a handler when something it depends on, not the message, is at fault (Redis
+ * refusing writes during a failover, say): the message is retried with the usual backoff
+ * for as long as that lasts, and such failures never count toward `maxAttempts`, so a
+ * good message waits out an outage instead of being dead-lettered by it.
+ */
+export class RetryLaterError extends BusError {
+  static override readonly code = 'E_RETRY_LATER';
+}
+
 /** A handler failed on its last allowed attempt. */
 export class MaxAttemptsError extends BusError {
   static override readonly code = 'E_MAX_ATTEMPTS';

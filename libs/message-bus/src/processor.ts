@@ -6,7 +6,7 @@ import type { RedisClient } from '@portcullis/redis';
 import type { BusScripts } from './scripts.ts';
 import type { Delivery } from './delivery.ts';
 import { ENVELOPE_FIELD, envelopeText, rawEntry } from './envelope.ts';
-import { InvalidPayloadError, MaxAttemptsError } from './errors.ts';
+import { InvalidPayloadError, MaxAttemptsError, RetryLaterError } from './errors.ts';
 import { attemptsKey, deadLetterKey, doneKey } from './keys.ts';
 import type { ResolvedBusOptions, ResolvedSubscribeOptions } from './options.ts';
 import type { BatchHandler, Message, Outcome, ProcessedEvent } from './types.ts';
@@ -237,6 +237,12 @@ export class Processor<T> {
   async #fail(delivery: Delivery, error: unknown): Promise<void> {
     if (this.#abandoned) return;
     const reason = error instanceof Error ? error.message : String(error);
+    if ((error as { code?: unknown } | null)?.code === RetryLaterError.code) {
+      delivery.deferrals = (delivery.deferrals ?? 0) + 1;
+      this.#count('retry', delivery, reason);
+      this.#retryAfter(delivery, delivery.deferrals - 1);
+      return;
+    }
     let failures: number;
     try {
       failures = await this.#ctx.client.hincrby(this.#attempts, delivery.entryId, 1);
@@ -250,11 +256,14 @@ export class Processor<T> {
       return;
     }
     this.#count('retry', delivery, reason);
-    const key = delivery.key;
     // `failures` counts from 1: the first retry waits about backoffBaseMs.
-    const delay = Math.round(
-      backoffDelay(failures - 1, { baseMs: this.#ctx.options.backoffBaseMs, maxMs: this.#ctx.options.backoffMaxMs }),
-    );
+    this.#retryAfter(delivery, failures - 1);
+  }
+
+  /** Hands `delivery` back to the subscription after the backoff of its `retry`th retry (from 0). */
+  #retryAfter(delivery: Delivery, retry: number): void {
+    const key = delivery.key;
+    const delay = Math.round(backoffDelay(retry, { baseMs: this.#ctx.options.backoffBaseMs, maxMs: this.#ctx.options.backoffMaxMs }));
     this.#retryTimers.set(
       key,
       setTimeout(() => {

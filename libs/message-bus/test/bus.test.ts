@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { startTracing } from '@portcullis/observability';
 import { startOtlpReceiver, startRedisServer, uniqueId, type RedisServerHandle } from '@portcullis/testing';
 import { Redis } from 'ioredis';
-import { deadLetterKey, streamKey, type Message } from '../src/index.ts';
+import { deadLetterKey, RetryLaterError, streamKey, type Message } from '../src/index.ts';
 import { count, outcomes, testBus } from './helpers.ts';
 
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
@@ -207,6 +207,29 @@ describe('message bus on a real redis-server', () => {
     await bus.deadLetters.replay(topic, letter.deadLetterId);
     await seen.until((events) => count(events, 'success') === 1);
     assert.equal(calls.get('poison'), 4);
+    assert.equal(await bus.deadLetters.size(topic), 0);
+    seen.stop();
+    await bus.close();
+  });
+
+  test('a handler that throws RetryLaterError (a dependency at fault, not the message) is retried past maxAttempts, never dead-lettered', async () => {
+    const topic = uniqueId('t');
+    const bus = testBus(redis.url);
+    const seen = outcomes(topic);
+    let calls = 0;
+    await bus.subscribe(
+      topic,
+      () => {
+        calls += 1;
+        if (calls <= 6) throw new RetryLaterError('Redis refuses writes for now');
+      },
+      { mode: 'work', group: 'g', maxAttempts: 2, backoffBaseMs: 5, backoffMaxMs: 20 },
+    );
+    await bus.publish(topic, {}, { id: 'waits-out-an-outage' });
+    await seen.until((events) => count(events, 'success') === 1);
+    assert.equal(calls, 7);
+    assert.equal(count(seen.events, 'retry'), 6);
+    assert.equal(count(seen.events, 'dead_letter'), 0);
     assert.equal(await bus.deadLetters.size(topic), 0);
     seen.stop();
     await bus.close();
