@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { NotReplicatedError } from '@portcullis/redis';
 import { startRedisCluster, uniqueId, type RedisClusterHandle } from '@portcullis/testing';
-import { PublishError } from '../src/index.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PublishError, streamKey } from '../src/index.ts';
 import { count, outcomes, testBus } from './helpers.ts';
 
 // A real Cluster with a replica per master: publishReplicas must make a publish wait for
@@ -52,6 +53,35 @@ test('publishReplicas: a publish resolves once a replica holds it, and rejects w
     );
   } finally {
     seen.stop();
+    await bus.close();
+  }
+});
+
+// Last in this file: it fails a master over.
+test('publishReplicas across a failover: once the old master is back as a replica, a retried publish reaches the new master', async () => {
+  const topic = uniqueId('failover');
+  const bus = testBus(cluster.url, { publishReplicas: 1 });
+  try {
+    await bus.publish(topic, { n: 0 });
+    const victim = await cluster.masterOf(streamKey(topic, 'normal'));
+    await cluster.stop(victim, 'SIGKILL');
+    await cluster.waitUntilOk();
+    for (const deadline = Date.now() + 20_000; (await cluster.masters()).includes(victim) && Date.now() < deadline;) await sleep(100);
+    await cluster.restart(victim);
+    await cluster.waitUntilOk();
+    // The bus's client still maps the slot to the old master, a replica now: the write is
+    // answered MOVED and WAIT refused there. Without a slot refresh every retry fails so.
+    const failures: string[] = [];
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const error = await bus.publish(topic, { n: 1 }, { id: 'after-failover' }).then(
+        () => undefined,
+        (refused: unknown) => String((refused as Error).cause ?? refused),
+      );
+      if (error === undefined) break;
+      failures.push(error);
+    }
+    assert.ok(failures.length < 3, `published only after ${failures.length} failures: ${failures.join(' | ')}`);
+  } finally {
     await bus.close();
   }
 });

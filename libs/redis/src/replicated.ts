@@ -1,6 +1,6 @@
 import { PortcullisError } from '@portcullis/contracts';
 import type { ChainableCommander } from 'ioredis';
-import type { RedisClient } from './connect.ts';
+import { isCluster, type RedisClient } from './connect.ts';
 
 /** A pipeline of either client kind: commands queue on it until `exec`. */
 export type RedisPipeline = ChainableCommander;
@@ -34,6 +34,14 @@ export async function writeReplicated<T>(
   timeoutMs = REPLICA_WAIT_MS,
 ): Promise<T> {
   const [written, waited] = (await write(redis.pipeline()).wait(replicas, timeoutMs).exec()) ?? [];
+  if ((written?.[0] || waited?.[0]) && isCluster(redis)) {
+    // After a failover the write is answered MOVED and WAIT, sent to the old master that
+    // is a replica now, fails otherwise; ioredis follows a pipeline's redirection only when
+    // every command got the same one, so its slot map would stay stale and every retry
+    // fail the same way (seen: chaos --cluster held thousands of audit records so). Refresh
+    // it before failing, so the caller's retry goes to the new master.
+    await new Promise<void>((resolve) => redis.refreshSlotsCache(() => resolve()));
+  }
   if (written?.[0]) throw written[0];
   if (waited?.[0]) throw waited[0];
   const acknowledged = Number(waited?.[1] ?? 0);

@@ -16,6 +16,8 @@ export interface RedisClusterHandle {
   readonly url: string;
   /** The ports of the nodes that are masters now (serving slots), from `CLUSTER NODES`. */
   masters(): Promise<number[]>;
+  /** The port of the master serving `key`'s slot now. */
+  masterOf(key: string): Promise<number>;
   /** The process of the node on `port` (to signal it). */
   process(port: number): ProcessHandle;
   /** Stops the node on `port` (SIGTERM unless told otherwise) and waits for it to exit. */
@@ -118,6 +120,21 @@ export async function startRedisCluster(masters = 3, options: RedisClusterOption
         .map((line) => line.split(' '))
         .filter((f) => f[2]?.split(',').includes('master') && !f[2].includes('fail') && f.length > 8)
         .map((f) => Number(f[1]?.split('@')[0]?.split(':')[1]));
+    },
+    async masterOf(key) {
+      const node = String(running()[0]);
+      const slot = Number((await run('redis-cli', ['-p', node, 'cluster', 'keyslot', key])).stdout.trim());
+      const { stdout } = await run('redis-cli', ['-p', node, 'cluster', 'nodes']);
+      // <id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <state> <slot or from-to>...
+      for (const f of stdout.split('\n').map((line) => line.split(' '))) {
+        if (!f[2]?.split(',').includes('master') || f[2].includes('fail')) continue;
+        const serves = f.slice(8).some((range) => {
+          const [from, to = from] = range.split('-').map(Number);
+          return from !== undefined && to !== undefined && slot >= from && slot <= to;
+        });
+        if (serves) return Number(f[1]?.split('@')[0]?.split(':')[1]);
+      }
+      throw new Error(`no master serves slot ${slot} (${key})`);
     },
     process(port) {
       const server = servers.get(port);

@@ -11,6 +11,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { TOPICS } from '@portcullis/contracts';
+import { streamKey } from '@portcullis/message-bus';
 import { closeRedis, openRedis } from '@portcullis/redis';
 import { freePort, startRedisCluster, type ProcessHandle } from '@portcullis/testing';
 import { livePolicies } from '../_calls.ts';
@@ -144,7 +146,9 @@ export async function main(argv: string[]): Promise<number> {
       stack,
       instances,
       policyTexts: new Map([[live.version, live.policies]]),
-      redis: cluster ? clusterFaults(cluster) : serverFaults(stack),
+      redis: cluster
+        ? clusterFaults(cluster, { kill: AUDIT_RECORD_KEY, freeze: streamKey(TOPICS.authDecision.topic, TOPICS.authDecision.priority) })
+        : serverFaults(stack),
       network,
       consumer,
     };

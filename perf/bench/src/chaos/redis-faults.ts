@@ -38,25 +38,30 @@ export function serverFaults(stack: BenchStack): RedisFaults {
   };
 }
 
-/** Faults of one master of `cluster`: the first that serves slots when the fault starts. */
-export function clusterFaults(cluster: RedisClusterHandle): RedisFaults {
+/**
+ * Faults of one master of `cluster`, chosen by the key it serves when the fault starts:
+ * the hardest cases for the audit, not whichever master comes first. A kill hits the
+ * master of `keys.kill` (the audit record: its replica is promoted without the writes it
+ * had not replicated), a freeze the master of `keys.freeze` (the decision stream the
+ * auth-services publish to).
+ */
+export function clusterFaults(cluster: RedisClusterHandle, keys: { kill: string; freeze: string }): RedisFaults {
   let victim: number | undefined;
-  const pickMaster = async (): Promise<number> => {
-    victim = (await cluster.masters())[0];
-    if (victim === undefined) throw new Error('the cluster has no master');
+  const pickMaster = async (key: string): Promise<number> => {
+    victim = await cluster.masterOf(key);
     return victim;
   };
   return {
     target: 'a Redis Cluster master',
     async kill() {
-      await cluster.stop(await pickMaster(), 'SIGKILL');
+      await cluster.stop(await pickMaster(keys.kill), 'SIGKILL');
     },
     async restart() {
       if (victim !== undefined) await cluster.restart(victim);
       await cluster.waitUntilOk();
     },
     async freeze() {
-      signal(cluster.process(await pickMaster()).child.pid, 'SIGSTOP');
+      signal(cluster.process(await pickMaster(keys.freeze)).child.pid, 'SIGSTOP');
     },
     async thaw() {
       if (victim !== undefined) signal(cluster.process(victim).child.pid, 'SIGCONT');

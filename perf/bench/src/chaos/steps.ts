@@ -145,7 +145,7 @@ export function chaosSteps(cluster = false): Step[] {
     {
       name: cluster ? 'master-killed' : 'redis-killed',
       fault: cluster
-        ? 'a Redis Cluster master SIGKILLed (its replica is promoted), restarted with its data (AOF): it rejoins as a replica'
+        ? 'the Redis Cluster master holding the audit record SIGKILLed (its replica is promoted), restarted with its data (AOF): it rejoins as a replica'
         : 'Redis SIGKILLed, restarted with its data (AOF)',
       faultMs: [5000, 2000],
       inject: (c) => c.redis.kill(),
@@ -153,7 +153,7 @@ export function chaosSteps(cluster = false): Step[] {
     },
     {
       name: cluster ? 'master-frozen' : 'redis-frozen',
-      fault: `${cluster ? 'a Redis Cluster master' : 'Redis'} frozen (SIGSTOP) 5 s, a token revoked meanwhile; then SIGCONT`,
+      fault: `${cluster ? 'the Redis Cluster master holding the auth.decision stream' : 'Redis'} frozen (SIGSTOP) 5 s, a token revoked meanwhile; then SIGCONT`,
       faultMs: [5000, 3000],
       inject: async (c) => {
         // A token both instances hold verified and whose decisions they cache.
