@@ -27,6 +27,24 @@ function alive(pid: number): boolean {
 }
 
 /**
+ * The entries of one segment file, each at its line (counted from 0 over non-empty
+ * lines, as `append` numbers them); undefined where a line does not parse (a write cut
+ * short by a full disk).
+ */
+function readSegment<T>(path: string, segment: number): (JournalEntry<T> | undefined)[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((text) => text !== '')
+    .map((text, line) => {
+      try {
+        return { value: JSON.parse(text) as T, segment, line, length: text.length };
+      } catch {
+        return undefined;
+      }
+    });
+}
+
+/**
  * A write-ahead journal for events that must outlive the process that produced them.
  * `append` writes one line to the current segment file with a synchronous write before
  * the caller answers, so a SIGKILLed or OOM-killed process loses none: the bytes are in
@@ -82,18 +100,11 @@ export class AuditJournal<T> {
       } catch {
         continue; // another process adopted it first
       }
-      let count = 0;
-      let line = 0;
-      for (const text of readFileSync(path, 'utf8').split('\n')) {
-        if (text === '') continue;
-        try {
-          entries.push({ value: JSON.parse(text) as T, segment, line, length: text.length });
-          count += 1;
-        } catch {
-          unreadable += 1;
-        }
-        line += 1;
-      }
+      const lines = readSegment<T>(path, segment);
+      const readable = lines.filter((entry) => entry !== undefined);
+      entries.push(...readable);
+      unreadable += lines.length - readable.length;
+      const count = readable.length;
       this.#pending.set(segment, { count, closed: true });
       if (count === 0) this.#settleSegment(segment);
     }
@@ -113,25 +124,18 @@ export class AuditJournal<T> {
     const entries: JournalEntry<T>[] = [];
     const segments = [...this.#pending.keys()].filter((segment) => segment >= from.segment).sort((a, b) => a - b);
     for (const segment of segments) {
-      let contents: string;
+      let lines: (JournalEntry<T> | undefined)[];
       try {
-        contents = readFileSync(this.#path(segment), 'utf8');
+        lines = readSegment<T>(this.#path(segment), segment);
       } catch {
         this.#pending.delete(segment); // removed from under us: nothing left to read there
         continue;
       }
-      let line = 0;
-      for (const text of contents.split('\n')) {
-        if (text === '') continue;
-        if (segment > from.segment || line >= from.line) {
-          if (entries.length === max) return { entries, next: { segment, line } };
-          try {
-            entries.push({ value: JSON.parse(text) as T, segment, line, length: text.length });
-          } catch {
-            this.settle([segment]);
-          }
-        }
-        line += 1;
+      for (let line = segment === from.segment ? from.line : 0; line < lines.length; line += 1) {
+        if (entries.length === max) return { entries, next: { segment, line } };
+        const entry = lines[line];
+        if (entry === undefined) this.settle([segment]);
+        else entries.push(entry);
       }
     }
     return { entries, next: undefined };

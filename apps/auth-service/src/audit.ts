@@ -136,8 +136,9 @@ export class DecisionAudit {
 
   async #send(): Promise<void> {
     const bus = this.#options.bus;
-    if (bus !== undefined) this.#readBack();
-    if (bus === undefined || this.#buffer.length === 0) return;
+    if (bus === undefined) return;
+    this.#readBack();
+    if (this.#buffer.length === 0) return;
     // Events recorded from now on go to a new segment, so this one can be deleted once sent.
     this.#options.journal?.rotate();
     // One chunk when the bus keeps up; a backlog (a slow Redis, replicas to wait for) goes

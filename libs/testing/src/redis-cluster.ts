@@ -113,28 +113,14 @@ export async function startRedisCluster(masters = 3, options: RedisClusterOption
     nodes: ports.map((port) => ({ host: '127.0.0.1', port })),
     url: `redis://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`,
     async masters() {
-      const { stdout } = await run('redis-cli', ['-p', String(running()[0]), 'cluster', 'nodes']);
-      // <id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <state> <slots...>
-      return stdout
-        .split('\n')
-        .map((line) => line.split(' '))
-        .filter((f) => f[2]?.split(',').includes('master') && !f[2].includes('fail') && f.length > 8)
-        .map((f) => Number(f[1]?.split('@')[0]?.split(':')[1]));
+      return (await servingMasters(running()[0])).map(({ port }) => port);
     },
     async masterOf(key) {
-      const node = String(running()[0]);
-      const slot = Number((await run('redis-cli', ['-p', node, 'cluster', 'keyslot', key])).stdout.trim());
-      const { stdout } = await run('redis-cli', ['-p', node, 'cluster', 'nodes']);
-      // <id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <state> <slot or from-to>...
-      for (const f of stdout.split('\n').map((line) => line.split(' '))) {
-        if (!f[2]?.split(',').includes('master') || f[2].includes('fail')) continue;
-        const serves = f.slice(8).some((range) => {
-          const [from, to = from] = range.split('-').map(Number);
-          return from !== undefined && to !== undefined && slot >= from && slot <= to;
-        });
-        if (serves) return Number(f[1]?.split('@')[0]?.split(':')[1]);
-      }
-      throw new Error(`no master serves slot ${slot} (${key})`);
+      const node = running()[0];
+      const slot = Number((await run('redis-cli', ['-p', String(node), 'cluster', 'keyslot', key])).stdout.trim());
+      const master = (await servingMasters(node)).find(({ ranges }) => ranges.some(([from, to]) => slot >= from && slot <= to));
+      if (master === undefined) throw new Error(`no master serves slot ${slot} (${key})`);
+      return master.port;
     },
     process(port) {
       const server = servers.get(port);
@@ -166,6 +152,23 @@ export async function startRedisCluster(masters = 3, options: RedisClusterOption
     },
   };
   return handle;
+}
+
+/** The masters serving slots now, as `CLUSTER NODES` on the node on `port` sees them, with their slot ranges. */
+async function servingMasters(port: number | undefined): Promise<{ port: number; ranges: [number, number][] }[]> {
+  const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'nodes']);
+  // <id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <state> <slot or from-to>...
+  return stdout
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((f) => f[2]?.split(',').includes('master') && !f[2].includes('fail') && f.length > 8)
+    .map((f) => ({
+      port: Number(f[1]?.split('@')[0]?.split(':')[1]),
+      ranges: f.slice(8).map((range): [number, number] => {
+        const [from = -1, to = from] = range.split('-').map(Number);
+        return [from, to];
+      }),
+    }));
 }
 
 /** Resolves once the node on `port` is a master, or a replica whose link to its master is up. */

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@portcullis/observability';
+import { backoffDelay } from '@portcullis/resilience';
 import type { RedisClient } from '@portcullis/redis';
 
 /**
@@ -32,11 +33,10 @@ export class RevocationStore {
    */
   async add(jti: string, expiresAtSec: number, timeoutMs = 2000): Promise<void> {
     const now = Math.floor(Date.now() / 1000);
-    const written = this.#redis.pipeline().zadd(this.#key, 'GT', expiresAtSec, jti).zremrangebyscore(this.#key, '-inf', `(${now}`).exec();
-    const timer = new AbortController();
     const answers = await Promise.race([
-      written.finally(() => timer.abort()),
-      sleep(timeoutMs, undefined, { signal: timer.signal }).then(() => {
+      this.#redis.pipeline().zadd(this.#key, 'GT', expiresAtSec, jti).zremrangebyscore(this.#key, '-inf', `(${now}`).exec(),
+      // Revocations are rare: a timer left to run out (unref'd) costs nothing.
+      sleep(timeoutMs, undefined, { ref: false }).then(() => {
         throw new Error(`Redis did not store the revocation within ${timeoutMs} ms`);
       }),
     ]);
@@ -58,8 +58,8 @@ export class RevocationStore {
 }
 
 /**
- * Loads the stored revocations into `list` and marks it loaded, trying again (0.1 s,
- * doubling to 2 s) while Redis refuses: the instance stays not ready, refusing tokens,
+ * Loads the stored revocations into `list` and marks it loaded, trying again (backoff
+ * from 0.1 s to 2 s) while Redis refuses: the instance stays not ready, refusing tokens,
  * rather than accept one it cannot check. Resolves false if `signal` stopped it first.
  */
 export async function loadRevocations(
@@ -68,13 +68,14 @@ export async function loadRevocations(
   log: Logger,
   signal: AbortSignal,
 ): Promise<boolean> {
-  for (let delayMs = 100; !signal.aborted; delayMs = Math.min(delayMs * 2, 2000)) {
+  for (let retry = 0; !signal.aborted; retry += 1) {
     try {
       const count = await store.load((jti, exp) => list.revoke(jti, exp));
       list.markLoaded();
       log.info({ revocations: count }, 'revocations loaded');
       return true;
     } catch (error) {
+      const delayMs = Math.round(backoffDelay(retry, { baseMs: 100, maxMs: 2000 }));
       log.warn({ err: error, retryInMs: delayMs }, 'cannot load revocations yet; refusing tokens until they are');
       await sleep(delayMs, undefined, { signal }).catch(() => undefined);
     }
