@@ -13,7 +13,7 @@ import { buildTokenLayer } from './keys.ts';
 import { authenticateRoute } from './routes/authenticate.ts';
 import { discoveryRoutes } from './routes/discovery.ts';
 import { tokenRoutes } from './routes/token.ts';
-import { loadRevocations, RevocationList, RevocationStore } from './tokens/index.ts';
+import { loadRevocations, resyncRevocations, RevocationList, RevocationStore } from './tokens/index.ts';
 
 /**
  * A running auth-service: `ready` resolves once the policy path is warm and earlier
@@ -75,7 +75,7 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   const decisions = new DecisionService(cache, client);
   // With Redis, revocations taken before this process started are loaded before it is
   // ready; until then every token is refused (fail closed).
-  const store = redis && new RevocationStore(redis);
+  const store = redis && new RevocationStore(redis, { replicas: config.REDIS_WAIT_REPLICAS });
   const revocations = new RevocationList({ loaded: store === undefined });
   const { issuer, verifier, clients } = await buildTokenLayer(config, revocations);
 
@@ -98,6 +98,11 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   // is in the store (both is fine: revoking is idempotent).
   const stopping = new AbortController();
   const revocationsLoaded = store ? loadRevocations(store, revocations, log, stopping.signal) : Promise.resolve(true);
+  // Then read again now and then: an event this instance missed still reaches it.
+  if (store)
+    void revocationsLoaded.then(async (loaded) => {
+      if (loaded) await resyncRevocations(store, revocations, log, stopping.signal, config.AUTH_REVOCATION_RESYNC_MS);
+    });
   health.register({
     name: 'revocations',
     critical: true,

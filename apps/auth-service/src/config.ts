@@ -49,6 +49,12 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       AUTH_BREAKER_RESET_MS: env.positiveInt(15_000),
       /** Open period of a breaker that just opened (ms), doubled per failed trial; default 1 000 or the reset, whichever is less. */
       AUTH_BREAKER_FIRST_RESET_MS: z.coerce.number().int().positive().optional(),
+      /**
+       * How often (ms) each instance reads the revocation store again, so a revocation whose
+       * `token.revoked` event it never got (a publish that failed after the store took it, a
+       * stream trimmed while the instance was away) is refused within this bound anyway.
+       */
+      AUTH_REVOCATION_RESYNC_MS: env.positiveInt(30_000),
       DECISION_ALLOW_TTL_MS: env.positiveInt(300_000),
       DECISION_DENY_TTL_MS: env.positiveInt(30_000),
       DECISION_GRACE_MS: z.coerce.number().int().min(0).default(60_000),

@@ -18,14 +18,14 @@ export class NotReplicatedError extends PortcullisError {
 }
 
 /**
- * Sends one write and `WAIT replicas timeoutMs` on one pipeline, and resolves to the
- * write's answer once `replicas` replicas hold it. One pipeline, so WAIT goes to the node
- * the write went to (on a Cluster, the master of the write's slot: the write's keys must
- * share one slot) and covers every write this connection made there, this one included.
+ * Sends the writes `write` queues, then `WAIT replicas timeoutMs`, on one pipeline, and
+ * resolves to the last write's answer once `replicas` replicas hold them. One pipeline, so
+ * WAIT goes to the node the writes went to (on a Cluster, the master of their slot: their
+ * keys must share one slot) and covers every write this connection made there.
  *
  * WAIT holds the connection until the replicas answer (about a round trip, up to
  * `timeoutMs` when one lags), so callers with latency-sensitive commands give it a
- * connection of its own. Rejects with the write's error, or {@link NotReplicatedError}.
+ * connection of its own. Rejects with the first write's error, or {@link NotReplicatedError}.
  */
 export async function writeReplicated<T>(
   redis: RedisClient,
@@ -33,21 +33,24 @@ export async function writeReplicated<T>(
   write: (pipeline: RedisPipeline) => RedisPipeline,
   timeoutMs = REPLICA_WAIT_MS,
 ): Promise<T> {
-  const [written, waited] = (await write(redis.pipeline()).wait(replicas, timeoutMs).exec()) ?? [];
-  if ((written?.[0] || waited?.[0]) && isCluster(redis)) {
-    // After a failover the write is answered MOVED and WAIT, sent to the old master that
+  const answers = (await write(redis.pipeline()).wait(replicas, timeoutMs).exec()) ?? [];
+  const waited = answers.at(-1);
+  const writes = answers.slice(0, -1);
+  const failed = writes.find(([error]) => error !== null)?.[0];
+  if ((failed || waited?.[0]) && isCluster(redis)) {
+    // After a failover a write is answered MOVED and WAIT, sent to the old master that
     // is a replica now, fails otherwise; ioredis follows a pipeline's redirection only when
     // every command got the same one, so its slot map would stay stale and every retry
     // fail the same way (seen: chaos --cluster held thousands of audit records so). Refresh
     // it before failing, so the caller's retry goes to the new master.
     await new Promise<void>((resolve) => redis.refreshSlotsCache(() => resolve()));
   }
-  if (written?.[0]) throw written[0];
+  if (failed) throw failed;
   if (waited?.[0]) throw waited[0];
   const acknowledged = Number(waited?.[1] ?? 0);
   if (acknowledged < replicas)
     throw new NotReplicatedError(`${acknowledged} of ${replicas} replicas acknowledged the write within ${timeoutMs} ms`, {
       context: { acknowledged, replicas },
     });
-  return written?.[1] as T;
+  return writes.at(-1)?.[1] as T;
 }

@@ -146,14 +146,15 @@ export function tokenRoutes(options: {
         // A client may revoke only its own tokens (RFC 7009 §2.1).
         if (claims.sub !== clientId) throw oauthError(403, 'unauthorized_client', 'a client may revoke only tokens issued to it');
         if (claims.jti === undefined) return { json: {} };
-        // Stored first, so an instance started later refuses the token too. A revocation
-        // that cannot be stored is not done at all, here either (503): the client's retry
-        // must find the token still valid, or it would be answered 200 with nothing sent.
+        // Stored first, so an instance started later refuses the token too; then told to
+        // the running instances; revoked here last. A revocation that cannot be stored or
+        // sent is not done here (503): the client's retry must find the token still valid
+        // and do all of it again, or it would be answered 200 with nothing sent. Storing
+        // and sending twice is harmless (ZADD GT; the event's id is deduplicated).
         await store?.add(claims.jti, claims.exp).catch((error: unknown) => {
           log.error({ err: error }, 'could not store the revocation');
           throw unavailable('the revocation could not be stored; retry');
         });
-        revocations.revoke(claims.jti, claims.exp);
         // L1 and L2 here; every instance (this one too) drops its L1 copies on token.revoked.
         await cache.invalidateTags([principalTag(claims.sub)], { announce: false });
         const event: TokenRevokedEvent = { jti: claims.jti, sub: claims.sub, exp: claims.exp };
@@ -163,9 +164,12 @@ export function tokenRoutes(options: {
             id: `token.revoked:${claims.jti}`,
             traceparent,
           })
-          .catch((error: unknown) =>
-            log.error({ err: error }, 'could not publish token.revoked; other instances keep accepting the token until it expires'),
-          );
+          .catch((error: unknown) => {
+            // Stored, so each running instance still finds it at its next resync.
+            log.error({ err: error }, 'could not publish token.revoked');
+            throw unavailable('the revocation could not be sent to every instance; retry');
+          });
+        revocations.revoke(claims.jti, claims.exp);
         return { json: {} };
       },
     }),

@@ -18,6 +18,6 @@ export {
 export { ClientRegistry, hashClientSecret, type ClientRecord, type ClientRegistration, type ScryptParams } from './clients.ts';
 export { AttemptLimiter, type AttemptLimiterOptions } from './attempt-limiter.ts';
 export { RevocationList, type RevocationListOptions } from './revocation.ts';
-export { loadRevocations, RevocationStore, REVOKED_TOKENS_KEY } from './revocation-store.ts';
+export { loadRevocations, resyncRevocations, RevocationStore, REVOKED_TOKENS_KEY } from './revocation-store.ts';
 export { SUPPORTED_ALGORITHMS, type Algorithm } from './keys.ts';
 export * from './errors.ts';

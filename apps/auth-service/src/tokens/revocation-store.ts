@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@portcullis/observability';
 import { backoffDelay } from '@portcullis/resilience';
-import type { RedisClient } from '@portcullis/redis';
+import { writeReplicated, type RedisClient, type RedisPipeline } from '@portcullis/redis';
 
 /**
  * Every revoked token's `jti`, scored by the token's `exp` (seconds): one sorted set, so
@@ -19,29 +19,36 @@ export const REVOKED_TOKENS_KEY = 'portcullis:{revoked}:tokens';
 export class RevocationStore {
   readonly #redis: RedisClient;
   readonly #key: string;
+  readonly #replicas: number;
 
-  constructor(redis: RedisClient, key = REVOKED_TOKENS_KEY) {
+  /**
+   * `replicas` (REDIS_WAIT_REPLICAS) must hold each revocation before `add` resolves, so a
+   * master killed right after cannot take it away. Revocations are rare: the WAIT may hold
+   * `redis` for up to a second when a replica lags, and no connection of its own is kept.
+   */
+  constructor(redis: RedisClient, options: { key?: string; replicas?: number } = {}) {
     this.#redis = redis;
-    this.#key = key;
+    this.#key = options.key ?? REVOKED_TOKENS_KEY;
+    this.#replicas = options.replicas ?? 0;
   }
 
   /**
    * Records `jti` until `expiresAtSec` (a later `exp` wins) and trims what has expired, in
    * one round trip. Rejects after `timeoutMs` without an answer (Redis away: its client
-   * would otherwise keep the command through reconnects for ~15 s); the write may still
-   * land later, which is harmless.
+   * would otherwise keep the command through reconnects for ~15 s), or when fewer than
+   * the asked replicas hold it; the write may still land later, which is harmless.
    */
   async add(jti: string, expiresAtSec: number, timeoutMs = 2000): Promise<void> {
     const now = Math.floor(Date.now() / 1000);
-    const answers = await Promise.race([
-      this.#redis.pipeline().zadd(this.#key, 'GT', expiresAtSec, jti).zremrangebyscore(this.#key, '-inf', `(${now}`).exec(),
+    const write = (pipeline: RedisPipeline): RedisPipeline =>
+      pipeline.zremrangebyscore(this.#key, '-inf', `(${now}`).zadd(this.#key, 'GT', expiresAtSec, jti);
+    await Promise.race([
+      writeReplicated(this.#redis, this.#replicas, write),
       // Revocations are rare: a timer left to run out (unref'd) costs nothing.
       sleep(timeoutMs, undefined, { ref: false }).then(() => {
         throw new Error(`Redis did not store the revocation within ${timeoutMs} ms`);
       }),
     ]);
-    const failed = answers?.find(([error]) => error !== null)?.[0];
-    if (failed) throw failed;
   }
 
   /**
@@ -81,4 +88,31 @@ export async function loadRevocations(
     }
   }
   return false;
+}
+
+/**
+ * Reads the store again every `everyMs` until `signal` stops it, so each instance ends up
+ * holding every stored revocation even when a `token.revoked` event never reached it (its
+ * publish failed after the store took the revocation, or the stream was trimmed while the
+ * instance was away). Revoking is idempotent, so what the events already brought costs a
+ * Map lookup. A failed read is logged and tried at the next turn. Call it once
+ * {@link loadRevocations} has resolved true.
+ */
+export async function resyncRevocations(
+  store: RevocationStore,
+  list: { revoke(jti: string, expiresAtSec: number): unknown; readonly size: number },
+  log: Logger,
+  signal: AbortSignal,
+  everyMs: number,
+): Promise<void> {
+  while (await sleep(everyMs, true, { signal, ref: false }).catch(() => false)) {
+    const held = list.size;
+    try {
+      const stored = await store.load((jti, exp) => list.revoke(jti, exp));
+      // Growth means an event was missed; expired entries leaving can hide some of it.
+      if (list.size > held) log.warn({ stored, learned: list.size - held }, 'revocations found in the store that no event brought');
+    } catch (error) {
+      log.warn({ err: error, retryInMs: everyMs }, 'cannot read the revocation store; trying again at the next resync');
+    }
+  }
 }

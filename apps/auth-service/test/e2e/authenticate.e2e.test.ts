@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { closeRedis, openRedis } from '@portcullis/redis';
 import { ADMIN, DELETE_PHOTO, EDIT_DOC, authenticate, startStack, type Stack } from './stack.ts';
 
 describe('auth-service end to end (real processes, real Redis)', () => {
@@ -108,5 +109,31 @@ describe('auth-service end to end (real processes, real Redis)', () => {
     const health = (await (await fetch(`${late.url}/health`)).json()) as { components: Record<string, { status: string }> };
     assert.equal(health.components.revocations?.status, 'up');
     assert.equal((await authenticate(late.url, token, EDIT_DOC)).status, 200, 'other tokens still work there');
+  });
+  test('a revocation that cannot be sent is not done (503, retry), and running instances find it in the store at their resync', async () => {
+    // An instance whose Redis user may not XADD: the store takes the revocation, the bus
+    // cannot send it (a failed publish after a stored revocation, made deterministic).
+    const admin = openRedis(stack.redis.url);
+    try {
+      await admin.call('ACL', 'SETUSER', 'cannot-publish', 'on', '>e2e-pass', '~*', '&*', '+@all', '-xadd');
+    } finally {
+      await closeRedis(admin);
+    }
+    const mute = await stack.addAuth({ REDIS_URL: `redis://cannot-publish:e2e-pass@127.0.0.1:${stack.redis.port}` });
+    const listener = await stack.addAuth({ AUTH_REVOCATION_RESYNC_MS: '200' });
+    const victim = await stack.token(0);
+    assert.equal((await authenticate(listener.url, victim, EDIT_DOC)).status, 200);
+    const res = await fetch(`${mute.url}/revoke`, {
+      method: 'POST',
+      body: new URLSearchParams({ token: victim, client_id: 'e2e-client', client_secret: 'e2e-secret-0123456789' }),
+    });
+    assert.equal(res.status, 503);
+    assert.equal(((await res.json()) as { error: string }).error, 'temporarily_unavailable');
+    assert.equal((await authenticate(mute.url, victim, EDIT_DOC)).status, 200, 'not revoked there: the retry must find the token');
+    // No event will come; the listener's next read of the store brings the revocation in.
+    await listener.process.waitForLine(/revocations found in the store that no event brought/);
+    const refused = await authenticate(listener.url, victim, EDIT_DOC);
+    assert.equal(refused.status, 401);
+    assert.equal(refused.body.error.code, 'E_TOKEN_REVOKED');
   });
 });

@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import { createLogger } from '@portcullis/observability';
 import { closeRedis, openRedis } from '@portcullis/redis';
 import { uniqueId, useRedisServer } from '@portcullis/testing';
-import { loadRevocations, RevocationList, RevocationsUnknownError, RevocationStore } from '../../src/tokens/index.ts';
+import { NotReplicatedError } from '@portcullis/redis';
+import { loadRevocations, resyncRevocations, RevocationList, RevocationsUnknownError, RevocationStore } from '../../src/tokens/index.ts';
 
 const log = createLogger({ service: 'revocation-store-test', level: 'silent' });
 const nowSec = (): number => Math.floor(Date.now() / 1000);
@@ -15,7 +16,7 @@ describe('RevocationStore on a real redis-server', () => {
     const redis = openRedis(server.url);
     const key = uniqueId('revoked');
     try {
-      const store = new RevocationStore(redis, key);
+      const store = new RevocationStore(redis, { key });
       await redis.zadd(key, nowSec() - 10, 'expired');
       await store.add('a', nowSec() + 60);
       await store.add('a', nowSec() + 30); // an earlier exp does not shorten it
@@ -23,7 +24,7 @@ describe('RevocationStore on a real redis-server', () => {
       assert.equal(await redis.zscore(key, 'expired'), null, 'trimmed on write');
 
       const list = new RevocationList({ loaded: false });
-      assert.equal(await loadRevocations(new RevocationStore(redis, key), list, log, new AbortController().signal), true);
+      assert.equal(await loadRevocations(new RevocationStore(redis, { key }), list, log, new AbortController().signal), true);
       assert.equal(list.loaded, true);
       assert.equal(list.isRevoked('a'), true);
       assert.equal(list.isRevoked('b'), true);
@@ -37,9 +38,48 @@ describe('RevocationStore on a real redis-server', () => {
   test('add gives up at its deadline while Redis is away (its client would hold the command ~15 s)', async () => {
     const redis = openRedis('redis://127.0.0.1:1');
     try {
-      await assert.rejects(new RevocationStore(redis, uniqueId('revoked')).add('a', nowSec() + 60, 200), /within 200 ms/);
+      await assert.rejects(new RevocationStore(redis, { key: uniqueId('revoked') }).add('a', nowSec() + 60, 200), /within 200 ms/);
     } finally {
       redis.disconnect();
+    }
+  });
+
+  test('with replicas asked for, add fails when none holds the revocation (a master could lose it)', async () => {
+    const redis = openRedis(server.url);
+    try {
+      // A lone redis-server has no replica: WAIT 1 answers 0 after its second.
+      const store = new RevocationStore(redis, { key: uniqueId('revoked'), replicas: 1 });
+      await assert.rejects(store.add('a', nowSec() + 60, 5000), NotReplicatedError);
+    } finally {
+      await closeRedis(redis);
+    }
+  });
+
+  test('resync brings in what reached the store but no event: a revocation whose publish failed', async () => {
+    const redis = openRedis(server.url);
+    const stop = new AbortController();
+    try {
+      const store = new RevocationStore(redis, { key: uniqueId('revoked') });
+      const list = new RevocationList();
+      let reads = 0;
+      let secondRead!: () => void;
+      const read = new Promise<void>((resolve) => (secondRead = resolve));
+      const counting = {
+        load: async (revoke: (jti: string, exp: number) => unknown) => {
+          const count = await store.load(revoke);
+          if (++reads === 2) secondRead();
+          return count;
+        },
+      } as unknown as RevocationStore;
+      const running = resyncRevocations(counting, list, log, stop.signal, 20);
+      await store.add('missed', nowSec() + 60);
+      await read;
+      assert.equal(list.isRevoked('missed'), true);
+      stop.abort();
+      await running; // ends at once when stopped
+    } finally {
+      stop.abort();
+      await closeRedis(redis);
     }
   });
 
