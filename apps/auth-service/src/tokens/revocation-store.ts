@@ -10,6 +10,9 @@ import { writeReplicated, type RedisClient, type RedisPipeline } from '@portcull
  */
 export const REVOKED_TOKENS_KEY = 'portcullis:{revoked}:tokens';
 
+/** The counter each revocation bumps, beside the set (same hash tag, same slot). */
+const versionKeyOf = (key: string): string => `${key}:version`;
+
 /**
  * Where revocations outlive the process that took them. The `token.revoked` event tells
  * the instances running when it is sent; an instance started later (a restart, a scale
@@ -19,6 +22,7 @@ export const REVOKED_TOKENS_KEY = 'portcullis:{revoked}:tokens';
 export class RevocationStore {
   readonly #redis: RedisClient;
   readonly #key: string;
+  readonly #versionKey: string;
   readonly #replicas: number;
 
   /**
@@ -29,19 +33,20 @@ export class RevocationStore {
   constructor(redis: RedisClient, options: { key?: string; replicas?: number } = {}) {
     this.#redis = redis;
     this.#key = options.key ?? REVOKED_TOKENS_KEY;
+    this.#versionKey = versionKeyOf(this.#key);
     this.#replicas = options.replicas ?? 0;
   }
 
   /**
-   * Records `jti` until `expiresAtSec` (a later `exp` wins) and trims what has expired, in
-   * one round trip. Rejects after `timeoutMs` without an answer (Redis away: its client
+   * Records `jti` until `expiresAtSec` (a later `exp` wins), trims what has expired and
+   * bumps {@link version}, in one round trip. Rejects after `timeoutMs` without an answer (Redis away: its client
    * would otherwise keep the command through reconnects for ~15 s), or when fewer than
    * the asked replicas hold it; the write may still land later, which is harmless.
    */
   async add(jti: string, expiresAtSec: number, timeoutMs = 2000): Promise<void> {
     const now = Math.floor(Date.now() / 1000);
     const write = (pipeline: RedisPipeline): RedisPipeline =>
-      pipeline.zremrangebyscore(this.#key, '-inf', `(${now}`).zadd(this.#key, 'GT', expiresAtSec, jti);
+      pipeline.zremrangebyscore(this.#key, '-inf', `(${now}`).zadd(this.#key, 'GT', expiresAtSec, jti).incr(this.#versionKey);
     await Promise.race([
       writeReplicated(this.#redis, this.#replicas, write),
       // Revocations are rare: a timer left to run out (unref'd) costs nothing.
@@ -49,6 +54,11 @@ export class RevocationStore {
         throw new Error(`Redis did not store the revocation within ${timeoutMs} ms`);
       }),
     ]);
+  }
+
+  /** Changes with every `add`: a reader that saw this value already holds every revocation. */
+  async version(): Promise<string | null> {
+    return this.#redis.get(this.#versionKey);
   }
 
   /**
@@ -94,21 +104,25 @@ export async function loadRevocations(
  * Reads the store again every `everyMs` until `signal` stops it, so each instance ends up
  * holding every stored revocation even when a `token.revoked` event never reached it (its
  * publish failed after the store took the revocation, or the stream was trimmed while the
- * instance was away). Revoking is idempotent, so what the events already brought costs a
- * Map lookup. A failed read is logged and tried at the next turn. Call it once
- * {@link loadRevocations} has resolved true.
+ * instance was away). Each turn costs one GET while nothing was revoked since the last
+ * read; otherwise the set is read whole (revoking is idempotent). A failed read is logged
+ * and tried at the next turn. Call it once {@link loadRevocations} has resolved true.
  */
 export async function resyncRevocations(
-  store: RevocationStore,
+  store: Pick<RevocationStore, 'load' | 'version'>,
   list: { revoke(jti: string, expiresAtSec: number): unknown; readonly size: number },
   log: Logger,
   signal: AbortSignal,
   everyMs: number,
 ): Promise<void> {
+  let seen: string | null | undefined;
   while (await sleep(everyMs, true, { signal, ref: false }).catch(() => false)) {
-    const held = list.size;
     try {
+      const version = await store.version();
+      if (version === seen) continue;
+      const held = list.size;
       const stored = await store.load((jti, exp) => list.revoke(jti, exp));
+      seen = version;
       // Growth means an event was missed; expired entries leaving can hide some of it.
       if (list.size > held) log.warn({ stored, learned: list.size - held }, 'revocations found in the store that no event brought');
     } catch (error) {

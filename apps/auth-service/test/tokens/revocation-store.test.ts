@@ -55,25 +55,43 @@ describe('RevocationStore on a real redis-server', () => {
     }
   });
 
-  test('resync brings in what reached the store but no event: a revocation whose publish failed', async () => {
+  test('resync brings in what reached the store but no event (a revocation whose publish failed), and reads the set only after a change', async () => {
     const redis = openRedis(server.url);
     const stop = new AbortController();
     try {
       const store = new RevocationStore(redis, { key: uniqueId('revoked') });
       const list = new RevocationList();
-      let reads = 0;
-      let secondRead!: () => void;
-      const read = new Promise<void>((resolve) => (secondRead = resolve));
-      const counting = {
+      let loads = 0;
+      let polls = 0;
+      // Checked after each poll and load: resolves once `condition` holds.
+      let check: (() => void) | undefined;
+      const next = (condition: () => boolean): Promise<void> =>
+        new Promise((resolve) => {
+          check = () => {
+            if (!condition()) return;
+            check = undefined;
+            resolve();
+          };
+        });
+      const watched = {
+        version: async () => {
+          const version = await store.version();
+          polls += 1;
+          check?.();
+          return version;
+        },
         load: async (revoke: (jti: string, exp: number) => unknown) => {
           const count = await store.load(revoke);
-          if (++reads === 2) secondRead();
+          loads += 1;
+          check?.();
           return count;
         },
-      } as unknown as RevocationStore;
-      const running = resyncRevocations(counting, list, log, stop.signal, 20);
+      };
+      const running = resyncRevocations(watched, list, log, stop.signal, 10);
+      await next(() => polls >= 4);
+      assert.equal(loads, 1, 'the set is read once, then only its version while nothing changes');
       await store.add('missed', nowSec() + 60);
-      await read;
+      await next(() => loads >= 2);
       assert.equal(list.isRevoked('missed'), true);
       stop.abort();
       await running; // ends at once when stopped
