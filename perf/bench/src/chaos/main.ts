@@ -21,6 +21,7 @@ import { canMakeNetwork, createPolicyNetwork } from './network.ts';
 import { clusterFaults, serverFaults } from './redis-faults.ts';
 import { attack, findVegeta } from '../_vegeta.ts';
 import { allowedWithoutDecision } from './oracle.ts';
+import { describeLost, whereLost } from './lost.ts';
 import { renderReliability, type StepFigures } from './reliability.ts';
 import { chaosSteps, type ChaosContext } from './steps.ts';
 import { Watcher, chaosTargets, parseBody, type Answer, type Asked, type Principal } from './traffic.ts';
@@ -273,12 +274,15 @@ export async function main(argv: string[]): Promise<number> {
       step.duplicates = step.answers.filter((a) => a.code === 200 && (counts.get(a.id) ?? 0) > 1).length;
     }
     const duplicates = [...counts.values()].filter((n) => n > 1).length;
+    const lostWhere = lost.length === 0 ? undefined : describeLost(await whereLost(stack.redisUrl, lostIds));
+    if (lostWhere !== undefined) console.log(`audit lost ${lost.length}: ${lostWhere}`);
     const text = renderReliability({
       figures,
       rate,
       capacity,
       short,
       lost,
+      lostWhere,
       duplicates,
       decided: decided.size,
       allows: answers.filter((a) => a.code === 200 && a.body?.allowed === true).length,

@@ -60,6 +60,8 @@ export function renderReliability(run: {
   capacity: number;
   short: boolean;
   lost: string[];
+  /** Where the lost events were found (dead-lettered, pending, …), when any were lost. */
+  lostWhere?: string;
   duplicates: number;
   decided: number;
   /** Allows answered (each replayed by the oracle). */
@@ -111,7 +113,7 @@ export function renderReliability(run: {
     '## Audit events',
     '',
     `${run.decided} decisions were answered; ${run.decided - run.lost.length} of them were recorded by the audit consumers,`,
-    `${run.lost.length} were lost and ${run.duplicates} recorded twice. The bus delivers at least once (a consumer`,
+    `${run.lost.length} were lost${run.lostWhere === undefined ? '' : ` (${run.lostWhere})`} and ${run.duplicates} recorded twice. The bus delivers at least once (a consumer`,
     'killed between its handler and its ack, an ack Redis refused, a journal resent: each delivers a message again);',
     'a consumer records a message and its message id in one Redis script, and logs and counts only what that',
     'recorded, so the record holds each decision once. Its log lines are a copy: a consumer killed between',
