@@ -227,6 +227,21 @@ cmd_build() {
     export_image "$svc"
   done
   bah images --filter "reference=$REGISTRY/*" --filter "reference=$BASE_IMAGE" >&2
+  prune_storage
+}
+
+# vfs keeps a full copy of every layer, and --layers keeps each build's intermediate
+# images as its cache, so the storage grows with every changed build (CI builds each
+# commit). Past STORAGE_LIMIT_GB (default 8), drop the untagged ones: the next changed
+# build then redoes its steps, from the npm download cache.
+prune_storage() {
+  local used
+  used=$(du -s --block-size=1G "$TOOLS/buildah/storage" 2>/dev/null | cut -f1)
+  if ((${used:-0} > ${STORAGE_LIMIT_GB:-8})); then
+    log "buildah storage holds ${used} GB: removing untagged images (the layer cache)"
+    bah rmi --prune >/dev/null
+    log "buildah storage now holds $(du -sh "$TOOLS/buildah/storage" | cut -f1)"
+  fi
 }
 
 image_id() { bah inspect --type image --format '{{.FromImageID}}' "$1"; }
