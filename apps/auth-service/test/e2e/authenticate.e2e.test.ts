@@ -136,4 +136,21 @@ describe('auth-service end to end (real processes, real Redis)', () => {
     assert.equal(refused.status, 401);
     assert.equal(refused.body.error.code, 'E_TOKEN_REVOKED');
   });
+  test('with REDIS_WAIT_REPLICAS and no replica answering, a revocation still takes effect everywhere (master only, logged)', async () => {
+    // A lone redis-server has no replica: every WAIT 1 answers 0 after its second.
+    const waiting = await stack.addAuth({ REDIS_WAIT_REPLICAS: '1' });
+    const other = stack.auth[1]!;
+    const victim = await stack.token(0);
+    assert.equal((await authenticate(other.url, victim, EDIT_DOC)).status, 200);
+    const res = await fetch(`${waiting.url}/revoke`, {
+      method: 'POST',
+      body: new URLSearchParams({ token: victim, client_id: 'e2e-client', client_secret: 'e2e-secret-0123456789' }),
+    });
+    assert.equal(res.status, 200, 'refusing it would leave the token valid everywhere');
+    await waiting.process.waitForLine(/revocation stored on the master only/);
+    assert.equal((await authenticate(waiting.url, victim, EDIT_DOC)).body.error?.code, 'E_TOKEN_REVOKED');
+    const { jti } = JSON.parse(Buffer.from(victim.split('.')[1] as string, 'base64url').toString()) as { jti: string };
+    await other.process.waitForLine(new RegExp(`"jti":"${jti}".*token revoked`));
+    assert.equal((await authenticate(other.url, victim, EDIT_DOC)).body.error?.code, 'E_TOKEN_REVOKED');
+  });
 });
