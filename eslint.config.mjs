@@ -24,6 +24,8 @@ export default [
             { sourceTag: 'type:bench', onlyDependOnLibsWithTags: ['type:lib', 'type:testing'] },
             // The deploy tests start the real services to read their metrics.
             { sourceTag: 'type:deploy', onlyDependOnLibsWithTags: ['type:testing'] },
+            // The `npm start` test starts the suite as a user does.
+            { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:testing'] },
           ],
         },
       ],

@@ -6,14 +6,15 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureInstalled, ensureModernNode, ensureRedisServer, root } from './lib/bootstrap.mjs';
 
 ensureInstalled();
 ensureModernNode(fileURLToPath(import.meta.url), process.argv.slice(2));
 
-const dataDir = join(root, '.data');
+// PORTCULLIS_DATA_DIR moves it (the tests start a second suite beside a running one).
+const dataDir = process.env.PORTCULLIS_DATA_DIR ? resolve(process.env.PORTCULLIS_DATA_DIR) : join(root, '.data');
 const policyPort = Number(process.env.POLICY_PORT ?? 8181);
 const authPort = Number(process.env.AUTH_PORT ?? 8080);
 const children = [];

@@ -13,7 +13,7 @@ ensureModernNode(fileURLToPath(import.meta.url), args);
 ensureRedisServer();
 ensureChromium();
 
-const projects = args.length > 0 ? args : ['apps/*', 'libs/*', 'perf/bench', 'deploy'];
+const projects = args.length > 0 ? args : ['apps/*', 'libs/*', 'perf/bench', 'deploy', 'scripts'];
 const patterns = projects.map((project) => `${project.replace(/\/$/, '')}/test/**/*.test.ts`);
 const summaryDir = mkdtempSync(join(tmpdir(), 'portcullis-test-'));
 const summaryFile = join(summaryDir, 'summary.json');
