@@ -28,7 +28,7 @@ export class RevocationStore {
   /**
    * `replicas` (REDIS_WAIT_REPLICAS) must hold each revocation before `add` resolves, so a
    * master killed right after cannot take it away. Revocations are rare: the WAIT may hold
-   * `redis` for up to a second when a replica lags, and no connection of its own is kept.
+   * `redis` for up to a second when a replica lags, so no connection of its own is kept.
    */
   constructor(redis: RedisClient, options: { key?: string; replicas?: number } = {}) {
     this.#redis = redis;
@@ -39,9 +39,10 @@ export class RevocationStore {
 
   /**
    * Records `jti` until `expiresAtSec` (a later `exp` wins), trims what has expired and
-   * bumps {@link version}, in one round trip. Rejects after `timeoutMs` without an answer (Redis away: its client
-   * would otherwise keep the command through reconnects for ~15 s), or when fewer than
-   * the asked replicas hold it; the write may still land later, which is harmless.
+   * bumps {@link version}, in one round trip. Rejects after `timeoutMs` without an answer
+   * (Redis away: its client would otherwise keep the command through reconnects for
+   * ~15 s), or with `NotReplicatedError` when fewer than the asked replicas hold it (the
+   * master has it then); a write that timed out may still land later, which is harmless.
    */
   async add(jti: string, expiresAtSec: number, timeoutMs = 2000): Promise<void> {
     const now = Math.floor(Date.now() / 1000);
