@@ -1,21 +1,50 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TOPICS, type PolicyUpdatedEvent } from '@portcullis/contracts';
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Logger } from '@portcullis/observability';
+import { backoffDelay } from '@portcullis/resilience';
 import type { Evaluator } from './engine/evaluator.ts';
 
 /**
  * Publishes `policy.updated` whenever a new version goes live (start, file reload,
- * `PUT /policies`). Publishing never blocks or fails the swap: a bus outage is logged
- * and the auth-services fall back to their TTLs. The message id is the version, so a
- * version announced twice (two replicas loading the same files) is applied once.
+ * `PUT /policies`), and tries again with backoff (0.1 s to 5 s) until it is out: an
+ * auth-service that never hears of a version keeps answering from decisions cached under
+ * the older one until they expire (5 min by default) or it asks for a new one. Only the
+ * newest version is sent: one superseded while its announcement was failing is skipped,
+ * since every instance moves to whichever version it is told of. Publishing never blocks
+ * or fails the swap. The message id is the version, so a version announced twice (two
+ * replicas loading the same files) is applied once. `signal` stops the retries.
  */
-export function announceUpdates(evaluator: Evaluator, bus: MessageBus, log: Logger): void {
+export function announceUpdates(evaluator: Evaluator, bus: MessageBus, log: Logger, signal: AbortSignal): void {
   let previousVersion: string | null = null;
+  let next: PolicyUpdatedEvent | undefined;
+  let sending = false;
+  const send = async (): Promise<void> => {
+    if (sending) return;
+    sending = true;
+    try {
+      for (let failures = 0; next !== undefined && !signal.aborted;) {
+        const event = next;
+        try {
+          await bus.publish(TOPICS.policyUpdated.topic, event, {
+            priority: TOPICS.policyUpdated.priority,
+            id: `policy.updated:${event.version}`,
+          });
+          if (next === event) next = undefined;
+          failures = 0;
+        } catch (error) {
+          const retryInMs = Math.round(backoffDelay(failures++, { baseMs: 100, maxMs: 5000 }));
+          log.warn({ err: error, version: event.version, retryInMs }, 'could not publish policy.updated; trying again');
+          await sleep(retryInMs, undefined, { signal }).catch(() => undefined);
+        }
+      }
+    } finally {
+      sending = false;
+    }
+  };
   evaluator.on('updated', (bundle) => {
-    const event: PolicyUpdatedEvent = { version: bundle.version, previousVersion, policyCount: bundle.policyIds.length };
+    next = { version: bundle.version, previousVersion, policyCount: bundle.policyIds.length };
     previousVersion = bundle.version;
-    bus
-      .publish(TOPICS.policyUpdated.topic, event, { priority: TOPICS.policyUpdated.priority, id: `policy.updated:${bundle.version}` })
-      .catch((error: unknown) => log.warn({ err: error, version: bundle.version }, 'could not publish policy.updated'));
+    void send();
   });
 }

@@ -64,9 +64,10 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
     : undefined;
   const audit = new DecisionAuditLog(log, { recent });
   const impact = new ImpactAnalyzer({ recent, timeLimitMs: config.POLICY_IMPACT_TIME_LIMIT_MS });
+  const stopping = new AbortController();
   if (bus) {
     health.register({ ...bus.healthCheck(), critical: false });
-    announceUpdates(evaluator, bus, log);
+    announceUpdates(evaluator, bus, log, stopping.signal);
     await audit.subscribe(bus);
   }
 
@@ -118,6 +119,7 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
     ready,
     async stop() {
       watcher?.close();
+      stopping.abort();
       try {
         await bus?.close({ timeoutMs: 2000 });
       } finally {

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { PolicyUpdatedEvent, TOPICS } from '@portcullis/contracts';
 import { MessageBus } from '@portcullis/message-bus';
+import { closeRedis, openRedis } from '@portcullis/redis';
 import { freePort, startProcess, startRedisServer, type ProcessHandle, type RedisServerHandle } from '@portcullis/testing';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -59,6 +60,59 @@ test('a PUT /policies announces policy.updated on the bus with the new version',
   const { version } = (await res.json()) as { version: string };
   await arrived;
   assert.deepEqual(received, [{ version, previousVersion: before, policyCount: 1 }]);
+});
+
+test('an announcement that fails is sent again until it is out; a version superseded meanwhile is skipped', async () => {
+  const received: string[] = [];
+  let check: () => void = () => undefined;
+  await bus.subscribe<PolicyUpdatedEvent>(
+    TOPICS.policyUpdated.topic,
+    (message) => {
+      received.push(message.payload.version);
+      check();
+    },
+    { mode: 'broadcast', group: 'test-retry', parse: (payload) => PolicyUpdatedEvent.parse(payload) },
+  );
+  // A second policy-service whose Redis user loses XADD: its publishes fail, nothing else does.
+  const admin = openRedis(redis.url);
+  const port = await freePort();
+  let announcer: ProcessHandle | undefined;
+  try {
+    await admin.call('ACL', 'SETUSER', 'announcer', 'on', '>announcer-pass', '~*', '&*', '+@all');
+    announcer = await startProcess({
+      command: process.execPath,
+      args: [MAIN],
+      env: {
+        POLICY_PORT: String(port),
+        POLICY_ADMIN_TOKEN: ADMIN,
+        REDIS_URL: `redis://announcer:announcer-pass@127.0.0.1:${redis.port}`,
+        POLICY_WATCH: 'false',
+        LOG_LEVEL: 'info',
+      },
+      readyWhen: /policy-service ready on/,
+    });
+    await admin.call('ACL', 'SETUSER', 'announcer', '-xadd');
+    const put = async (policies: string): Promise<string> => {
+      const res = await fetch(`http://127.0.0.1:${port}/policies`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
+        body: JSON.stringify({ policies }),
+      });
+      assert.equal(res.status, 200, 'a failed announcement does not fail the swap');
+      return ((await res.json()) as { version: string }).version;
+    };
+    const superseded = await put('@id("first") permit(principal, action == Action::"view", resource);');
+    await announcer.waitForLine(new RegExp(`"version":"${superseded}".*could not publish policy.updated`));
+    const newest = await put('@id("second") permit(principal, action == Action::"edit", resource);');
+    await announcer.waitForLine(new RegExp(`"version":"${newest}".*could not publish policy.updated`));
+    const arrived = new Promise<void>((resolve) => (check = () => received.includes(newest) && resolve()));
+    await admin.call('ACL', 'SETUSER', 'announcer', '+xadd');
+    await arrived;
+    assert.equal(received.includes(superseded), false, 'never sent: the newer version replaced it');
+  } finally {
+    await announcer?.stop('SIGKILL');
+    await closeRedis(admin);
+  }
 });
 
 test('Redis going away does not fail a PUT: the swap succeeds and /ready stays 200', async () => {
