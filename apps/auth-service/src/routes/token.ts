@@ -140,7 +140,8 @@ export function tokenRoutes(options: {
         403: { description: "unauthorized_client: not this client's token" },
         429: LOCKED_OUT,
         503: {
-          description: 'temporarily_unavailable: the revocation could not be stored; the token still exists (RFC 7009 §2.2.1), retry',
+          description:
+            'temporarily_unavailable: the revocation could not be stored or sent; the token still works here (RFC 7009 §2.2.1), retry',
         },
       },
       handle: async ({ body, headers, traceparent, log }) => {
