@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { TOPICS, type PolicyUpdatedEvent } from '@portcullis/contracts';
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Logger } from '@portcullis/observability';
-import { backoffDelay } from '@portcullis/resilience';
+import { retryUntilDone } from '@portcullis/resilience';
 import type { Evaluator } from './engine/evaluator.ts';
 
 /**
@@ -19,25 +18,28 @@ export function announceUpdates(evaluator: Evaluator, bus: MessageBus, log: Logg
   let previousVersion: string | null = null;
   let next: PolicyUpdatedEvent | undefined;
   let sending = false;
+  // Each attempt sends the newest version; a newer one arriving during a successful
+  // publish is sent by the next turn of the loop.
+  const publishNewest = async (): Promise<void> => {
+    const event = next as PolicyUpdatedEvent;
+    await bus.publish(TOPICS.policyUpdated.topic, event, {
+      priority: TOPICS.policyUpdated.priority,
+      id: `policy.updated:${event.version}`,
+    });
+    if (next === event) next = undefined;
+  };
   const send = async (): Promise<void> => {
     if (sending) return;
     sending = true;
     try {
-      for (let failures = 0; next !== undefined && !signal.aborted;) {
-        const event = next;
-        try {
-          await bus.publish(TOPICS.policyUpdated.topic, event, {
-            priority: TOPICS.policyUpdated.priority,
-            id: `policy.updated:${event.version}`,
-          });
-          if (next === event) next = undefined;
-          failures = 0;
-        } catch (error) {
-          const retryInMs = Math.round(backoffDelay(failures++, { baseMs: 100, maxMs: 5000 }));
-          log.warn({ err: error, version: event.version, retryInMs }, 'could not publish policy.updated; trying again');
-          await sleep(retryInMs, undefined, { signal }).catch(() => undefined);
-        }
-      }
+      while (next !== undefined && !signal.aborted)
+        await retryUntilDone(publishNewest, {
+          baseMs: 100,
+          maxMs: 5000,
+          signal,
+          onFailure: (error, retryInMs) =>
+            log.warn({ err: error, version: next?.version, retryInMs }, 'could not publish policy.updated; trying again'),
+        });
     } finally {
       sending = false;
     }

@@ -141,9 +141,9 @@ export class MessageBus {
       }
       args.push(String(index), json);
     }
-    const replicas = this.#options.publishReplicas;
-    if (replicas === 0) return this.#client.busPublishMany(keys.length, ...keys, ...args);
-    return writeReplicated(this.#client, replicas, (pipeline) => (pipeline as BusPipeline).busPublishMany(keys.length, ...keys, ...args));
+    return writeReplicated(this.#client, this.#options.publishReplicas, (pipeline) =>
+      (pipeline as BusPipeline).busPublishMany(keys.length, ...keys, ...args),
+    );
   }
 
   /** Counts in runs of one topic and priority: a label lookup per run, not per message. */

@@ -19,7 +19,8 @@ export class NotReplicatedError extends PortcullisError {
 
 /**
  * Sends the writes `write` queues, then `WAIT replicas timeoutMs`, on one pipeline, and
- * resolves to the last write's answer once `replicas` replicas hold them. One pipeline, so
+ * resolves to the last write's answer once `replicas` replicas hold them (with 0, no WAIT:
+ * once the master has them). One pipeline, so
  * WAIT goes to the node the writes went to (on a Cluster, the master of their slot: their
  * keys must share one slot) and covers every write this connection made there.
  *
@@ -33,9 +34,10 @@ export async function writeReplicated<T>(
   write: (pipeline: RedisPipeline) => RedisPipeline,
   timeoutMs = REPLICA_WAIT_MS,
 ): Promise<T> {
-  const answers = (await write(redis.pipeline()).wait(replicas, timeoutMs).exec()) ?? [];
-  const waited = answers.at(-1);
-  const writes = answers.slice(0, -1);
+  const pipeline = write(redis.pipeline());
+  const answers = (await (replicas > 0 ? pipeline.wait(replicas, timeoutMs) : pipeline).exec()) ?? [];
+  const waited = replicas > 0 ? answers.at(-1) : undefined;
+  const writes = replicas > 0 ? answers.slice(0, -1) : answers;
   const failed = writes.find(([error]) => error !== null)?.[0];
   if ((failed || waited?.[0]) && isCluster(redis)) {
     // After a failover a write is answered MOVED and WAIT, sent to the old master that

@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 /** How {@link backoffDelay} grows. */
 export interface BackoffOptions {
   /** The nominal delay of the first retry (ms). */
@@ -17,4 +19,32 @@ export interface BackoffOptions {
 export function backoffDelay(retry: number, options: BackoffOptions, random: () => number = Math.random): number {
   const nominal = Math.min(options.maxMs ?? Number.POSITIVE_INFINITY, options.baseMs * 2 ** Math.max(0, retry));
   return nominal / 2 + random() * (nominal / 2);
+}
+
+/** Options of {@link retryUntilDone}. */
+export interface RetryUntilDoneOptions extends BackoffOptions {
+  /** Stops the retries (and the wait between two) when aborted. */
+  signal: AbortSignal;
+  /** Told of each failure and of the wait before the next attempt (to log it). */
+  onFailure(error: unknown, retryInMs: number): void;
+}
+
+/**
+ * Calls `attempt` until it resolves, waiting {@link backoffDelay} between failures, for
+ * work that must be done eventually and has no deadline (loading state before ready,
+ * announcing a change). Resolves true once an attempt succeeded, false if `signal`
+ * stopped it first.
+ */
+export async function retryUntilDone(attempt: () => Promise<unknown>, options: RetryUntilDoneOptions): Promise<boolean> {
+  for (let retry = 0; !options.signal.aborted; retry += 1) {
+    try {
+      await attempt();
+      return true;
+    } catch (error) {
+      const retryInMs = Math.round(backoffDelay(retry, options));
+      options.onFailure(error, retryInMs);
+      await sleep(retryInMs, undefined, { signal: options.signal }).catch(() => undefined);
+    }
+  }
+  return false;
 }

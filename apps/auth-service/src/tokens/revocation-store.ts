@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@portcullis/observability';
-import { backoffDelay } from '@portcullis/resilience';
+import { retryUntilDone } from '@portcullis/resilience';
 import { writeReplicated, type RedisClient, type RedisPipeline } from '@portcullis/redis';
 
 /**
@@ -86,19 +86,19 @@ export async function loadRevocations(
   log: Logger,
   signal: AbortSignal,
 ): Promise<boolean> {
-  for (let retry = 0; !signal.aborted; retry += 1) {
-    try {
+  return retryUntilDone(
+    async () => {
       const count = await store.load((jti, exp) => list.revoke(jti, exp));
       list.markLoaded();
       log.info({ revocations: count }, 'revocations loaded');
-      return true;
-    } catch (error) {
-      const delayMs = Math.round(backoffDelay(retry, { baseMs: 100, maxMs: 2000 }));
-      log.warn({ err: error, retryInMs: delayMs }, 'cannot load revocations yet; refusing tokens until they are');
-      await sleep(delayMs, undefined, { signal }).catch(() => undefined);
-    }
-  }
-  return false;
+    },
+    {
+      baseMs: 100,
+      maxMs: 2000,
+      signal,
+      onFailure: (error, retryInMs) => log.warn({ err: error, retryInMs }, 'cannot load revocations yet; refusing tokens until they are'),
+    },
+  );
 }
 
 /**

@@ -112,18 +112,15 @@ export class RecentDecisions {
       rest.push(message.id, String(message.decisions.length), ...message.decisions.map((d) => JSON.stringify(d)));
     const now = Date.now();
     const args = [this.#key, this.#applied, this.#maxLength, now, now - APPLIED_TTL_MS, ...rest] as const;
-    const flags = this.#replicas === 0 ? await this.#redis.recentDecisionsRecord(...args) : await this.#recordReplicated(args);
+    // With replicas, WAIT follows on the same pipeline (see `writeReplicated`): a message
+    // is acked only once replicas hold its record. Fails with `NotReplicatedError`
+    // otherwise, and the bus delivers the message again: the batch is already recorded on
+    // the master, so it is skipped there, or recorded anew on a promoted replica that
+    // never got it.
+    const flags = await writeReplicated<number[]>(this.#redis, this.#replicas, (pipeline) =>
+      (pipeline as RecordPipeline).recentDecisionsRecord(...args),
+    );
     return flags.map((flag) => flag === 1);
-  }
-
-  /**
-   * The record script followed by WAIT on one pipeline (see `writeReplicated`): a message
-   * is acked only once replicas hold its record. Fails with `NotReplicatedError` otherwise,
-   * and the bus delivers the message again: the batch is already recorded on the master,
-   * so it is skipped there, or recorded anew on a promoted replica that never got it.
-   */
-  #recordReplicated(args: readonly (string | number)[]): Promise<number[]> {
-    return writeReplicated(this.#redis, this.#replicas, (pipeline) => (pipeline as RecordPipeline).recentDecisionsRecord(...args));
   }
 
   /**
