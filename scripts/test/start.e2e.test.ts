@@ -15,17 +15,6 @@ const START = fileURLToPath(new URL('../start.mjs', import.meta.url));
 const EDIT_DOC = { action: 'edit', resource: { type: 'Document', id: 'doc-3' } };
 const DELETE_PHOTO = { action: 'delete', resource: { type: 'Photo', id: 'photo-3.jpg' } };
 
-/** Resolves once `pattern` has matched `count` lines of the output (an event, not a clock). */
-async function lines(suite: ProcessHandle, pattern: RegExp, count: number): Promise<void> {
-  const seen = (): number =>
-    suite
-      .output()
-      .split('\n')
-      .filter((line) => pattern.test(line)).length;
-  for (const started = Date.now(); seen() < count; await new Promise((resolve) => setTimeout(resolve, 25)))
-    if (Date.now() - started > 30_000) throw new Error(`timed out waiting for ${count} lines matching ${pattern}`);
-}
-
 /** Whether anything accepts connections on `port`. */
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -103,13 +92,13 @@ describe('npm start (scripts/start.mjs)', () => {
     });
     assert.equal(put.status, 200);
     const { version } = (await put.json()) as { version: string };
-    await lines(suite, new RegExp(`"version":"${version}".*policy version changed`), workers);
+    await suite.waitForLine(new RegExp(`"version":"${version}".*policy version changed`), 30_000, { count: workers });
     const after = await ask(EDIT_DOC);
     assert.equal(after.body.allowed, false);
     assert.equal(after.body.policyVersion, version);
 
     assert.equal((await fetch(`${auth}/revoke`, form({ token }))).status, 200);
-    await lines(suite, /token revoked/, workers);
+    await suite.waitForLine(/token revoked/, 30_000, { count: workers });
     assert.equal((await ask(EDIT_DOC)).body.error?.code, 'E_TOKEN_REVOKED');
     assert.deepEqual(await (await fetch(`${auth}/introspect`, form({ token }))).json(), { active: false });
 

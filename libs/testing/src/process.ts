@@ -19,9 +19,10 @@ export interface ProcessHandle {
   output(): string;
   /**
    * Resolves with the first output line matching `pattern`: already written or future,
-   * or with `{ fromNow: true }` only lines written after this call.
+   * or with `{ fromNow: true }` only lines written after this call. With `count`, the
+   * count-th such line (two workers each logging an event: `count: 2`).
    */
-  waitForLine(pattern: RegExp, timeoutMs?: number, options?: { fromNow?: boolean }): Promise<string>;
+  waitForLine(pattern: RegExp, timeoutMs?: number, options?: { fromNow?: boolean; count?: number }): Promise<string>;
   /** Sends `signal` and resolves with the exit code (or signal name) once it has exited. */
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
@@ -38,11 +39,11 @@ export async function startProcess(options: StartProcessOptions): Promise<Proces
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let buffer = '';
-  const waiters = new Set<{ pattern: RegExp; from: number; resolve: (line: string) => void }>();
+  const waiters = new Set<{ pattern: RegExp; count: number; from: number; resolve: (line: string) => void }>();
   const onData = (chunk: Buffer): void => {
     buffer += chunk.toString('utf8');
     for (const waiter of waiters) {
-      const line = findLine(buffer.slice(waiter.from), waiter.pattern);
+      const line = findLine(buffer.slice(waiter.from), waiter.pattern, waiter.count);
       if (line !== undefined) {
         waiters.delete(waiter);
         waiter.resolve(line);
@@ -60,13 +61,15 @@ export async function startProcess(options: StartProcessOptions): Promise<Proces
     child.once('error', (error) => resolve(`spawn failed: ${error.message}`));
   });
 
-  const waitForLine = (pattern: RegExp, timeoutMs = 20_000, wait: { fromNow?: boolean } = {}): Promise<string> => {
+  const waitForLine = (pattern: RegExp, timeoutMs = 20_000, wait: { fromNow?: boolean; count?: number } = {}): Promise<string> => {
     const from = wait.fromNow === true ? buffer.length : 0;
-    const found = findLine(buffer.slice(from), pattern);
+    const count = wait.count ?? 1;
+    const found = findLine(buffer.slice(from), pattern, count);
     if (found !== undefined) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
       const waiter = {
         pattern,
+        count,
         from,
         resolve: (line: string) => {
           clearTimeout(timer);
@@ -99,6 +102,7 @@ export async function startProcess(options: StartProcessOptions): Promise<Proces
   };
 }
 
-function findLine(text: string, pattern: RegExp): string | undefined {
-  return text.split('\n').find((line) => pattern.test(line));
+/** The `count`-th line of `text` matching `pattern`. */
+function findLine(text: string, pattern: RegExp, count: number): string | undefined {
+  return text.split('\n').filter((line) => pattern.test(line))[count - 1];
 }

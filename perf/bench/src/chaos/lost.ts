@@ -21,8 +21,8 @@ export interface LostWhere {
   notInStream: number;
 }
 
-/** Request ids named in a stream entry's fields (a message carries a batch of decisions). */
-function requestIds(fields: string[]): string[] {
+/** Request ids named in a stream entry's fields (a bus message carries a batch of decisions, an audit record entry one). */
+export function requestIds(fields: string[]): string[] {
   return fields.flatMap((field) => [...field.matchAll(/"requestId":"([^"]+)"/g)].map((match) => match[1] as string));
 }
 
