@@ -5,11 +5,12 @@ import { closeRedis, openRedis } from '@portcullis/redis';
 import type { PolicyServiceConfig } from './config.ts';
 import { announceUpdates } from './announce.ts';
 import { DecisionAuditLog } from './audit.ts';
-import { PolicyInvalidError } from './engine/errors.ts';
 import { Evaluator } from './engine/evaluator.ts';
 import { RecentDecisions } from './impact/recent.ts';
 import { ImpactAnalyzer } from './impact/replay.ts';
-import { readPolicyDir, watchPolicyDir } from './engine/loader.ts';
+import { lastChangeOf, readPolicyDir, watchPolicyDir } from './engine/loader.ts';
+import { LiveSetStore } from './live-set/store.ts';
+import { followPolicyUpdates, LiveSetSync } from './live-set/sync.ts';
 import { evaluateRoutes } from './routes/evaluate.ts';
 import { policyRoutes } from './routes/policies.ts';
 import { sendWarmUpTraffic, warmUpRequests } from './warm-up.ts';
@@ -27,7 +28,8 @@ export interface PolicyService extends RunningService {
 /**
  * Loads POLICY_DIR, serves the API on one port (HTTP/1.1 + h2c) and reloads the
  * policies when their files change. A bad file on reload is logged and ignored: the
- * previous set stays live.
+ * previous set stays live. With Redis, the live set is shared by every replica
+ * (`live-set/sync.ts`).
  */
 export async function startPolicyService(config: PolicyServiceConfig): Promise<PolicyService> {
   const context = await createServiceContext('policy-service', config.LOG_LEVEL);
@@ -65,29 +67,32 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
   const audit = new DecisionAuditLog(log, { recent });
   const impact = new ImpactAnalyzer({ recent, timeLimitMs: config.POLICY_IMPACT_TIME_LIMIT_MS });
   const stopping = new AbortController();
+  const liveSet = new LiveSetSync({
+    evaluator,
+    store: redis ? new LiveSetStore(redis, { replicas: config.REDIS_WAIT_REPLICAS }) : undefined,
+    readFiles: async () => {
+      // The time first: a change landing between the two reads is then seen as newer.
+      const changedAtMs = await lastChangeOf(config.POLICY_DIR);
+      return { source: await readPolicyDir(config.POLICY_DIR), changedAtMs };
+    },
+    log,
+  });
   if (bus) {
     health.register({ ...bus.healthCheck(), critical: false });
     announceUpdates(evaluator, bus, log, stopping.signal);
     await audit.subscribe(bus);
+    await followPolicyUpdates(bus, evaluator, liveSet);
   }
 
-  const reload = async (reason: string): Promise<void> => {
-    try {
-      const bundle = evaluator.swap(await readPolicyDir(config.POLICY_DIR));
-      log.info({ version: bundle.version, policies: bundle.policyIds.length, entities: bundle.slicer.size, reason }, 'policies loaded');
-    } catch (error) {
-      const details = error instanceof PolicyInvalidError ? error.details : { message: (error as Error).message };
-      log.error({ dir: config.POLICY_DIR, reason, details }, 'could not load policies; keeping the live set');
-    }
-  };
-  await reload('start');
+  await liveSet.filesChanged('start');
+  if (redis) void liveSet.follow(config.POLICY_SYNC_MS, stopping.signal);
   // Cedar first, in process, with the same requests the request path is warmed with below.
   if (evaluator.bundle !== undefined) evaluator.warmUp(warmUpRequests(evaluator.bundle, 300));
-  const watcher = config.POLICY_WATCH ? watchPolicyDir(config.POLICY_DIR, () => void reload('file change')) : undefined;
+  const watcher = config.POLICY_WATCH ? watchPolicyDir(config.POLICY_DIR, () => void liveSet.filesChanged('file change')) : undefined;
 
   const routes: Route[] = [
     ...evaluateRoutes(evaluator, { maxBatch: config.POLICY_MAX_BATCH, maxBodyBytes: config.POLICY_MAX_BODY_BYTES }),
-    ...policyRoutes(evaluator, config.POLICY_ADMIN_TOKEN, audit, impact),
+    ...policyRoutes(evaluator, liveSet, config.POLICY_ADMIN_TOKEN, audit, impact),
   ];
 
   // Cedar is warm (above); the request path around it is warmed on a private port before

@@ -21,14 +21,19 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       POLICY_AUDIT_RECENT_MAX: env.positiveInt(100_000),
       /**
        * Replicas that must hold a write before it counts as done (Redis WAIT, 1 s): each
-       * recorded audit batch before its message is acked, and each publish. 0 does not
-       * wait. With replicas, set it: a master killed before replicating would otherwise
+       * recorded audit batch before its message is acked, each publish, and each stored
+       * live set. 0 does not wait. With replicas, set it: a master killed before replicating would otherwise
        * take acknowledged writes with it. The auth-service reads the same variable.
        */
       REDIS_WAIT_REPLICAS: env.waitReplicas(),
       /** Longest one impact replay runs; it then answers what it covered. */
       POLICY_IMPACT_TIME_LIMIT_MS: env.positiveInt(5000),
-      /** Where `policy.updated` is published; unset runs without the bus. */
+      /**
+       * How often each replica checks the live set shared in Redis (one HGET), a backstop
+       * for a `policy.updated` it missed; the event itself brings a change at once.
+       */
+      POLICY_SYNC_MS: env.positiveInt(5000),
+      /** Where `policy.updated` is published and the live set shared; unset runs without the bus, alone. */
       REDIS_URL: env.redisUrl(),
       LOG_LEVEL: env.logLevel(),
     },

@@ -115,14 +115,22 @@ test('an announcement that fails is sent again until it is out; a version supers
   }
 });
 
-test('Redis going away does not fail a PUT: the swap succeeds and /ready stays 200', async () => {
+test('Redis away: a PUT answers 503 E_POLICY_STORE_UNAVAILABLE and changes nothing; /ready stays 200', async () => {
+  const before = (
+    (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { version: string }
+  ).version;
   await redis.stop();
   const res = await fetch(`${base}/policies`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
     body: JSON.stringify({ policies: '@id("nobody") forbid(principal, action, resource);' }),
   });
-  assert.equal(res.status, 200);
+  // Stored nowhere, so live nowhere: one replica alone must not change what it decides.
+  assert.equal(res.status, 503);
+  assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'E_POLICY_STORE_UNAVAILABLE');
+  assert.equal(res.headers.get('retry-after'), '1');
+  const live = (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { version: string };
+  assert.equal(live.version, before);
   assert.equal((await fetch(`${base}/ready`)).status, 200);
   const health = (await (await fetch(`${base}/health`)).json()) as { components: Record<string, { status: string }> };
   assert.equal(health.components['message-bus']?.status, 'down');

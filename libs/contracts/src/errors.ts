@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   /** 409: `PUT /policies` would flip more recorded decisions than its `expectedImpact` allows. */
   impactExceeded: 'E_IMPACT_EXCEEDED',
   noPolicies: 'E_NO_POLICIES',
+  /** 503: `PUT /policies` could not store the set where every replica loads it; nothing changed. */
+  policyStoreUnavailable: 'E_POLICY_STORE_UNAVAILABLE',
   draining: 'E_DRAINING',
   decisionUnavailable: 'E_DECISION_UNAVAILABLE',
   internal: 'E_INTERNAL',

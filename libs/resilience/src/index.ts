@@ -3,3 +3,4 @@ export { CircuitBreaker, BREAKER_STATE_VALUE, type BreakerEvent, type BreakerSta
 export { ConsecutiveFailures, FailureRate, type BreakerRule, type FailureKind, type FailureRateOptions } from './rules.ts';
 export { observeBreaker } from './metrics.ts';
 export { LOCAL_STALL_UTILIZATION, watchForStall } from './stall.ts';
+export { DeadlineError, withDeadline } from './deadline.ts';

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@portcullis/observability';
-import { retryUntilDone } from '@portcullis/resilience';
+import { retryUntilDone, withDeadline } from '@portcullis/resilience';
 import { writeReplicated, type RedisClient, type RedisPipeline } from '@portcullis/redis';
 
 /**
@@ -48,13 +48,7 @@ export class RevocationStore {
     const now = Math.floor(Date.now() / 1000);
     const write = (pipeline: RedisPipeline): RedisPipeline =>
       pipeline.zremrangebyscore(this.#key, '-inf', `(${now}`).zadd(this.#key, 'GT', expiresAtSec, jti).incr(this.#versionKey);
-    await Promise.race([
-      writeReplicated(this.#redis, this.#replicas, write),
-      // Revocations are rare: a timer left to run out (unref'd) costs nothing.
-      sleep(timeoutMs, undefined, { ref: false }).then(() => {
-        throw new Error(`Redis did not store the revocation within ${timeoutMs} ms`);
-      }),
-    ]);
+    await withDeadline(writeReplicated(this.#redis, this.#replicas, write), timeoutMs, 'Redis, storing the revocation,');
   }
 
   /** Changes with every `add`: a reader that saw this value already holds every revocation. */

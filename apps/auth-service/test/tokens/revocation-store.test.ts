@@ -17,10 +17,12 @@ describe('RevocationStore on a real redis-server', () => {
     const key = uniqueId('revoked');
     try {
       const store = new RevocationStore(redis, { key });
-      await redis.zadd(key, nowSec() - 10, 'expired');
-      await store.add('a', nowSec() + 60);
-      await store.add('a', nowSec() + 30); // an earlier exp does not shorten it
-      await store.add('b', nowSec() + 120);
+      // One clock reading: the assertion below must not straddle a second boundary.
+      const now = nowSec();
+      await redis.zadd(key, now - 10, 'expired');
+      await store.add('a', now + 60);
+      await store.add('a', now + 30); // an earlier exp does not shorten it
+      await store.add('b', now + 120);
       assert.equal(await redis.zscore(key, 'expired'), null, 'trimmed on write');
 
       const list = new RevocationList({ loaded: false });
@@ -29,7 +31,7 @@ describe('RevocationStore on a real redis-server', () => {
       assert.equal(list.isRevoked('a'), true);
       assert.equal(list.isRevoked('b'), true);
       assert.equal(list.isRevoked('expired'), false);
-      assert.equal(Number(await redis.zscore(key, 'a')), nowSec() + 60);
+      assert.equal(Number(await redis.zscore(key, 'a')), now + 60);
     } finally {
       await closeRedis(redis);
     }

@@ -55,7 +55,11 @@ export class Evaluator extends EventEmitter<{ updated: [PolicyBundle] }> {
    * {@link PolicyInvalidError} and the previous bundle stays live, untouched.
    */
   swap(source: BundleSource): PolicyBundle {
-    const bundle = compileBundle(source);
+    return this.install(compileBundle(source));
+  }
+
+  /** Makes an already compiled `bundle` live (a no-op when its version is live). */
+  install(bundle: PolicyBundle): PolicyBundle {
     if (bundle.version === this.#live?.bundle.version) return this.#live.bundle;
     const slot = `slot-${this.#nextSlot % 2}`;
     preparse(bundle, slot);

@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Entity, parseJson } from '@portcullis/contracts';
 import { z } from 'zod';
@@ -35,6 +35,27 @@ export async function readPolicyDir(dir: string): Promise<BundleSource> {
     entities = parsed.data;
   }
   return { policies: texts.join('\n'), schema, entities };
+}
+
+/**
+ * When POLICY_DIR last changed (ms since the epoch): the newest modification time of the
+ * directory and of what it holds, symlinks followed. On Kubernetes a ConfigMap volume is
+ * written when the pod starts and again on each update, so a replica rolled out with new
+ * files reads a later time than one that kept older files: how the live set shared in
+ * Redis tells newer files from older ones (see `live-set/sync.ts`).
+ */
+export async function lastChangeOf(dir: string): Promise<number> {
+  const names = await readdir(dir);
+  const times = await Promise.all(
+    [dir, ...names.map((name) => join(dir, name))].map((path) =>
+      // An entry removed between the listing and its stat changed the directory anyway.
+      stat(path).then(
+        (stats) => stats.mtimeMs,
+        () => 0,
+      ),
+    ),
+  );
+  return Math.max(...times);
 }
 
 /**

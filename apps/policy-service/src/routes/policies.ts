@@ -7,6 +7,7 @@ import { PolicyInvalidError } from '../engine/errors.ts';
 import type { Evaluator } from '../engine/evaluator.ts';
 import type { DecisionAuditLog } from '../audit.ts';
 import type { ImpactAnalyzer } from '../impact/replay.ts';
+import { PolicyStoreUnavailableError, type LiveSetSync } from '../live-set/sync.ts';
 import { GuardedPutPoliciesRequest } from '../impact/schema.ts';
 import { enforceExpectedImpact, impactRoute, POLICY_BODY_LIMIT, replayCandidate } from './impact.ts';
 
@@ -40,6 +41,7 @@ const describe = (bundle: PolicyBundle) => ({
 /** `GET /policies`, `PUT /policies`, `POST /policies/impact` and `GET /audit/principals`. */
 export function policyRoutes(
   evaluator: Evaluator,
+  liveSet: Pick<LiveSetSync, 'put'>,
   adminToken: string | undefined,
   audit: DecisionAuditLog,
   impact: ImpactAnalyzer,
@@ -77,7 +79,7 @@ export function policyRoutes(
     defineRoute({
       method: 'PUT',
       path: '/policies',
-      summary: 'Replace the policy set atomically (admin)',
+      summary: 'Replace the policy set atomically, on every replica (admin)',
       security: 'bearer',
       body: GuardedPutPoliciesRequest,
       bodyLimit: POLICY_BODY_LIMIT,
@@ -90,18 +92,23 @@ export function policyRoutes(
           description: 'E_IMPACT_EXCEEDED: more flips than expectedImpact allows (details: the impact report); the old set stays live',
         },
         422: { description: 'Cedar refused the policies, schema or entities; the old set stays live' },
+        503: { description: 'E_POLICY_STORE_UNAVAILABLE: Redis did not take the set, so no replica changed; retry' },
       },
       handle: async ({ body, log }) => {
         const { expectedImpact, last, minutes, ...source } = body;
         if (expectedImpact !== undefined)
           enforceExpectedImpact(await replayCandidate(impact, evaluator, source, { last, minutes }), expectedImpact);
         try {
-          const bundle = evaluator.swap(source);
+          const bundle = await liveSet.put(source);
           log.info({ version: bundle.version, policies: bundle.policyIds.length }, 'policies replaced through the admin API');
           return { json: describe(bundle) };
         } catch (error) {
           if (error instanceof PolicyInvalidError) {
             throw new HttpError(422, ERROR_CODES.policyInvalid, error.message, { details: error.details });
+          }
+          if (error instanceof PolicyStoreUnavailableError) {
+            log.warn({ err: error.cause }, 'policies not replaced: the shared store did not take them');
+            throw new HttpError(503, ERROR_CODES.policyStoreUnavailable, error.message, { headers: { 'retry-after': '1' } });
           }
           throw error;
         }
