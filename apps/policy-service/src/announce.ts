@@ -6,13 +6,13 @@ import type { Evaluator } from './engine/evaluator.ts';
 
 /**
  * Publishes `policy.updated` whenever a new version goes live (start, file reload,
- * `PUT /policies`), and tries again with backoff (0.1 s to 5 s) until it is out: an
+ * `PUT /policies`, a set another replica stored), and tries again with backoff (0.1 s to 5 s) until it is out: an
  * auth-service that never hears of a version keeps answering from decisions cached under
  * the older one until they expire (5 min by default) or it asks for a new one. Only the
  * newest version is sent: one superseded while its announcement was failing is skipped,
  * since every instance moves to whichever version it is told of. Publishing never blocks
- * or fails the swap. The message id is the version, so a version announced twice (two
- * replicas loading the same files) is applied once. `signal` stops the retries.
+ * or fails the swap. The message id is the version, so a version announced by each
+ * replica that loads it is applied once. `signal` stops the retries.
  */
 export function announceUpdates(evaluator: Evaluator, bus: MessageBus, log: Logger, signal: AbortSignal): void {
   let previousVersion: string | null = null;
