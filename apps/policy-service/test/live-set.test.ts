@@ -189,7 +189,7 @@ describe('the live set shared by policy-service replicas (real Redis)', () => {
       await a.sync.refresh('poll');
       assert.equal(a.version(), versionOf(DEPLOYED), source);
     }
-    assert.ok(a.lines.some((line) => line.includes('cannot reach the shared live set')));
+    assert.ok(a.lines.some((line) => line.includes('cannot read the shared live set')));
     assert.ok(a.lines.some((line) => line.includes('does not compile here')));
   });
 

@@ -169,7 +169,9 @@ export class LiveSetSync {
         { err: error, version: stored.version, revision: stored.revision },
         'the stored live set does not compile here; keeping the live set',
       );
-      if (this.#evaluator.bundle === undefined && this.#files !== undefined) this.#install(this.#files.bundle, reason, 'files', -1);
+      // Nothing live yet: serve the files rather than nothing, until another set is stored.
+      if (this.#evaluator.bundle === undefined && this.#files !== undefined)
+        this.#install(this.#files.bundle, reason, 'files', stored.revision);
       return;
     }
     this.#install(bundle, reason, stored.origin, stored.revision);
@@ -186,10 +188,11 @@ export class LiveSetSync {
       );
   }
 
-  // Redis away: a replica whose files just changed (or that serves nothing yet) serves
-  // them until the store is back, as it would without Redis; the next poll settles it.
+  // Redis away (or what it holds unreadable): a replica whose files just changed (or that
+  // serves nothing yet) serves them until the store is back, as it would without Redis;
+  // the next poll settles it. Logged once per outage.
   #storeFailed(error: unknown, reason: string, filesMayGoLive: boolean): void {
-    if (!this.#storeDown) this.#log.warn({ err: error, reason }, 'cannot reach the shared live set; trying again at the next poll');
+    if (!this.#storeDown) this.#log.warn({ err: error, reason }, 'cannot read the shared live set; trying again at the next poll');
     this.#storeDown = true;
     if (filesMayGoLive && this.#files !== undefined) this.#install(this.#files.bundle, reason, 'files', -1);
   }
