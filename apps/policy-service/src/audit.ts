@@ -1,34 +1,24 @@
 import { parseAuthDecisions, TOPICS, type AuthDecisionEvent } from '@portcullis/contracts';
 import { RetryLaterError, type MessageBus } from '@portcullis/message-bus';
 import type { Logger } from '@portcullis/observability';
-import { LRUCache } from 'lru-cache';
-import type { RecentDecisions } from './impact/recent.ts';
-
-/** Decisions seen for one principal. */
-export interface PrincipalStats {
-  allow: number;
-  deny: number;
-  lastSeen: string;
-}
+import type { PrincipalStats, RecentDecisions } from './impact/recent.ts';
 
 /**
  * Consumes `auth.decision` in one work-sharing group shared by the policy-service's
  * instances (each message is handled once; a message carries a batch of decisions, or
- * one from a producer that predates batching): an audit log line per decision and
- * per-principal counts, bounded to the most recently active principals. With `recent`,
- * each batch is first recorded in the shared stream `POST /policies/impact` replays, once
- * per message id; only what that recorded now is logged and counted. So the stream holds
- * each decision exactly once, and a process killed between recording and logging loses
- * only its log lines for that batch, never the record.
+ * one from a producer that predates batching): an audit log line per decision. With
+ * `recent`, each batch is first recorded in the shared stream `POST /policies/impact`
+ * replays, and counted per principal beside it, once per message id; only what that
+ * recorded now is logged. So the stream and the counts hold each decision exactly once,
+ * whichever replica consumed it, and a process killed between recording and logging
+ * loses only its log lines for that batch, never the record.
  */
 export class DecisionAuditLog {
-  readonly #stats: LRUCache<string, PrincipalStats>;
   readonly #log: Logger;
   readonly #recent: RecentDecisions | undefined;
 
-  constructor(log: Logger, options: { maxPrincipals?: number; recent?: RecentDecisions | undefined } = {}) {
+  constructor(log: Logger, options: { recent?: RecentDecisions | undefined } = {}) {
     this.#log = log.child({ audit: true });
-    this.#stats = new LRUCache({ max: options.maxPrincipals ?? 10_000 });
     this.#recent = options.recent;
   }
 
@@ -61,17 +51,13 @@ export class DecisionAuditLog {
 
   record(event: AuthDecisionEvent, at: string): void {
     this.#log.info({ ...event, at }, 'auth decision');
-    const stats = this.#stats.get(event.principal) ?? { allow: 0, deny: 0, lastSeen: at };
-    stats[event.decision] += 1;
-    stats.lastSeen = at;
-    this.#stats.set(event.principal, stats);
   }
 
-  /** The principals with the most decisions, busiest first. */
-  top(limit = 100): ({ principal: string } & PrincipalStats)[] {
-    return [...this.#stats.entries()]
-      .map(([principal, stats]) => ({ principal, ...stats }))
-      .sort((a, b) => b.allow + b.deny - (a.allow + a.deny))
-      .slice(0, limit);
+  /**
+   * The principals with the most decisions, busiest first, over every replica's audit
+   * (none without Redis: no `auth.decision` arrives then).
+   */
+  async top(limit = 100): Promise<PrincipalStats[]> {
+    return this.#recent ? this.#recent.topPrincipals(limit) : [];
   }
 }

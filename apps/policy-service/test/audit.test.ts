@@ -11,7 +11,14 @@ import { createLogger, Registry } from '@portcullis/observability';
 import { closeRedis, NotReplicatedError, openRedis, type RedisClient } from '@portcullis/redis';
 import { startRedisCluster, useRedisServer } from '@portcullis/testing';
 import { DecisionAuditLog } from '../src/audit.ts';
-import { APPLIED_KEY, APPLIED_TTL_MS, RecentDecisions, RECENT_DECISIONS_KEY, type RecordedDecision } from '../src/impact/recent.ts';
+import {
+  APPLIED_KEY,
+  APPLIED_TTL_MS,
+  PRINCIPAL_COUNTS_KEY,
+  RecentDecisions,
+  RECENT_DECISIONS_KEY,
+  type RecordedDecision,
+} from '../src/impact/recent.ts';
 
 const decision = (requestId: string): AuthDecisionEvent => ({
   principal: 'User::"alice"',
@@ -53,6 +60,43 @@ describe('audit: each message applied once (real Redis)', () => {
       [true, false, true],
     );
     assert.deepEqual(await requestIdsInStream(), ['r1', 'r2', 'r3', 'r4']);
+  });
+
+  test('decisions are counted per principal with the record, once per message, for the most recently seen principals', async () => {
+    await redis.flushall();
+    const bounded = new RecentDecisions(redis, { maxLength: 10_000, maxPrincipals: 2 });
+    const by = (principal: string, verdict: 'allow' | 'deny', at: string, requestId: string): RecordedDecision => ({
+      ...decision(requestId),
+      principal,
+      decision: verdict,
+      at,
+    });
+    await bounded.record([
+      {
+        id: 'p1',
+        decisions: [
+          by('User::"ann"', 'allow', '2026-12-04T10:00:00.000Z', 'a1'),
+          by('User::"ann"', 'deny', '2026-12-04T10:00:01.000Z', 'a2'),
+        ],
+      },
+      { id: 'p2', decisions: [by('User::"bob"', 'allow', '2026-12-04T10:00:02.000Z', 'b1')] },
+    ]);
+    await bounded.record([{ id: 'p1', decisions: [by('User::"ann"', 'allow', '2026-12-04T10:00:00.000Z', 'a1')] }]);
+    await bounded.record([{ id: 'p3', decisions: [by('User::"ann"', 'allow', '2026-12-04T10:00:03.000Z', 'a3')] }]);
+    assert.deepEqual(await bounded.topPrincipals(), [
+      { principal: 'User::"ann"', allow: 2, deny: 1, lastSeen: '2026-12-04T10:00:03.000Z' },
+      { principal: 'User::"bob"', allow: 1, deny: 0, lastSeen: '2026-12-04T10:00:02.000Z' },
+    ]);
+    // A third principal: the least recently seen (bob) is dropped, counts and all.
+    await bounded.record([{ id: 'p4', decisions: [by('User::"cy"', 'deny', '2026-12-04T10:00:04.000Z', 'c1')] }]);
+    assert.deepEqual(
+      (await bounded.topPrincipals()).map((stats) => stats.principal),
+      ['User::"ann"', 'User::"cy"'],
+    );
+    assert.equal(await redis.hexists(PRINCIPAL_COUNTS_KEY, 'a:User::"bob"'), 0);
+    assert.deepEqual(await bounded.topPrincipals(1), [
+      { principal: 'User::"ann"', allow: 2, deny: 1, lastSeen: '2026-12-04T10:00:03.000Z' },
+    ]);
   });
 
   test('two deliveries recorded at the same moment: exactly one records', async () => {
@@ -103,7 +147,10 @@ describe('audit: each message applied once (real Redis)', () => {
         .map((line) => (JSON.parse(line) as AuthDecisionEvent).requestId);
       assert.deepEqual(audited.sort(), ['q1', 'q2']);
       assert.deepEqual((await requestIdsInStream()).sort(), ['q1', 'q2']);
-      assert.equal(audit.top()[0]?.allow, 2);
+      assert.deepEqual(
+        (await audit.top()).map(({ principal, allow, deny }) => ({ principal, allow, deny })),
+        [{ principal: 'User::"alice"', allow: 2, deny: 0 }],
+      );
     } finally {
       unsubscribe('portcullis:bus:processed', listener);
       await bus.close();

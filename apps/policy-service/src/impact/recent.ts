@@ -15,6 +15,23 @@ export const RECENT_DECISIONS_KEY = 'portcullis:{audit}:recent';
 export const APPLIED_KEY = 'portcullis:{audit}:applied';
 
 /**
+ * Decisions per principal over every replica's audit, counted with the record (so once per
+ * message): a hash of `a:<principal>` and `d:<principal>` counts, and a sorted set of
+ * principals by when each was last seen (ms), which bounds both to the most recently
+ * active principals.
+ */
+export const PRINCIPAL_COUNTS_KEY = 'portcullis:{audit}:principals';
+export const PRINCIPALS_SEEN_KEY = 'portcullis:{audit}:principals:seen';
+
+/** Decisions seen for one principal, by every replica. */
+export interface PrincipalStats {
+  principal: string;
+  allow: number;
+  deny: number;
+  lastSeen: string;
+}
+
+/**
  * How long a recorded message id is remembered, as the bus remembers its own (`dedupTtlMs`):
  * redeliveries (a consumer killed before its ack, an ack Redis refused, a journal resent by
  * a restarted auth-service) come within seconds to minutes.
@@ -35,40 +52,64 @@ export interface RecordedMessage {
 const PAGE = 500;
 
 /**
- * KEYS[1] the stream, KEYS[2] the applied set; ARGV[1] the stream's MAXLEN, ARGV[2] now
- * (ms), ARGV[3] the oldest score still remembered, then per message its id, its decision
- * count n and n decisions' JSON. A message whose id is in the set is skipped; the answer
- * has a 1 (recorded now) or 0 (already recorded) per message. One atomic call a batch:
- * checking and recording apart would let two deliveries of one message both record it,
- * and a command per decision was most of what an audited decision cost the policy-service.
+ * KEYS[1] the stream, KEYS[2] the applied set, KEYS[3] the principal counts, KEYS[4] the
+ * principals by last seen; ARGV[1] the stream's MAXLEN, ARGV[2] now (ms), ARGV[3] the
+ * oldest score still remembered, ARGV[4] how many principals are kept, then per message
+ * its id, its decision count n, n decisions' JSON, its principal count k and k times
+ * (principal, allows, denies, last seen ms). A message whose id is in the set is skipped;
+ * the answer has a 1 (recorded now) or 0 (already recorded) per message. One atomic call
+ * a batch: checking and recording apart would let two deliveries of one message both
+ * record it, and a command per decision was most of what an audited decision cost the
+ * policy-service (hence counts summed per principal before the call).
  */
 const RECORD_LUA = `
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
 local fresh = {}
-local i = 4
+local i = 5
 while i <= #ARGV do
   local n = tonumber(ARGV[i + 1])
+  local k = tonumber(ARGV[i + 2 + n])
   if redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[i]) == 1 then
     for j = i + 2, i + 1 + n do
       redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'd', ARGV[j])
+    end
+    for p = i + 3 + n, i + 2 + n + 4 * k, 4 do
+      local principal = ARGV[p]
+      if ARGV[p + 1] ~= '0' then redis.call('HINCRBY', KEYS[3], 'a:' .. principal, ARGV[p + 1]) end
+      if ARGV[p + 2] ~= '0' then redis.call('HINCRBY', KEYS[3], 'd:' .. principal, ARGV[p + 2]) end
+      redis.call('ZADD', KEYS[4], 'GT', ARGV[p + 3], principal)
     end
     fresh[#fresh + 1] = 1
   else
     fresh[#fresh + 1] = 0
   end
-  i = i + 2 + n
+  i = i + 3 + n + 4 * k
+end
+local over = redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[4])
+if over > 0 then
+  for _, principal in ipairs(redis.call('ZRANGE', KEYS[4], 0, over - 1)) do
+    redis.call('HDEL', KEYS[3], 'a:' .. principal, 'd:' .. principal)
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, over - 1)
 end
 return fresh`;
 
+/** One message's decisions summed per principal: [principal, allows, denies, last seen ms] each. */
+function countsByPrincipal(decisions: readonly RecordedDecision[]): string[] {
+  const counts = new Map<string, { allow: number; deny: number; lastMs: number }>();
+  for (const decision of decisions) {
+    const entry = counts.get(decision.principal) ?? { allow: 0, deny: 0, lastMs: 0 };
+    entry[decision.decision] += 1;
+    entry.lastMs = Math.max(entry.lastMs, Date.parse(decision.at) || 0);
+    counts.set(decision.principal, entry);
+  }
+  const flat = [String(counts.size)];
+  for (const [principal, { allow, deny, lastMs }] of counts) flat.push(principal, String(allow), String(deny), String(lastMs));
+  return flat;
+}
+
 type WithRecordScript = RedisClient & {
-  recentDecisionsRecord(
-    stream: string,
-    applied: string,
-    maxLength: number,
-    now: number,
-    oldest: number,
-    ...rest: string[]
-  ): Promise<number[]>;
+  recentDecisionsRecord(...args: readonly (string | number)[]): Promise<number[]>;
 };
 
 /** A pipeline that can queue the record script. */
@@ -85,18 +126,37 @@ export class RecentDecisions {
   readonly #maxLength: number;
   readonly #key: string;
   readonly #applied: string;
+  readonly #counts: string;
+  readonly #seen: string;
+  readonly #maxPrincipals: number;
   readonly #replicas: number;
 
   /**
    * `replicas`: how many replicas must acknowledge each recorded batch (Redis WAIT, on the
-   * connection to the stream's node) before {@link record} resolves; 0 (default) does not wait.
+   * connection to the stream's node) before {@link record} resolves; 0 (default) does not
+   * wait. `maxPrincipals`: principals whose counts are kept, the most recently seen
+   * (default 10 000). The other options rename the keys (tests).
    */
-  constructor(redis: RedisClient, options: { maxLength: number; key?: string; appliedKey?: string; replicas?: number }) {
-    redis.defineCommand('recentDecisionsRecord', { numberOfKeys: 2, lua: RECORD_LUA });
+  constructor(
+    redis: RedisClient,
+    options: {
+      maxLength: number;
+      maxPrincipals?: number;
+      key?: string;
+      appliedKey?: string;
+      countsKey?: string;
+      seenKey?: string;
+      replicas?: number;
+    },
+  ) {
+    redis.defineCommand('recentDecisionsRecord', { numberOfKeys: 4, lua: RECORD_LUA });
     this.#redis = redis as WithRecordScript;
     this.#maxLength = options.maxLength;
     this.#key = options.key ?? RECENT_DECISIONS_KEY;
     this.#applied = options.appliedKey ?? APPLIED_KEY;
+    this.#counts = options.countsKey ?? PRINCIPAL_COUNTS_KEY;
+    this.#seen = options.seenKey ?? PRINCIPALS_SEEN_KEY;
+    this.#maxPrincipals = options.maxPrincipals ?? 10_000;
     this.#replicas = options.replicas ?? 0;
   }
 
@@ -109,9 +169,15 @@ export class RecentDecisions {
     if (messages.length === 0) return [];
     const rest: string[] = [];
     for (const message of messages)
-      rest.push(message.id, String(message.decisions.length), ...message.decisions.map((d) => JSON.stringify(d)));
+      rest.push(
+        message.id,
+        String(message.decisions.length),
+        ...message.decisions.map((d) => JSON.stringify(d)),
+        ...countsByPrincipal(message.decisions),
+      );
     const now = Date.now();
-    const args = [this.#key, this.#applied, this.#maxLength, now, now - APPLIED_TTL_MS, ...rest] as const;
+    const keys = [this.#key, this.#applied, this.#counts, this.#seen];
+    const args = [...keys, this.#maxLength, now, now - APPLIED_TTL_MS, this.#maxPrincipals, ...rest];
     // With replicas, WAIT follows on the same pipeline (see `writeReplicated`): a message
     // is acked only once replicas hold its record. Fails with `NotReplicatedError`
     // otherwise, and the bus delivers the message again: the batch is already recorded on
@@ -121,6 +187,18 @@ export class RecentDecisions {
       (pipeline as RecordPipeline).recentDecisionsRecord(...args),
     );
     return flags.map((flag) => flag === 1);
+  }
+
+  /** The principals with the most recorded decisions, busiest first, as every replica counted them. */
+  async topPrincipals(limit = 100): Promise<PrincipalStats[]> {
+    const [counts, seen] = await Promise.all([this.#redis.hgetall(this.#counts), this.#redis.zrange(this.#seen, '0', '-1', 'WITHSCORES')]);
+    const stats: PrincipalStats[] = [];
+    for (let index = 0; index + 1 < seen.length; index += 2) {
+      const principal = seen[index] as string;
+      const lastSeen = new Date(Number(seen[index + 1])).toISOString();
+      stats.push({ principal, allow: Number(counts[`a:${principal}`] ?? 0), deny: Number(counts[`d:${principal}`] ?? 0), lastSeen });
+    }
+    return stats.sort((a, b) => b.allow + b.deny - (a.allow + a.deny)).slice(0, limit);
   }
 
   /**

@@ -52,11 +52,11 @@ export function policyRoutes(
     defineRoute({
       method: 'GET',
       path: '/audit/principals',
-      summary: 'Decisions per principal, from auth.decision events (admin)',
+      summary: 'Decisions per principal, from auth.decision events, over every replica (admin)',
       security: 'bearer',
       authorize: admin,
       responses: { 200: { description: 'busiest principals first' }, 401: { description: 'missing or wrong admin token' } },
-      handle: () => ({ json: { principals: audit.top() } }),
+      handle: async () => ({ json: { principals: await audit.top() } }),
     }),
     defineRoute({
       // The policy text and schema say who may do what: as sensitive as changing them.
