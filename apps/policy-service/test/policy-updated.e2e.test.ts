@@ -115,7 +115,7 @@ test('an announcement that fails is sent again until it is out; a version supers
   }
 });
 
-test('Redis away: a PUT answers 503 E_POLICY_STORE_UNAVAILABLE and changes nothing; /ready stays 200', async () => {
+test('Redis away: a PUT answers 503 E_POLICY_STORE_UNAVAILABLE and changes nothing, audit reads 503 E_AUDIT_UNAVAILABLE; /ready stays 200', async () => {
   const before = (
     (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { version: string }
   ).version;
@@ -132,6 +132,19 @@ test('Redis away: a PUT answers 503 E_POLICY_STORE_UNAVAILABLE and changes nothi
   const live = (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { version: string };
   assert.equal(live.version, before);
   assert.equal((await fetch(`${base}/ready`)).status, 200);
+  // What reads the shared audit record says it cannot, rather than a 500 or a hang.
+  const admin = { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` };
+  for (const answer of [
+    await fetch(`${base}/audit/principals`, { headers: admin }),
+    await fetch(`${base}/policies/impact`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ policies: 'permit(principal, action, resource);' }),
+    }),
+  ]) {
+    assert.equal(answer.status, 503, answer.url);
+    assert.equal(((await answer.json()) as { error: { code: string } }).error.code, 'E_AUDIT_UNAVAILABLE');
+  }
   const health = (await (await fetch(`${base}/health`)).json()) as { components: Record<string, { status: string }> };
   assert.equal(health.components['message-bus']?.status, 'down');
 });

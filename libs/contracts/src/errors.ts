@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   noPolicies: 'E_NO_POLICIES',
   /** 503: `PUT /policies` could not store the set where every replica loads it; nothing changed. */
   policyStoreUnavailable: 'E_POLICY_STORE_UNAVAILABLE',
+  /** 503: the audit record (Redis) behind `GET /audit/principals` and impact replays could not be read in time. */
+  auditUnavailable: 'E_AUDIT_UNAVAILABLE',
   draining: 'E_DRAINING',
   decisionUnavailable: 'E_DECISION_UNAVAILABLE',
   internal: 'E_INTERNAL',

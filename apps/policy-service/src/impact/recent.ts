@@ -1,5 +1,6 @@
-import type { AuthDecisionEvent } from '@portcullis/contracts';
+import { ERROR_CODES, PortcullisError, type AuthDecisionEvent } from '@portcullis/contracts';
 import { writeReplicated, type RedisClient, type RedisPipeline } from '@portcullis/redis';
+import { withDeadline } from '@portcullis/resilience';
 
 /**
  * The stream every policy-service instance appends decisions to, so any instance's replay
@@ -50,6 +51,19 @@ export interface RecordedMessage {
 
 /** Entries read per XREVRANGE: small enough that Redis and this loop both stay responsive. */
 const PAGE = 500;
+
+/** Longest one read of the record may take (Redis away: its client would hold it ~15 s). */
+const READ_DEADLINE_MS = 2000;
+
+/** The record could not be read in time (Redis away or stalled): answered 503, not 500. */
+export class AuditRecordUnavailableError extends PortcullisError {
+  static override readonly code = ERROR_CODES.auditUnavailable;
+}
+
+const readInTime = <T>(read: Promise<T>, what: string): Promise<T> =>
+  withDeadline(read, READ_DEADLINE_MS, `Redis, reading ${what},`).catch((error: unknown) => {
+    throw new AuditRecordUnavailableError(`the audit record could not be read: ${(error as Error).message}`, { cause: error });
+  });
 
 /**
  * KEYS[1] the stream, KEYS[2] the applied set, KEYS[3] the principal counts, KEYS[4] the
@@ -191,7 +205,10 @@ export class RecentDecisions {
 
   /** The principals with the most recorded decisions, busiest first, as every replica counted them. */
   async topPrincipals(limit = 100): Promise<PrincipalStats[]> {
-    const [counts, seen] = await Promise.all([this.#redis.hgetall(this.#counts), this.#redis.zrange(this.#seen, '0', '-1', 'WITHSCORES')]);
+    const [counts, seen] = await readInTime(
+      Promise.all([this.#redis.hgetall(this.#counts), this.#redis.zrange(this.#seen, '0', '-1', 'WITHSCORES')]),
+      'the principal counts',
+    );
     const stats: PrincipalStats[] = [];
     for (let index = 0; index + 1 < seen.length; index += 2) {
       const principal = seen[index] as string;
@@ -211,7 +228,7 @@ export class RecentDecisions {
     let left = limit;
     while (left > 0) {
       const count = Math.min(PAGE, left);
-      const entries = await this.#redis.xrevrange(this.#key, end, start, 'COUNT', count);
+      const entries = await readInTime(this.#redis.xrevrange(this.#key, end, start, 'COUNT', count), 'recent decisions');
       const oldest = entries.at(-1);
       if (oldest === undefined) return;
       left -= entries.length;

@@ -4,13 +4,22 @@ import { defineRoute, HttpError, type Route } from '@portcullis/http-kit';
 import type { BundleSource } from '../engine/bundle.ts';
 import { PolicyInvalidError } from '../engine/errors.ts';
 import type { Evaluator } from '../engine/evaluator.ts';
+import { AuditRecordUnavailableError } from '../impact/recent.ts';
 import type { ImpactAnalyzer } from '../impact/replay.ts';
 import { ImpactReport, ImpactRequest, type ExpectedImpact, type ImpactWindow } from '../impact/schema.ts';
 
 /** Candidate policy sets are as large as a `PUT /policies` may be. */
 export const POLICY_BODY_LIMIT = 4 * 1024 * 1024;
 
-/** Replays the window against `source`; Cedar refusing the candidate is the same 422 as a refused `PUT /policies`. */
+/** The audit record unreadable in time: 503 with Retry-After, never a 500. */
+export function auditUnavailable(error: AuditRecordUnavailableError): HttpError {
+  return new HttpError(503, ERROR_CODES.auditUnavailable, error.message, { headers: { 'retry-after': '1' } });
+}
+
+/**
+ * Replays the window against `source`; Cedar refusing the candidate is the same 422 as a
+ * refused `PUT /policies`, and an unreadable record a 503.
+ */
 export async function replayCandidate(
   impact: ImpactAnalyzer,
   evaluator: Evaluator,
@@ -21,6 +30,7 @@ export async function replayCandidate(
     return await impact.analyze(source, window, evaluator.bundle?.version ?? null);
   } catch (error) {
     if (error instanceof PolicyInvalidError) throw new HttpError(422, ERROR_CODES.policyInvalid, error.message, { details: error.details });
+    if (error instanceof AuditRecordUnavailableError) throw auditUnavailable(error);
     throw error;
   }
 }
@@ -58,6 +68,7 @@ export function impactRoute(evaluator: Evaluator, admin: (headers: IncomingHttpH
       401: { description: 'missing or wrong admin token' },
       403: { description: 'admin API off' },
       422: { description: 'Cedar refused the candidate policies, schema or entities' },
+      503: { description: 'E_AUDIT_UNAVAILABLE: the recorded decisions could not be read (Redis away)' },
     },
     handle: async ({ body, log }) => {
       const report = await replayCandidate(impact, evaluator, body, body);

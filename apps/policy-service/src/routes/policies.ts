@@ -9,7 +9,8 @@ import type { DecisionAuditLog } from '../audit.ts';
 import type { ImpactAnalyzer } from '../impact/replay.ts';
 import { PolicyStoreUnavailableError, type LiveSetSync } from '../live-set/sync.ts';
 import { GuardedPutPoliciesRequest } from '../impact/schema.ts';
-import { enforceExpectedImpact, impactRoute, POLICY_BODY_LIMIT, replayCandidate } from './impact.ts';
+import { AuditRecordUnavailableError } from '../impact/recent.ts';
+import { auditUnavailable, enforceExpectedImpact, impactRoute, POLICY_BODY_LIMIT, replayCandidate } from './impact.ts';
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
@@ -55,8 +56,19 @@ export function policyRoutes(
       summary: 'Decisions per principal, from auth.decision events, over every replica (admin)',
       security: 'bearer',
       authorize: admin,
-      responses: { 200: { description: 'busiest principals first' }, 401: { description: 'missing or wrong admin token' } },
-      handle: async () => ({ json: { principals: await audit.top() } }),
+      responses: {
+        200: { description: 'busiest principals first' },
+        401: { description: 'missing or wrong admin token' },
+        503: { description: 'E_AUDIT_UNAVAILABLE: the counts could not be read (Redis away)' },
+      },
+      handle: async () => {
+        try {
+          return { json: { principals: await audit.top() } };
+        } catch (error) {
+          if (error instanceof AuditRecordUnavailableError) throw auditUnavailable(error);
+          throw error;
+        }
+      },
     }),
     defineRoute({
       // The policy text and schema say who may do what: as sensitive as changing them.
