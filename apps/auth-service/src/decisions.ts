@@ -18,21 +18,40 @@ export interface PolicyEvaluator {
 }
 
 /**
+ * How long a version replaced on this instance is not moved back to by an answer: longer
+ * than policy-service replicas take to load a new set (at once on `policy.updated`, else
+ * at their next `POLICY_SYNC_MS` poll, 5 s by default).
+ */
+export const RETIRED_VERSION_MS = 30_000;
+
+/**
  * Decides with the two-level cache in front of the policy-service. Keys carry the live
  * policy version, so a `policy.updated` makes every older decision unreachable at once;
  * they also carry the principal's roles (they come from the token) and a hash of the
  * context. A failing policy-service is answered from a decision within its grace period
  * (`cache: "stale"`); with none, the error propagates and the route fails closed (503).
+ *
+ * Policy-service replicas move to a new set a few milliseconds apart, so an answer may
+ * name another version than the key it was asked for. Such an answer is served, never
+ * cached under that key (a replica still on the old set would otherwise store an old
+ * decision under the new version for its whole TTL). And an answer naming a version this
+ * instance replaced within {@link RETIRED_VERSION_MS} does not move it back, which would
+ * bring the old version's cached decisions back into use.
  */
 export class DecisionService {
   readonly #cache: Cache;
   readonly #policy: PolicyEvaluator;
+  readonly #now: () => number;
   #version: string | undefined;
+  /** Versions replaced here, and until when (ms) an answer may not move back to them. */
+  readonly #retired = new Map<string, number>();
   readonly #placeholder = `pending-${randomUUID()}`;
 
-  constructor(cache: Cache, policy: PolicyEvaluator) {
+  /** `now` is the clock the retirement of versions is measured with (tests). */
+  constructor(cache: Cache, policy: PolicyEvaluator, options: { now?: () => number } = {}) {
     this.#cache = cache;
     this.#policy = policy;
+    this.#now = options.now ?? Date.now;
   }
 
   /** The policy version decisions are keyed by; learnt from answers and `policy.updated`. */
@@ -40,9 +59,31 @@ export class DecisionService {
     return this.#version;
   }
 
-  /** Moves to a new version; returns true when it changed (older keys are now dead). */
+  /**
+   * Moves to `version` as `policy.updated` says (authoritative: also back to a version
+   * replaced before, a revert); returns true when it changed (older keys are now dead).
+   */
   setVersion(version: string): boolean {
+    this.#retired.delete(version);
+    return this.#moveTo(version);
+  }
+
+  /**
+   * Follows the version an answer names, so an instance that missed a `policy.updated`
+   * still moves on, unless it is one this instance replaced lately.
+   */
+  #learn(version: string): void {
+    const until = this.#retired.get(version);
+    if (until !== undefined && until > this.#now()) return;
+    this.#retired.delete(version);
+    this.#moveTo(version);
+  }
+
+  #moveTo(version: string): boolean {
     if (version === this.#version) return false;
+    const now = this.#now();
+    for (const [retired, until] of this.#retired) if (until <= now) this.#retired.delete(retired);
+    if (this.#version !== undefined) this.#retired.set(this.#version, now + RETIRED_VERSION_MS);
     this.#version = version;
     return true;
   }
@@ -54,9 +95,7 @@ export class DecisionService {
         toEvaluateRequest(principal, body),
         traceparent === undefined ? undefined : { traceparent },
       );
-      // The policy-service's answer names the live version: follow it, so an instance
-      // that missed a policy.updated event still moves on.
-      this.#version = answer.policyVersion;
+      this.#learn(answer.policyVersion);
       return { decision: answer.decision, reasons: answer.reasons, policyVersion: answer.policyVersion };
     };
     // Before the first answer there is no version to key by. A per-process placeholder
@@ -68,6 +107,7 @@ export class DecisionService {
       const { value, source } = await this.#cache.fetch(decisionKey(version, principal, body), ask, {
         typeOf: decisionType,
         tags,
+        storeIf: (decision) => decision.policyVersion === version || version === this.#placeholder,
       });
       const decision = value as CachedDecision;
       if (version === this.#placeholder && source === 'miss') {

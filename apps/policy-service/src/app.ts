@@ -79,7 +79,7 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
   });
   if (bus) {
     health.register({ ...bus.healthCheck(), critical: false });
-    announceUpdates(evaluator, bus, log, stopping.signal);
+    announceUpdates(liveSet, bus, log, stopping.signal);
     await audit.subscribe(bus);
     await followPolicyUpdates(bus, evaluator, liveSet);
   }

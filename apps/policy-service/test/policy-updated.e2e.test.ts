@@ -62,6 +62,39 @@ test('a PUT /policies announces policy.updated on the bus with the new version',
   assert.deepEqual(received, [{ version, previousVersion: before, policyCount: 1 }]);
 });
 
+// The timeout turns a dropped announcement into a failure, not a hang.
+test(
+  'a version going live again (a revert) is announced again, not dropped as a duplicate of its first announcement',
+  { timeout: 20_000 },
+  async () => {
+    const received: string[] = [];
+    let check: () => void = () => undefined;
+    await bus.subscribe<PolicyUpdatedEvent>(
+      TOPICS.policyUpdated.topic,
+      (message) => {
+        received.push(message.payload.version);
+        check();
+      },
+      { mode: 'broadcast', group: 'test-revert', parse: (payload) => PolicyUpdatedEvent.parse(payload) },
+    );
+    const put = async (policies: string): Promise<string> => {
+      const res = await fetch(`${base}/policies`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
+        body: JSON.stringify({ policies }),
+      });
+      assert.equal(res.status, 200);
+      return ((await res.json()) as { version: string }).version;
+    };
+    const good = await put('@id("good") permit(principal, action == Action::"view", resource);');
+    const bad = await put('@id("bad") permit(principal, action, resource);');
+    const arrived = new Promise<void>((resolve) => (check = () => received.length === 3 && resolve()));
+    assert.equal(await put('@id("good") permit(principal, action == Action::"view", resource);'), good);
+    await arrived;
+    assert.deepEqual(received, [good, bad, good]);
+  },
+);
+
 test('an announcement that fails is sent again until it is out; a version superseded meanwhile is skipped', async () => {
   const received: string[] = [];
   let check: () => void = () => undefined;

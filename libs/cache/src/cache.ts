@@ -16,6 +16,12 @@ export interface FetchOptions<T = unknown> extends WriteOptions {
    * with their own TTLs), when the type is only known once the value is.
    */
   typeOf?: (value: T) => string;
+  /**
+   * Whether the factory's value may be stored (default: always). A value refused here is
+   * answered to this call and the callers sharing it, and stored nowhere: for a value that
+   * does not belong under the key it was computed for.
+   */
+  storeIf?: (value: T) => boolean;
 }
 
 /** Whether a write or invalidation is announced to the other instances (default true). */
@@ -111,6 +117,7 @@ export class Cache {
             context: { key },
           });
         }
+        if (options?.storeIf !== undefined && !options.storeIf(value as T)) return { value, source: 'miss' };
         const typed = options?.typeOf ? { ...options, type: options.typeOf(value as T) } : options;
         const prepared = core.prepare(full, value, typed, tags);
         // Answer now; the L2 write (and its tags) follows without holding the caller.

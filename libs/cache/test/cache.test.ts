@@ -108,6 +108,35 @@ describe('two-level cache on a real redis-server', () => {
     }
   });
 
+  test('storeIf: a value it refuses is answered, to every caller sharing the factory, and stored nowhere', async () => {
+    const { cache, close } = await flakyCache(server.url);
+    try {
+      let calls = 0;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const factory = async () => {
+        calls += 1;
+        await gate;
+        return { belongsHere: false };
+      };
+      const storeIf = (value: { belongsHere: boolean }) => value.belongsHere;
+      const shared = [cache.fetch('elsewhere', factory, { storeIf }), cache.fetch('elsewhere', factory, { storeIf })];
+      release();
+      assert.deepEqual(await Promise.all(shared), [
+        { value: { belongsHere: false }, source: 'miss' },
+        { value: { belongsHere: false }, source: 'miss' },
+      ]);
+      assert.equal(calls, 1);
+      assert.deepEqual(await cache.lookup('elsewhere'), { value: undefined, source: 'miss' });
+      assert.equal(await admin.exists(`pc:${cache.name}:k:elsewhere`), 0);
+      // An accepted value is stored as usual.
+      await cache.fetch('here', () => ({ belongsHere: true }), { storeIf });
+      assert.deepEqual(await cache.lookup('here'), { value: { belongsHere: true }, source: 'l1' });
+    } finally {
+      await close();
+    }
+  });
+
   test('getMany and setMany are one round trip for 100 keys', async () => {
     const { cache, flaky, close } = await flakyCache(server.url, { l1MaxEntries: 10 });
     const other = await flakyCache(server.url, { name: cache.name });

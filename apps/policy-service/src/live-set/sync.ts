@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PolicyUpdatedEvent, PortcullisError, TOPICS } from '@portcullis/contracts';
 import type { MessageBus } from '@portcullis/message-bus';
@@ -29,9 +30,10 @@ const filesAreNewer = (files: FilesMark, stored: StoredLiveSet | undefined): boo
  * out with the same files serves the set a PUT made, a rollout with new files replaces
  * it, and a replica left with older files mid-rollout serves the stored set, not its own.
  * Without a store (no REDIS_URL) the replica serves its files and its PUTs, alone.
- * Every change runs one at a time.
+ * Every change runs one at a time. Emits `live` (the bundle, and its stored revision or
+ * -1) each time another version goes live here.
  */
-export class LiveSetSync {
+export class LiveSetSync extends EventEmitter<{ live: [PolicyBundle, number] }> {
   readonly #evaluator: Evaluator;
   readonly #store: LiveSetStore | undefined;
   readonly #readFiles: ReadFiles;
@@ -43,6 +45,7 @@ export class LiveSetSync {
   #turn: Promise<unknown> = Promise.resolve();
 
   constructor(options: { evaluator: Evaluator; store: LiveSetStore | undefined; readFiles: ReadFiles; log: Logger }) {
+    super();
     this.#evaluator = options.evaluator;
     this.#store = options.store;
     this.#readFiles = options.readFiles;
@@ -95,11 +98,8 @@ export class LiveSetSync {
   put(source: BundleSource): Promise<PolicyBundle> {
     return this.#exclusive(async () => {
       const bundle = compileBundle(source);
-      const store = this.#store;
-      if (store === undefined) return this.#evaluator.install(bundle);
-      const revision = await this.#storeOverCurrent(store, bundle);
-      this.#evaluator.install(bundle);
-      this.#applied = revision;
+      const revision = this.#store === undefined ? -1 : await this.#storeOverCurrent(this.#store, bundle);
+      this.#makeLive(bundle, revision);
       return bundle;
     });
   }
@@ -177,11 +177,17 @@ export class LiveSetSync {
     this.#install(bundle, reason, stored.origin, stored.revision);
   }
 
-  #install(bundle: PolicyBundle, reason: string, origin: 'api' | 'files', revision = -1): void {
+  /** Makes `bundle` live here; says whether its version is another than the one that was. */
+  #makeLive(bundle: PolicyBundle, revision: number): boolean {
     const changed = this.#evaluator.bundle?.version !== bundle.version;
     this.#evaluator.install(bundle);
     this.#applied = revision;
-    if (changed)
+    if (changed) this.emit('live', bundle, revision);
+    return changed;
+  }
+
+  #install(bundle: PolicyBundle, reason: string, origin: 'api' | 'files', revision = -1): void {
+    if (this.#makeLive(bundle, revision))
       this.#log.info(
         { version: bundle.version, policies: bundle.policyIds.length, entities: bundle.slicer.size, reason, origin, revision },
         'policies loaded',
