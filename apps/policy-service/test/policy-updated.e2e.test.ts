@@ -34,6 +34,37 @@ after(async () => {
   }
 });
 
+/** Every version announced to a broadcast group of its own, and a wait for one that satisfies `done`. */
+async function announcedVersions(group: string) {
+  const received: string[] = [];
+  let check: () => void = () => undefined;
+  await bus.subscribe<PolicyUpdatedEvent>(
+    TOPICS.policyUpdated.topic,
+    (message) => {
+      received.push(message.payload.version);
+      check();
+    },
+    { mode: 'broadcast', group, parse: (payload) => PolicyUpdatedEvent.parse(payload) },
+  );
+  const until = (done: (versions: string[]) => boolean): Promise<void> =>
+    new Promise<void>((resolve) => {
+      check = () => done(received) && resolve();
+      check();
+    });
+  return { received, until };
+}
+
+/** `PUT /policies` on the service at `url`; expects 200 and resolves to the new version. */
+async function putPolicies(url: string, policies: string, why?: string): Promise<string> {
+  const res = await fetch(`${url}/policies`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
+    body: JSON.stringify({ policies }),
+  });
+  assert.equal(res.status, 200, why);
+  return ((await res.json()) as { version: string }).version;
+}
+
 test('a PUT /policies announces policy.updated on the bus with the new version', async () => {
   const received: PolicyUpdatedEvent[] = [];
   let notify: () => void = () => undefined;
@@ -67,45 +98,18 @@ test(
   'a version going live again (a revert) is announced again, not dropped as a duplicate of its first announcement',
   { timeout: 20_000 },
   async () => {
-    const received: string[] = [];
-    let check: () => void = () => undefined;
-    await bus.subscribe<PolicyUpdatedEvent>(
-      TOPICS.policyUpdated.topic,
-      (message) => {
-        received.push(message.payload.version);
-        check();
-      },
-      { mode: 'broadcast', group: 'test-revert', parse: (payload) => PolicyUpdatedEvent.parse(payload) },
-    );
-    const put = async (policies: string): Promise<string> => {
-      const res = await fetch(`${base}/policies`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
-        body: JSON.stringify({ policies }),
-      });
-      assert.equal(res.status, 200);
-      return ((await res.json()) as { version: string }).version;
-    };
-    const good = await put('@id("good") permit(principal, action == Action::"view", resource);');
-    const bad = await put('@id("bad") permit(principal, action, resource);');
-    const arrived = new Promise<void>((resolve) => (check = () => received.length === 3 && resolve()));
-    assert.equal(await put('@id("good") permit(principal, action == Action::"view", resource);'), good);
+    const { received, until } = await announcedVersions('test-revert');
+    const good = await putPolicies(base, '@id("good") permit(principal, action == Action::"view", resource);');
+    const bad = await putPolicies(base, '@id("bad") permit(principal, action, resource);');
+    const arrived = until((versions) => versions.length === 3);
+    assert.equal(await putPolicies(base, '@id("good") permit(principal, action == Action::"view", resource);'), good);
     await arrived;
     assert.deepEqual(received, [good, bad, good]);
   },
 );
 
 test('an announcement that fails is sent again until it is out; a version superseded meanwhile is skipped', async () => {
-  const received: string[] = [];
-  let check: () => void = () => undefined;
-  await bus.subscribe<PolicyUpdatedEvent>(
-    TOPICS.policyUpdated.topic,
-    (message) => {
-      received.push(message.payload.version);
-      check();
-    },
-    { mode: 'broadcast', group: 'test-retry', parse: (payload) => PolicyUpdatedEvent.parse(payload) },
-  );
+  const { received, until } = await announcedVersions('test-retry');
   // A second policy-service whose Redis user loses XADD: its publishes fail, nothing else does.
   const admin = openRedis(redis.url);
   const port = await freePort();
@@ -125,20 +129,13 @@ test('an announcement that fails is sent again until it is out; a version supers
       readyWhen: /policy-service ready on/,
     });
     await admin.call('ACL', 'SETUSER', 'announcer', '-xadd');
-    const put = async (policies: string): Promise<string> => {
-      const res = await fetch(`http://127.0.0.1:${port}/policies`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
-        body: JSON.stringify({ policies }),
-      });
-      assert.equal(res.status, 200, 'a failed announcement does not fail the swap');
-      return ((await res.json()) as { version: string }).version;
-    };
+    const put = (policies: string): Promise<string> =>
+      putPolicies(`http://127.0.0.1:${port}`, policies, 'a failed announcement does not fail the swap');
     const superseded = await put('@id("first") permit(principal, action == Action::"view", resource);');
     await announcer.waitForLine(new RegExp(`"version":"${superseded}".*could not publish policy.updated`));
     const newest = await put('@id("second") permit(principal, action == Action::"edit", resource);');
     await announcer.waitForLine(new RegExp(`"version":"${newest}".*could not publish policy.updated`));
-    const arrived = new Promise<void>((resolve) => (check = () => received.includes(newest) && resolve()));
+    const arrived = until((versions) => versions.includes(newest));
     await admin.call('ACL', 'SETUSER', 'announcer', '+xadd');
     await arrived;
     assert.equal(received.includes(superseded), false, 'never sent: the newer version replaced it');
