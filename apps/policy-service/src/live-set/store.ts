@@ -47,8 +47,9 @@ return redis.call('HINCRBY', KEYS[1], 'revision', 1)`;
  * Where the live policy set outlives the replica that took it, so every replica serves
  * the same one: a `PUT /policies` lands here and each replica loads it (see
  * `live-set/sync.ts`). Each call gives up after `timeoutMs` (Redis away: its client would
- * otherwise hold the command through reconnects); a write that gave up may still land,
- * which the revision makes harmless (readers load whatever is stored last).
+ * otherwise hold the command through reconnects). A write that gave up may still land
+ * later; writers pass the revision they read (`ifRevision`), so it never lands over a
+ * set stored after that read.
  */
 export class LiveSetStore {
   readonly #redis: RedisClient;
