@@ -3,13 +3,12 @@
 // journal resent by a restarted auth-service): on a real Redis and a real bus.
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { TOPICS, type AuthDecisionEvent } from '@portcullis/contracts';
 import { MessageBus, type ProcessedEvent } from '@portcullis/message-bus';
 import { createLogger, Registry } from '@portcullis/observability';
 import { closeRedis, NotReplicatedError, openRedis, type RedisClient } from '@portcullis/redis';
-import { startRedisCluster, useRedisServer } from '@portcullis/testing';
+import { logLines, startRedisCluster, useRedisServer } from '@portcullis/testing';
 import { DecisionAuditLog } from '../src/audit.ts';
 import {
   APPLIED_KEY,
@@ -116,13 +115,7 @@ describe('audit: each message applied once (real Redis)', () => {
 
   test('two bus entries under one message id: one audit line and one count per decision', async () => {
     await redis.flushall();
-    const lines: string[] = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(...chunk.toString().split('\n').filter(Boolean));
-        done();
-      },
-    });
+    const { lines, destination } = logLines();
     const bus = new MessageBus({ redis: server.url, registry: new Registry(), logger: createLogger({ service: 'test', level: 'warn' }) });
     const stored: ProcessedEvent[] = [];
     let settle: () => void = () => undefined;

@@ -5,13 +5,12 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { TOPICS } from '@portcullis/contracts';
 import { MessageBus, type ProcessedEvent } from '@portcullis/message-bus';
 import { createLogger, portcullisMetrics, Registry } from '@portcullis/observability';
 import { closeRedis, openRedis, type RedisClient } from '@portcullis/redis';
-import { useRedisServer } from '@portcullis/testing';
+import { logLines, useRedisServer } from '@portcullis/testing';
 import { compileBundle, type BundleSource } from '../src/engine/bundle.ts';
 import { Evaluator } from '../src/engine/evaluator.ts';
 import { lastChangeOf } from '../src/engine/loader.ts';
@@ -27,13 +26,7 @@ const versionOf = (source: BundleSource): string => compileBundle(source).versio
 
 /** One replica: its evaluator, its sync, the files it reads (changed by the test) and its log lines. */
 function replica(redis: RedisClient, files: { source: BundleSource; changedAtMs: number }) {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(...chunk.toString().split('\n').filter(Boolean));
-      done();
-    },
-  });
+  const { lines, destination } = logLines();
   const evaluator = new Evaluator({ metrics: portcullisMetrics(new Registry()), decisionCacheSize: 0 });
   const sync = new LiveSetSync({
     evaluator,

@@ -5,6 +5,19 @@ import { Redis } from 'ioredis';
 import { flakyCache, registry } from './support/setup.ts';
 
 const server = useRedisServer();
+
+/** A factory that counts its calls and answers `value` only once `release` is called: callers pile up on it. */
+function gatedFactory<T>(value: T): { factory: () => Promise<T>; release: () => void; calls: () => number } {
+  let calls = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const factory = async () => {
+    calls += 1;
+    await gate;
+    return value;
+  };
+  return { factory, release: () => release(), calls: () => calls };
+}
 let admin: Redis;
 before(async () => {
   await server.started;
@@ -62,18 +75,11 @@ describe('two-level cache on a real redis-server', () => {
   test('getOrSet runs one factory call per key for concurrent callers', async () => {
     const { cache, close } = await flakyCache(server.url, { types: { allow: { ttlMs: 60_000 } } });
     try {
-      let calls = 0;
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      const factory = async () => {
-        calls += 1;
-        await gate;
-        return { decision: 'allow' };
-      };
+      const { factory, release, calls } = gatedFactory({ decision: 'allow' });
       const all = Array.from({ length: 50 }, () => cache.getOrSet('decision', factory, { type: 'allow' }));
       release();
       const values = await Promise.all(all);
-      assert.equal(calls, 1);
+      assert.equal(calls(), 1);
       assert.ok(values.every((v) => v.decision === 'allow'));
       assert.equal(cache.stats().coalesced, 49);
       assert.equal((await cache.fetch('decision', factory, { type: 'allow' })).source, 'l1');
@@ -111,14 +117,7 @@ describe('two-level cache on a real redis-server', () => {
   test('storeIf: a value it refuses is answered, to every caller sharing the factory, and stored nowhere', async () => {
     const { cache, close } = await flakyCache(server.url);
     try {
-      let calls = 0;
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      const factory = async () => {
-        calls += 1;
-        await gate;
-        return { belongsHere: false };
-      };
+      const { factory, release, calls } = gatedFactory({ belongsHere: false });
       const storeIf = (value: { belongsHere: boolean }) => value.belongsHere;
       const shared = [cache.fetch('elsewhere', factory, { storeIf }), cache.fetch('elsewhere', factory, { storeIf })];
       release();
@@ -126,7 +125,7 @@ describe('two-level cache on a real redis-server', () => {
         { value: { belongsHere: false }, source: 'miss' },
         { value: { belongsHere: false }, source: 'miss' },
       ]);
-      assert.equal(calls, 1);
+      assert.equal(calls(), 1);
       assert.deepEqual(await cache.lookup('elsewhere'), { value: undefined, source: 'miss' });
       assert.equal(await admin.exists(`pc:${cache.name}:k:elsewhere`), 0);
       // An accepted value is stored as usual.

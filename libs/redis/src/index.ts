@@ -8,4 +8,4 @@ export {
   type RedisClient,
   type RedisRole,
 } from './connect.ts';
-export { NotReplicatedError, writeReplicated, type RedisPipeline } from './replicated.ts';
+export { isNotReplicated, NotReplicatedError, writeReplicated, type RedisPipeline } from './replicated.ts';

@@ -18,6 +18,17 @@ export class NotReplicatedError extends PortcullisError {
 }
 
 /**
+ * Whether `error` says a write is on the master only ({@link NotReplicatedError}), itself
+ * or as the cause of a wrapper (the bus's publish error). By code, not `instanceof`: each
+ * workspace package may resolve its own copy of this library.
+ */
+export function isNotReplicated(error: unknown): boolean {
+  return [error, (error as { cause?: unknown } | null)?.cause].some(
+    (candidate) => (candidate as { code?: unknown } | null)?.code === NotReplicatedError.code,
+  );
+}
+
+/**
  * Sends the writes `write` queues, then `WAIT replicas timeoutMs`, on one pipeline, and
  * resolves to the last write's answer once `replicas` replicas hold them (with 0, no WAIT:
  * once the master has them). One pipeline, so

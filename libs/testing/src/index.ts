@@ -7,3 +7,4 @@ export { h2Connect, h2Request } from './h2.ts';
 export { startOtlpReceiver, type OtlpReceiverHandle, type ReceivedSpan } from './otlp-receiver.ts';
 export { useRedisServer } from './use-redis-server.ts';
 export { isCodedClientError, sendRaw, sendableHeader, type KnownCodes } from './hostile.ts';
+export { logLines } from './log-lines.ts';

@@ -12,7 +12,7 @@ import {
 import { defineRoute, HttpError, notFound, type Route } from '@portcullis/http-kit';
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Cache } from '@portcullis/cache';
-import { NotReplicatedError } from '@portcullis/redis';
+import { isNotReplicated } from '@portcullis/redis';
 import { principalTag } from '../decisions.ts';
 import {
   ClientLockedError,
@@ -27,15 +27,6 @@ import {
 /** An RFC 6749 §5.2 error (these routes answer in that format). */
 const oauthError = (status: number, error: string, description: string, headers: Record<string, string> = {}): HttpError =>
   new HttpError(status, `E_OAUTH_${error.toUpperCase()}`, description, { oauthError: error, headers });
-/**
- * A write the master took but no replica acknowledged in time (REDIS_WAIT_REPLICAS): in
- * force now, since every instance reads the master; only a failover before the replicas
- * catch up could undo it. The bus wraps it in its publish error.
- */
-const onMasterOnly = (error: unknown): boolean =>
-  [error, (error as { cause?: unknown } | null)?.cause].some(
-    (candidate) => (candidate as { code?: unknown } | null)?.code === NotReplicatedError.code,
-  );
 /** 503 `temporarily_unavailable`: nothing was done, the client may retry (RFC 7009 §2.2.1). */
 const unavailable = (description: string): HttpError => oauthError(503, 'temporarily_unavailable', description, { 'retry-after': '1' });
 
@@ -162,10 +153,11 @@ export function tokenRoutes(options: {
         // sent is not done here (503): the client's retry must find the token still valid
         // and do all of it again, or it would be answered 200 with nothing sent. Storing
         // and sending twice is harmless (ZADD GT; the event's id is deduplicated). One the
-        // master took but no replica acknowledged goes ahead: refusing it would leave valid
+        // master took but no replica acknowledged (REDIS_WAIT_REPLICAS) goes ahead: every
+        // instance reads the master, so it is in force now, and refusing it would leave valid
         // a token its owner wants dead, for the sake of a failover that may never come.
         await store?.add(claims.jti, claims.exp).catch((error: unknown) => {
-          if (onMasterOnly(error)) {
+          if (isNotReplicated(error)) {
             log.warn({ err: error }, 'revocation stored on the master only');
             return;
           }
@@ -182,7 +174,7 @@ export function tokenRoutes(options: {
             traceparent,
           })
           .catch((error: unknown) => {
-            if (onMasterOnly(error)) {
+            if (isNotReplicated(error)) {
               log.warn({ err: error }, 'token.revoked published on the master only');
               return;
             }

@@ -110,15 +110,17 @@ return fresh`;
 
 /** One message's decisions summed per principal: [principal, allows, denies, last seen ms] each. */
 function countsByPrincipal(decisions: readonly RecordedDecision[]): string[] {
-  const counts = new Map<string, { allow: number; deny: number; lastMs: number }>();
+  const counts = new Map<string, { allow: number; deny: number; lastAt: string }>();
   for (const decision of decisions) {
-    const entry = counts.get(decision.principal) ?? { allow: 0, deny: 0, lastMs: 0 };
+    const entry = counts.get(decision.principal) ?? { allow: 0, deny: 0, lastAt: '' };
     entry[decision.decision] += 1;
-    entry.lastMs = Math.max(entry.lastMs, Date.parse(decision.at) || 0);
+    // ISO-8601 UTC times order as strings: parsed once per principal, below.
+    if (decision.at > entry.lastAt) entry.lastAt = decision.at;
     counts.set(decision.principal, entry);
   }
   const flat = [String(counts.size)];
-  for (const [principal, { allow, deny, lastMs }] of counts) flat.push(principal, String(allow), String(deny), String(lastMs));
+  for (const [principal, { allow, deny, lastAt }] of counts)
+    flat.push(principal, String(allow), String(deny), String(Date.parse(lastAt) || 0));
   return flat;
 }
 

@@ -30,15 +30,15 @@ const StoredSource = z.object({
   entities: z.array(Entity),
 });
 
-// Compare-and-set on the revision (ARGV[1], '' for any), then the set; the files mark is
-// replaced when ARGV[7] is 'set', else kept (a PUT leaves the files it was built on as
-// they are) unless there is none yet. Returns the new revision, or nil when another write
-// came first.
+// Compare-and-set on the revision (ARGV[1], '' for any), then the set; the files mark
+// (ARGV[5], ARGV[6]) is replaced when the origin (ARGV[4]) is the files, else kept (a PUT
+// leaves the files it was built on as they are) unless there is none yet. Returns the new
+// revision, or nil when another write came first.
 const WRITE_SCRIPT = `
 local current = redis.call('HGET', KEYS[1], 'revision') or '0'
 if ARGV[1] ~= '' and ARGV[1] ~= current then return false end
-redis.call('HSET', KEYS[1], 'version', ARGV[2], 'source', ARGV[3], 'origin', ARGV[4], 'storedAt', ARGV[8])
-if ARGV[5] ~= '' and (ARGV[7] == 'set' or redis.call('HEXISTS', KEYS[1], 'filesVersion') == 0) then
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'source', ARGV[3], 'origin', ARGV[4])
+if ARGV[5] ~= '' and (ARGV[4] == 'files' or redis.call('HEXISTS', KEYS[1], 'filesVersion') == 0) then
   redis.call('HSET', KEYS[1], 'filesVersion', ARGV[5], 'filesChangedAtMs', ARGV[6])
 end
 return redis.call('HINCRBY', KEYS[1], 'revision', 1)`;
@@ -104,8 +104,6 @@ export class LiveSetStore {
       origin,
       files?.version ?? '',
       String(files?.changedAtMs ?? 0),
-      origin === 'files' ? 'set' : 'keep',
-      new Date().toISOString(),
     ];
     const revision = await withDeadline(
       writeReplicated<number | null>(this.#redis, this.#replicas, (pipeline) => pipeline.eval(WRITE_SCRIPT, 1, this.#key, ...args)),

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PolicyUpdatedEvent, PortcullisError, TOPICS } from '@portcullis/contracts';
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Logger } from '@portcullis/observability';
-import { NotReplicatedError } from '@portcullis/redis';
+import { isNotReplicated } from '@portcullis/redis';
 import { compileBundle, type BundleSource, type PolicyBundle } from '../engine/bundle.ts';
 import { PolicyInvalidError } from '../engine/errors.ts';
 import type { Evaluator } from '../engine/evaluator.ts';
@@ -116,7 +116,7 @@ export class LiveSetSync extends EventEmitter<{ live: [PolicyBundle, number] }> 
         const revision = await store.write(bundle, { origin: 'api', files: this.#files?.mark, ifRevision: await store.revision() });
         if (revision !== undefined) return revision;
       } catch (error) {
-        if (!(error instanceof NotReplicatedError))
+        if (!isNotReplicated(error))
           throw new PolicyStoreUnavailableError(
             'the shared policy store did not confirm the new set: it is live nowhere, or soon everywhere if the write was ' +
               'still on its way (never over a newer set); GET /policies tells which, and sending the same PUT again is safe',
@@ -159,9 +159,12 @@ export class LiveSetSync extends EventEmitter<{ live: [PolicyBundle, number] }> 
   }
 
   #installStored(stored: StoredLiveSet, reason: string): void {
+    // The set live here or this replica's files, already compiled (at start, the stored
+    // set is most often the files; after a PUT elsewhere of what is live, the same set).
+    const known = [this.#evaluator.bundle, this.#files?.bundle].find((bundle) => bundle?.version === stored.version);
     let bundle: PolicyBundle;
     try {
-      bundle = compileBundle(stored.source);
+      bundle = known ?? compileBundle(stored.source);
     } catch (error) {
       // Stored by a replica whose Cedar took it (another release, mid-upgrade): keep ours.
       this.#applied = stored.revision;

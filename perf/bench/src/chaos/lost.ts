@@ -33,9 +33,9 @@ function after(id: string, than: string): boolean {
   return ms > thanMs || (ms === thanMs && seq > thanSeq);
 }
 
-/** Every entry of `key`, a page at a time. */
-async function* entries(redis: RedisClient, key: string): AsyncGenerator<[string, string[]]> {
-  for (let start = '-'; ;) {
+/** Every entry of `key` from `start` on (`(id` for after one), a page at a time. */
+export async function* streamEntries(redis: RedisClient, key: string, start = '-'): AsyncGenerator<[string, string[]]> {
+  for (;;) {
     const page = await redis.xrange(key, start, '+', 'COUNT', PAGE);
     yield* page;
     if (page.length < PAGE) return;
@@ -58,7 +58,7 @@ export async function whereLost(redisUrl: string, lost: ReadonlySet<string>): Pr
   const redis = openRedis(redisUrl);
   try {
     const topic = TOPICS.authDecision.topic;
-    for await (const [, fields] of entries(redis, deadLetterKey(topic))) place(requestIds(fields), 'deadLettered');
+    for await (const [, fields] of streamEntries(redis, deadLetterKey(topic))) place(requestIds(fields), 'deadLettered');
     for (const priority of PRIORITIES) {
       const key = streamKey(topic, priority);
       if ((await redis.exists(key)) === 0) continue;
@@ -68,7 +68,7 @@ export async function whereLost(redisUrl: string, lost: ReadonlySet<string>): Pr
       const pending = new Set(
         ((group === undefined ? [] : await redis.xpending(key, AUDIT_GROUP, '-', '+', 1_000_000)) as [string][]).map(([id]) => id),
       );
-      for await (const [id, fields] of entries(redis, key))
+      for await (const [id, fields] of streamEntries(redis, key))
         place(requestIds(fields), pending.has(id) ? 'pending' : after(id, lastDelivered) ? 'undelivered' : 'ackedWithoutRecord');
     }
   } finally {

@@ -21,7 +21,7 @@ import { canMakeNetwork, createPolicyNetwork } from './network.ts';
 import { clusterFaults, serverFaults } from './redis-faults.ts';
 import { attack, findVegeta } from '../_vegeta.ts';
 import { allowedWithoutDecision } from './oracle.ts';
-import { describeLost, requestIds, whereLost } from './lost.ts';
+import { describeLost, requestIds, streamEntries, whereLost } from './lost.ts';
 import { renderReliability, type StepFigures } from './reliability.ts';
 import { chaosSteps, type ChaosContext } from './steps.ts';
 import { Watcher, chaosTargets, parseBody, type Answer, type Asked, type Principal } from './traffic.ts';
@@ -70,14 +70,11 @@ function auditRecord(redisUrl: string): { counts(): Promise<Map<string, number>>
   let after = '-';
   return {
     async counts() {
-      for (;;) {
-        const entries = await redis.xrange(AUDIT_RECORD_KEY, after, '+', 'COUNT', 10_000);
-        for (const [entryId, fields] of entries) {
-          after = `(${entryId}`;
-          for (const id of requestIds(fields)) counts.set(id, (counts.get(id) ?? 0) + 1);
-        }
-        if (entries.length < 10_000) return counts;
+      for await (const [entryId, fields] of streamEntries(redis, AUDIT_RECORD_KEY, after)) {
+        after = `(${entryId}`;
+        for (const id of requestIds(fields)) counts.set(id, (counts.get(id) ?? 0) + 1);
       }
+      return counts;
     },
     close: () => closeRedis(redis),
   };
