@@ -104,4 +104,29 @@ describe('the sample domain: sliced, preparsed evaluation equals Cedar on the fu
       assert.deepEqual(ours(evaluator, request), expected);
     }
   });
+
+  test('a request Cedar cannot even read (a lone surrogate built in code) is rejected, not thrown', () => {
+    // Bodies cannot carry one (parseJson refuses them); a request built in code, or
+    // replayed from the audit record, can.
+    for (const request of [
+      { principal: { type: 'User', id: '\ud800' }, action: { type: 'Action', id: 'view' }, resource: { type: 'Document', id: 'doc-1' } },
+      {
+        principal: { type: 'User', id: 'bob' },
+        action: { type: 'Action', id: 'view' },
+        resource: { type: 'Document', id: 'doc-1' },
+        context: { '\udc00': 1 },
+      },
+    ]) {
+      const result = evaluator.evaluate(EvaluateRequest.parse(request));
+      assert.ok('rejected' in result, JSON.stringify(request));
+      assert.equal(result.rejected.code, 'E_REQUEST_REJECTED');
+      assert.match(result.rejected.message, /Cedar could not read the request/);
+    }
+    const good = EvaluateRequest.parse({
+      principal: { type: 'User', id: 'alice' },
+      action: { type: 'Action', id: 'edit' },
+      resource: { type: 'Document', id: 'doc-1' },
+    });
+    assert.equal(ours(evaluator, good).decision, 'allow');
+  });
 });

@@ -84,6 +84,23 @@ describe('integers reach Cedar exactly (HTTP/1.1 and h2c, single and batch)', ()
       assert.match(error.message, /^context\.n: 9223372036854775808 is not exactly a 64-bit integer/);
     });
 
+    test(`${name}: an integer written with a fraction or exponent decides exactly; a fraction a double would round is a 400`, async () => {
+      for (const [n, reason] of [
+        ['9007199254740993.0', 'exact-2^53+1'],
+        ['9.223372036854775807e18', 'long-max'],
+      ] as const) {
+        const res = await send('/evaluate', item(n));
+        assert.equal(res.status, 200, `${n}: ${res.text}`);
+        assert.deepEqual((JSON.parse(res.text) as { reasons: string[] }).reasons, [reason], n);
+      }
+      // JSON.parse reads these as 9007199254740992 (2^53) and 0: each would be decided on a number nobody sent.
+      for (const n of ['9007199254740992.0000000001', '1e-400', '1e400']) {
+        const res = await send('/evaluate', item(n));
+        assert.equal(res.status, 400, `${n}: ${res.text}`);
+        assert.match(res.text, /"code":"E_VALIDATION".*context\.n: /, n);
+      }
+    });
+
     test(`${name}: /evaluate/batch answers each slot exactly; the unrepresentable one fails alone`, async () => {
       const res = await send(
         '/evaluate/batch',

@@ -13,17 +13,16 @@ const ADMIN = 'test-admin-token-0123456789';
 const KNOWN = { codes: new Set<string>(Object.values(ERROR_CODES)) };
 const RUNS = { numRuns: 120 };
 
-const uid = fc.oneof(
-  fc.record({ type: fc.oneof(fc.string(), fc.constantFrom('User', 'Document', 'Action')), id: fc.string() }),
-  fc.jsonValue(),
-);
+/** Any text, or text holding lone surrogates (JSON.stringify escapes them; Cedar cannot read them). */
+const text = (maxLength?: number) => fc.oneof(fc.string({ maxLength }), fc.constantFrom('\ud800', 'doc-\udfff', '\udc00\ud800'));
+const uid = fc.oneof(fc.record({ type: fc.oneof(text(), fc.constantFrom('User', 'Document', 'Action')), id: text() }), fc.jsonValue());
 /** Values shaped like one evaluation request, with hostile members in every place. */
 const shapedRequest = fc.record(
   {
     principal: uid,
     action: uid,
     resource: uid,
-    context: fc.oneof(fc.dictionary(fc.string(), fc.jsonValue()), fc.jsonValue()),
+    context: fc.oneof(fc.dictionary(text(), fc.oneof(fc.jsonValue(), text())), fc.jsonValue()),
     entities: fc.oneof(
       fc.array(fc.record({ uid, attrs: fc.jsonValue(), parents: fc.array(uid, { maxLength: 3 }) }, { requiredKeys: [] }), { maxLength: 4 }),
       fc.jsonValue(),
@@ -91,8 +90,8 @@ describe('hostile input, property-based (real policy-service)', () => {
       fc.jsonValue(),
       fc.record(
         {
-          policies: fc.string({ maxLength: 300 }),
-          schema: fc.option(fc.string({ maxLength: 200 }), { nil: undefined }),
+          policies: text(300),
+          schema: fc.option(text(200), { nil: undefined }),
           entities: fc.jsonValue(),
         },
         { requiredKeys: ['policies'] },
@@ -118,8 +117,8 @@ describe('hostile input, property-based (real policy-service)', () => {
       fc.jsonValue(),
       fc.record(
         {
-          policies: fc.oneof(fc.string({ maxLength: 300 }), fc.constant('@id("x") permit(principal, action, resource);')),
-          schema: fc.option(fc.string({ maxLength: 200 }), { nil: undefined }),
+          policies: fc.oneof(text(300), fc.constant('@id("x") permit(principal, action, resource);')),
+          schema: fc.option(text(200), { nil: undefined }),
           entities: fc.jsonValue(),
           last: fc.oneof(fc.integer(), fc.double(), fc.jsonValue()),
           minutes: fc.oneof(fc.integer(), fc.double(), fc.jsonValue()),
@@ -136,6 +135,35 @@ describe('hostile input, property-based (real policy-service)', () => {
       { numRuns: 80 },
     );
     assert.equal(await live(), before);
+  });
+
+  test('a lone surrogate anywhere in a body is a 400 E_MALFORMED_JSON, never a 500; the live set stays', async () => {
+    const request = (id: string, context: Record<string, unknown> = {}) => ({
+      principal: { type: 'User', id },
+      action: { type: 'Action', id: 'view' },
+      resource: { type: 'Document', id: 'doc-1' },
+      context,
+    });
+    const admin = { authorization: `Bearer ${ADMIN}` };
+    const { version } = (await (await fetch(`${base}/policies`, { headers: admin })).json()) as { version: string };
+    const answers = [
+      await json('/evaluate', request('\ud800')),
+      await json('/evaluate', request('bob', { '\udc00': 1 })),
+      await json('/evaluate/batch', { requests: [request('bob'), request('x\udfff')] }),
+      await json('/policies', { policies: 'permit(principal, action, resource);', schema: 'entity \ud800;' }, 'PUT', admin),
+      await json(
+        '/policies/impact',
+        { policies: 'permit(principal, action, resource);', entities: [{ uid: { type: 'User', id: '\ud800' } }] },
+        'POST',
+        admin,
+      ),
+    ];
+    for (const answer of answers) {
+      assert.equal(answer.status, 400, JSON.stringify(answer));
+      assert.equal((answer.body as { error: { code: string } }).error.code, ERROR_CODES.malformedJson);
+    }
+    const live = (await (await fetch(`${base}/policies`, { headers: admin })).json()) as { version: string };
+    assert.equal(live.version, version);
   });
 
   test('afterwards the service is alive and evaluates', async () => {

@@ -196,6 +196,24 @@ describe('policy impact (real auth-service, bus, audit consumer and policy-servi
     assert.equal(await liveVersion(), live);
   });
 
+  test('PUT /policies with expectedImpact: an allowed request the candidate refuses outright counts as allow→deny', async () => {
+    const live = await liveVersion();
+    // Edits now apply to photos only: Cedar refuses the recorded document edits, which were allowed.
+    const schema = (sample.schema ?? '').replace(
+      'action view, edit, delete, share appliesTo {',
+      'action edit appliesTo { principal: [User], resource: [Photo], context: RequestContext };\naction view, delete, share appliesTo {',
+    );
+    const candidate = { ...sample, schema };
+    const report = await impact(candidate);
+    assert.deepEqual([report.allowToDeny, report.rejected, report.allowToRejected], [0, 3, 2]);
+    const res = await post('/policies', { ...candidate, expectedImpact: { maxAllowToDeny: 0 } }, admin, 'PUT');
+    assert.equal(res.status, 409, await res.clone().text());
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(error.code, ERROR_CODES.impactExceeded);
+    assert.match(error.message, /2 allow→deny, 2 of them now refused by the candidate's schema/);
+    assert.equal(await liveVersion(), live);
+  });
+
   test('PUT /policies with expectedImpact: a change within the limits goes live', async () => {
     const live = await liveVersion();
     const unused = '\n@id("admins-share-photos")\npermit (principal in Role::"admin", action == Action::"share", resource is Photo);\n';

@@ -4,10 +4,12 @@
  * 9007199254740992 and a policy comparing it can decide wrongly. Here every integer a
  * double cannot hold exactly is kept as its source text, wrapped in `JSON.rawJSON`, which
  * `JSON.stringify` writes back verbatim: on to Cedar (whose WASM glue stringifies its
- * input), to the policy-service, into cache keys. An integer outside the 64-bit range,
- * or an integer-valued number written so that a double cannot hold it (`1e20`,
- * `9007199254740993.0`), becomes an {@link UnrepresentableNumber}, which validation
- * refuses with the path of the field (`CedarValue` in cedar.ts).
+ * input), to the policy-service, into cache keys; so is one written with a fraction or
+ * exponent that denotes an integer exactly (`9007199254740993.0`, `9.2e18`). An integer
+ * outside the 64-bit range (`1e20`), or a fraction a double would turn into an integer
+ * (`80.000000000000001` is 80 to `JSON.parse`) or into no number (`1e400`), becomes an
+ * {@link UnrepresentableNumber}, which validation refuses with the path of the field
+ * (`CedarValue` in cedar.ts).
  */
 
 /** What `JSON.rawJSON` makes: a frozen, prototype-less holder of JSON source text. */
@@ -39,30 +41,77 @@ export class UnrepresentableNumber {
 /** True for a holder made by `JSON.rawJSON`. */
 export const isRawJson = (value: unknown): value is RawJson => JSON_WITH_SOURCE.isRawJSON(value);
 
-// Every integer past 2^53 has at least 16 digits, unless it is written with an exponent:
-// text without either is parsed by plain JSON.parse, at full speed.
-const MAY_BE_INEXACT = /\d{16}|\d[eE]/;
+// Only a number with 16 digits in a run, a fraction or an exponent can be one a double
+// does not hold exactly, and only a `\u` escape can make a lone surrogate: text with none
+// of them is parsed by plain JSON.parse, at full speed.
+const NEEDS_REVIVER = /\d{16}|\d[.eE]|\\u[dD][89a-fA-F]/;
 const INTEGER = /^-?(?:0|[1-9]\d*)$/;
+const NUMBER = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 const LONG_MIN = -(2n ** 63n);
 const LONG_MAX = 2n ** 63n - 1n;
+// 10^19 is past LONG_MAX: a number with more integer digits than this is out of range.
+const LONG_DIGITS = 19;
 
-function keepExact(_key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value !== 'number' || Number.isSafeInteger(value) || context?.source === undefined) return value;
-  const source = context.source;
-  if (INTEGER.test(source)) {
-    const exact = BigInt(source);
-    return exact >= LONG_MIN && exact <= LONG_MAX ? JSON_WITH_SOURCE.rawJSON(source) : new UnrepresentableNumber(source);
-  }
-  // A fraction is no Cedar value either, but Cedar says so itself; only rounding to a
-  // different integer is refused here.
-  return Number.isInteger(value) ? new UnrepresentableNumber(source) : value;
+/**
+ * The integer `source` (a JSON number) denotes exactly, or undefined when it denotes a
+ * fraction; `null` when it is an integer with more than 19 digits (outside every Long,
+ * and not worth building: `1e999999999` would take a gigabyte).
+ */
+function exactInteger(source: string): bigint | null | undefined {
+  if (INTEGER.test(source)) return source.replace(/^-?0*/, '').length > LONG_DIGITS ? null : BigInt(source);
+  const [, sign, whole, fraction = '', exponent = '0'] = NUMBER.exec(source) as RegExpExecArray;
+  const digits = `${whole}${fraction}`.replace(/^0+/, '');
+  if (digits === '') return 0n;
+  // `digits` × 10^shift; the denoted number is an integer when no nonzero digit is behind the point.
+  const shift = Number(exponent) - fraction.length;
+  const significant = digits.replace(/0+$/, '');
+  const trailingZeros = digits.length - significant.length;
+  if (shift + trailingZeros < 0) return undefined;
+  if (significant.length + trailingZeros + shift > LONG_DIGITS) return null;
+  return BigInt(`${sign}${significant}`) * 10n ** BigInt(shift + trailingZeros);
 }
 
-/** `JSON.parse`, keeping integers exact as described above. Throws SyntaxError like it. */
+function exactNumber(value: number, source: string): unknown {
+  const exact = exactInteger(source);
+  if (exact === undefined) {
+    // A fraction is no Cedar value either, but Cedar says so itself; only a fraction a
+    // double turns into an integer (`80.000000000000001` is 80) or into no number at all is refused here.
+    return Number.isInteger(value) || !Number.isFinite(value) ? new UnrepresentableNumber(source) : value;
+  }
+  if (exact === null || exact < LONG_MIN || exact > LONG_MAX) return new UnrepresentableNumber(source);
+  // Written as `80.0` or `8e1` it is still exactly 80.
+  return Number.isSafeInteger(value) ? value : JSON_WITH_SOURCE.rawJSON(exact.toString());
+}
+
+function revive(key: string, value: unknown, context?: { source?: string }): unknown {
+  if (!key.isWellFormed() || (typeof value === 'string' && !value.isWellFormed())) throw new LoneSurrogateError();
+  if (typeof value === 'number') {
+    const source = context?.source;
+    if (source === undefined || (Number.isSafeInteger(value) && INTEGER.test(source))) return value;
+    return exactNumber(value, source);
+  }
+  return value;
+}
+
+/**
+ * A `\uD800`–`\uDFFF` escape without its pair. JSON allows it, but it is no Unicode text:
+ * Cedar cannot read it, and it would make a key no other service can write.
+ */
+class LoneSurrogateError extends SyntaxError {
+  constructor() {
+    super('JSON holds a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair); text must be well-formed Unicode');
+  }
+}
+
+/**
+ * `JSON.parse`, keeping integers exact as described above, and refusing text that holds
+ * a lone surrogate. Throws SyntaxError like it.
+ */
 export function parseJson(text: string): unknown {
-  if (!MAY_BE_INEXACT.test(text)) return JSON.parse(text);
+  if (!text.isWellFormed()) throw new LoneSurrogateError();
+  if (!NEEDS_REVIVER.test(text)) return JSON.parse(text);
   try {
-    return JSON.parse(text, keepExact as (key: string, value: unknown) => unknown);
+    return JSON.parse(text, revive as (key: string, value: unknown) => unknown);
   } catch (error) {
     // V8 revives recursively: a few thousand levels of nesting exhaust the stack. No
     // Cedar value is nested that deep; say so instead of leaking a RangeError.

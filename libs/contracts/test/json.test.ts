@@ -26,8 +26,17 @@ describe('parseJson: integers stay exact', () => {
     assert.deepEqual(parsed, { small: 42, max: 9007199254740991, neg: -9007199254740991, fraction: 1.5, e: 1000, long: TWO_53_PLUS_1 });
   });
 
-  test('past the 64-bit range, or an integer written so that it would round, is marked, never rounded', () => {
-    for (const text of [TWO_63, '-9223372036854775809', '1e20', `${TWO_53_PLUS_1}.0`, '123456789012345678901234567890']) {
+  test('an integer written with a fraction or an exponent is the integer it denotes, exactly', () => {
+    const parsed = parseJson(`[80.0, 8e1, 100e-2, 1.5e1, -0.0, ${TWO_53_PLUS_1}.0, 9.2e18, -9.2e18, 0.5]`) as unknown[];
+    assert.equal(JSON.stringify(parsed), `[80,80,1,15,0,${TWO_53_PLUS_1},9200000000000000000,-9200000000000000000,0.5]`);
+    assert.ok(isRawJson(parsed[5]) && isRawJson(parsed[6]));
+  });
+
+  test('past the 64-bit range, or a fraction a double would make an integer or no number, is marked, never rounded', () => {
+    const marked = [TWO_63, '-9223372036854775809', '1e20', '123456789012345678901234567890', '1e400', '-1e999999999'];
+    // JSON.parse reads each of these as 80, 95, 0 or 0: a policy comparing them would decide on a number nobody sent.
+    const rounded = ['80.00000000000000001', '80.000000000000001', '94.99999999999999999', '1e-400', '1e-999999999'];
+    for (const text of [...marked, ...rounded]) {
       const parsed = parseJson(`{"context":{"deep":[0,{"n":${text}}]}}`);
       const found = findUnrepresentable(parsed);
       assert.ok(found !== undefined, text);
@@ -35,6 +44,13 @@ describe('parseJson: integers stay exact', () => {
       assert.equal(found.number.source, text);
       assert.throws(() => JSON.stringify(parsed), /unrepresentable number/);
     }
+  });
+
+  test('a lone surrogate, escaped or not, is refused as a syntax error; a pair is text', () => {
+    for (const text of ['{"id":"\\ud800"}', '{"\\udc00":1}', '["x\\uDBFF", 80.5]', '{"n":1e400,"k":"\\uDFFFx"}', '"\ud800"']) {
+      assert.throws(() => parseJson(text), { name: 'SyntaxError', message: /lone UTF-16 surrogate/ }, text);
+    }
+    assert.deepEqual(parseJson('{"id":"\\ud83d\\ude00"}'), { id: '\u{1F600}' });
   });
 
   test("syntax errors are JSON.parse's own; hostile nesting does not overflow the search", () => {

@@ -35,10 +35,13 @@ describe('/authenticate: context integers reach Cedar exactly', () => {
       assert.deepEqual(res.body.reasons, reasons, n);
       assert.equal(res.body.cache, 'miss', `${n} is a decision of its own`);
     }
+    // Written with a fraction, the same integer is the same decision, under the same key.
+    const same = await authenticate(url, token, body('9007199254740993.0'));
+    assert.deepEqual([same.body.allowed, same.body.reasons, same.body.cache], [true, ['exact-2^53+1'], 'l1']);
   });
 
-  test('past the 64-bit range is a 400 E_VALIDATION naming the field, never rounded', async () => {
-    for (const n of ['9223372036854775808', '-9223372036854775809', '1e19', '9007199254740993.0']) {
+  test('past the 64-bit range, or a fraction a double would round, is a 400 E_VALIDATION naming the field', async () => {
+    for (const n of ['9223372036854775808', '-9223372036854775809', '1e19', '9007199254740992.0000000001', '80.000000000000001']) {
       const res = await authenticate(stack.auth[0]!.url, token, body(n));
       assert.equal(res.status, 400, n);
       assert.equal(res.body.error.code, 'E_VALIDATION');

@@ -61,7 +61,7 @@ export async function runImpact(dir: string, options: ImpactCommandOptions): Pro
     return 1;
   }
   for (const line of formatReport(answer)) options.log(line);
-  return options.failOnFlip && answer.allowToDeny + answer.denyToAllow > 0 ? 1 : 0;
+  return options.failOnFlip && answer.allowToDeny + answer.allowToRejected + answer.denyToAllow > 0 ? 1 : 0;
 }
 
 /** The report as tables: totals, flips by action and resource type, by deciding policy, then examples. */
@@ -73,7 +73,15 @@ export function formatReport(report: ImpactReport): string[] {
     '',
     ...table(
       ['allow→deny', 'deny→allow', 'unchanged', 'rejected', 'skipped'],
-      [[report.allowToDeny, report.denyToAllow, report.unchanged, report.rejected, report.skipped].map(String)],
+      [
+        [
+          String(report.allowToDeny),
+          String(report.denyToAllow),
+          String(report.unchanged),
+          report.allowToRejected > 0 ? `${report.rejected} (${report.allowToRejected} allowed before)` : String(report.rejected),
+          String(report.skipped),
+        ],
+      ],
     ),
   ];
   if (report.byTarget.length > 0) {

@@ -99,11 +99,12 @@ export class Evaluator extends EventEmitter<{ updated: [PolicyBundle] }> {
     }
     const started = process.hrtime.bigint();
     const answer = authorize(live, request);
-    this.#metrics.policyEvaluationSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (answer.type === 'failure') {
       const details = answer.errors.map((error) => error.message);
       return { rejected: { code: 'E_REQUEST_REJECTED', message: details.join('; ') || 'Cedar rejected the request', details } };
     }
+    // Timed only when counted below, so the histogram's count is the decisions' count.
+    this.#metrics.policyEvaluationSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     const decision: Decision = {
       decision: answer.response.decision,
       reasons: answer.response.diagnostics.reason,
@@ -148,15 +149,23 @@ export function preparse(bundle: PolicyBundle, slot: string): PreparsedBundle {
 
 /** The one Cedar call: the request, only the entities it can reach, the live slot's preparsed policies and schema. */
 export function authorize(live: PreparsedBundle, request: EvaluateRequest): cedar.AuthorizationAnswer {
-  return cedar.statefulIsAuthorized({
-    principal: request.principal,
-    action: request.action,
-    resource: request.resource,
-    context: request.context as cedar.Context,
-    entities: live.bundle.slicer.slice(request) as cedar.Entities,
-    preparsedPolicySetId: live.slot,
-    ...(live.bundle.source.schema !== null ? { preparsedSchemaName: live.slot, validateRequest: true } : {}),
-  });
+  try {
+    return cedar.statefulIsAuthorized({
+      principal: request.principal,
+      action: request.action,
+      resource: request.resource,
+      context: request.context as cedar.Context,
+      entities: live.bundle.slicer.slice(request) as cedar.Entities,
+      preparsedPolicySetId: live.slot,
+      ...(live.bundle.source.schema !== null ? { preparsedSchemaName: live.slot, validateRequest: true } : {}),
+    });
+  } catch (error) {
+    // Cedar's glue throws, rather than answering a failure, on input its parser cannot
+    // read at all (a lone surrogate in a value built in code, say). That is this request's
+    // fault, not the service's: refused in its own slot, never a 500 for a whole batch.
+    const message = `Cedar could not read the request: ${(error as Error).message}`;
+    return { type: 'failure', errors: [{ message, help: null, code: null, url: null, severity: 'error' }], warnings: [] };
+  }
 }
 
 function cacheKey(version: string, request: EvaluateRequest): string | undefined {

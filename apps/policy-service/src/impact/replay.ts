@@ -114,6 +114,7 @@ class Tally {
   denyToAllow = 0;
   unchanged = 0;
   rejected = 0;
+  allowToRejected = 0;
   skipped = 0;
   readonly #byTarget = new Map<string, Group & { action: string; resourceType: string }>();
   readonly #byPolicy = new Map<string | null, Group & { policy: string | null }>();
@@ -139,6 +140,7 @@ class Tally {
     const answer = this.#decide(candidate, request);
     if (answer === undefined) {
       this.rejected += 1;
+      if (decision.decision === 'allow') this.allowToRejected += 1;
       return;
     }
     const { after, reasons } = answer;
@@ -183,6 +185,7 @@ class Tally {
       denyToAllow: this.denyToAllow,
       unchanged: this.unchanged,
       rejected: this.rejected,
+      allowToRejected: this.allowToRejected,
       skipped: this.skipped,
       byTarget: [...this.#byTarget.values()].sort(busiest),
       byPolicy: [...this.#byPolicy.values()].sort(busiest),

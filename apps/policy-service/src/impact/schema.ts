@@ -74,6 +74,10 @@ export const ImpactReport = z.object({
   denyToAllow: z.number().int(),
   unchanged: z.number().int(),
   rejected: z.number().int().describe('decisions whose request the candidate refuses (its schema), not counted as flips'),
+  allowToRejected: z
+    .number()
+    .int()
+    .describe('of `rejected`, those that were allowed: access the candidate takes away, which `expectedImpact.maxAllowToDeny` counts'),
   skipped: z.number().int().describe('recorded decisions without their request (older producers): not replayable'),
   byTarget: z.array(z.object({ action: z.string(), resourceType: z.string(), ...FlipCounts })),
   byPolicy: z.array(z.object({ policy: z.string().nullable().describe('null: no policy applies (default deny)'), ...FlipCounts })),

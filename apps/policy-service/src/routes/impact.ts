@@ -35,11 +35,18 @@ export async function replayCandidate(
   }
 }
 
-/** Throws 409 `E_IMPACT_EXCEEDED` with the report as `details` when a bound of `expected` is exceeded. */
+/**
+ * Throws 409 `E_IMPACT_EXCEEDED` with the report as `details` when a bound of `expected` is
+ * exceeded. A request that was allowed and that the candidate refuses outright (its schema
+ * no longer admits it) loses access as surely as one it denies: both count as allow→deny.
+ */
 export function enforceExpectedImpact(report: ImpactReport, expected: ExpectedImpact): void {
   const over: string[] = [];
-  if (expected.maxAllowToDeny !== undefined && report.allowToDeny > expected.maxAllowToDeny)
-    over.push(`${report.allowToDeny} allow→deny (at most ${expected.maxAllowToDeny})`);
+  const lost = report.allowToDeny + report.allowToRejected;
+  if (expected.maxAllowToDeny !== undefined && lost > expected.maxAllowToDeny) {
+    const refused = report.allowToRejected > 0 ? `, ${report.allowToRejected} of them now refused by the candidate's schema` : '';
+    over.push(`${lost} allow→deny${refused} (at most ${expected.maxAllowToDeny})`);
+  }
   if (expected.maxDenyToAllow !== undefined && report.denyToAllow > expected.maxDenyToAllow)
     over.push(`${report.denyToAllow} deny→allow (at most ${expected.maxDenyToAllow})`);
   if (over.length > 0) {
