@@ -43,8 +43,10 @@ export const isRawJson = (value: unknown): value is RawJson => JSON_WITH_SOURCE.
 
 // Only a number with 16 digits in a run, a fraction or an exponent can be one a double
 // does not hold exactly, and only a `\u` escape can make a lone surrogate: text with none
-// of them is parsed by plain JSON.parse, at full speed.
-const NEEDS_REVIVER = /\d{16}|\d[.eE]|\\u[dD][89a-fA-F]/;
+// of them is parsed by plain JSON.parse, at full speed. A fraction or exponent is looked
+// for where a number starts (after `:`, `,` or `[`), so an IP address in a string does
+// not slow a body down.
+const NEEDS_REVIVER = /\d{16}|(?:^|[:,[])\s*-?\d+[.eE]|\\u[dD][89a-fA-F]/;
 const INTEGER = /^-?(?:0|[1-9]\d*)$/;
 const NUMBER = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 const LONG_MIN = -(2n ** 63n);
