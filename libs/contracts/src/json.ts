@@ -48,7 +48,8 @@ export const isRawJson = (value: unknown): value is RawJson => JSON_WITH_SOURCE.
 // not slow a body down.
 const NEEDS_REVIVER = /\d{16}|(?:^|[:,[])\s*-?\d+[.eE]|\\u[dD][89a-fA-F]/;
 const INTEGER = /^-?(?:0|[1-9]\d*)$/;
-const NUMBER = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
+// JSON's number syntax, plus YAML's leading `+` and `1.` forms.
+const DECIMAL = /^([+-]?)(\d+)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
 const LONG_MIN = -(2n ** 63n);
 const LONG_MAX = 2n ** 63n - 1n;
 // 10^19 is past LONG_MAX: a number with more integer digits than this is out of range.
@@ -61,7 +62,7 @@ const LONG_DIGITS = 19;
  */
 function exactInteger(source: string): bigint | null | undefined {
   if (INTEGER.test(source)) return source.replace(/^-?0*/, '').length > LONG_DIGITS ? null : BigInt(source);
-  const [, sign, whole, fraction = '', exponent = '0'] = NUMBER.exec(source) as RegExpExecArray;
+  const [, sign, whole, fraction = '', exponent = '0'] = DECIMAL.exec(source) as RegExpExecArray;
   const digits = `${whole}${fraction}`.replace(/^0+/, '');
   if (digits === '') return 0n;
   // `digits` × 10^shift; the denoted number is an integer when no nonzero digit is behind the point.
@@ -73,7 +74,17 @@ function exactInteger(source: string): bigint | null | undefined {
   return BigInt(`${sign}${significant}`) * 10n ** BigInt(shift + trailingZeros);
 }
 
-function exactNumber(value: number, source: string): unknown {
+/**
+ * What {@link parseJson} makes of a number written as `source` that a parser read as
+ * `value`: `value` when a double holds it exactly, an exact integer's text
+ * (`JSON.rawJSON`), or an {@link UnrepresentableNumber}. Also for YAML's numbers (the
+ * policy test files): a form that is not decimal (`0x1F`, `.inf`) is judged by `value` alone.
+ */
+export function exactNumber(value: number, source: string): unknown {
+  if (Number.isSafeInteger(value) && INTEGER.test(source)) return value;
+  if (!DECIMAL.test(source)) {
+    return Number.isFinite(value) && (!Number.isInteger(value) || Number.isSafeInteger(value)) ? value : new UnrepresentableNumber(source);
+  }
   const exact = exactInteger(source);
   if (exact === undefined) {
     // A fraction is no Cedar value either, but Cedar says so itself; only a fraction a
@@ -87,11 +98,7 @@ function exactNumber(value: number, source: string): unknown {
 
 function revive(key: string, value: unknown, context?: { source?: string }): unknown {
   if (!key.isWellFormed() || (typeof value === 'string' && !value.isWellFormed())) throw new LoneSurrogateError();
-  if (typeof value === 'number') {
-    const source = context?.source;
-    if (source === undefined || (Number.isSafeInteger(value) && INTEGER.test(source))) return value;
-    return exactNumber(value, source);
-  }
+  if (typeof value === 'number' && context?.source !== undefined) return exactNumber(value, context.source);
   return value;
 }
 

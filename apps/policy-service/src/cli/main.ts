@@ -74,13 +74,24 @@ async function main(argv: string[]): Promise<number> {
       return formatPolicyDir(dir, { check: values.check === true, log });
     }
     case 'impact': {
-      const number = (name: string): number | undefined => (typeof values[name] === 'string' ? Number(values[name]) : undefined);
+      // A mistyped window is a usage error here, not a null the service refuses.
+      const window: { last?: number; minutes?: number } = {};
+      for (const name of ['last', 'minutes'] as const) {
+        const text = values[name];
+        if (typeof text !== 'string') continue;
+        const value = Number(text);
+        const whole = name === 'last';
+        if (text.trim() === '' || !Number.isFinite(value) || value <= 0 || (whole && !Number.isInteger(value))) {
+          return usageError(`--${name} takes a positive ${whole ? 'whole ' : ''}number; got "${text}"`);
+        }
+        window[name] = value;
+      }
       const { runImpact } = await import('./impact.ts');
       const options = { url: String(values['url'] ?? 'http://127.0.0.1:8181'), token: values['token'] as string | undefined };
       return runImpact(dir, {
         ...options,
-        last: number('last'),
-        minutes: number('minutes'),
+        last: window.last,
+        minutes: window.minutes,
         failOnFlip: values['fail-on-flip'] === true,
         log,
       });

@@ -1,7 +1,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CedarContext, Entity, EntityRef, EvaluateRequest, LIMITS, UnrepresentableNumber } from '@portcullis/contracts';
-import { parseDocument, type Document } from 'yaml';
+import { CedarContext, Entity, EntityRef, EvaluateRequest, LIMITS, exactNumber } from '@portcullis/contracts';
+import { parseDocument, visit, type Document } from 'yaml';
 import { z } from 'zod';
 import { nodeOffset, positionOfCharOffset, type Finding } from './findings.ts';
 
@@ -77,19 +77,32 @@ export async function listTestFiles(testsDir: string): Promise<string[]> {
 
 /**
  * Reads one test file: YAML, or JSON (which is YAML too), so both get line and column
- * in their messages. Integers are kept exact as `parseJson` keeps them for the service.
+ * in their messages. Numbers are read from their text exactly as `parseJson` reads them
+ * for the service, so a case decides what the same request would.
  */
 export async function readTestFile(file: string): Promise<{ cases: TestCase[]; findings: Finding[] }> {
   const text = await readFile(file, 'utf8');
-  const doc = parseDocument(text, { intAsBigInt: true, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, keepSourceTokens: true });
   const at = (offset: number) => positionOfCharOffset(text, offset);
   if (doc.errors.length > 0) {
     return { cases: [], findings: doc.errors.map((error) => ({ file, ...at(error.pos[0]), message: error.message })) };
   }
   if (doc.contents === null)
     return { cases: [], findings: [{ file, message: 'the file is empty; it needs a list of cases under `cases:`' }] };
-  // "required" rather than zod's "expected string, received undefined" for a missing field.
-  const parsed = TestFile.safeParse(exactIntegers(doc.toJS()), { error: (issue) => (issue.input === undefined ? 'required' : undefined) });
+  visit(doc, {
+    Scalar(_key, node) {
+      const token = node.srcToken;
+      if (typeof node.value === 'number' && token !== undefined && 'source' in token) node.value = exactNumber(node.value, token.source);
+    },
+  });
+  let parsed: ReturnType<typeof TestFile.safeParse>;
+  try {
+    // "required" rather than zod's "expected string, received undefined" for a missing field.
+    parsed = TestFile.safeParse(doc.toJS(), { error: (issue) => (issue.input === undefined ? 'required' : undefined) });
+  } catch (error) {
+    // yaml refuses aliases that expand past its limit (a "billion laughs"): a finding, not a crash.
+    return { cases: [], findings: [{ file, message: (error as Error).message }] };
+  }
   if (!parsed.success) {
     return { cases: [], findings: parsed.error.issues.map((issue) => issueFinding(file, doc, at, issue)) };
   }
@@ -132,25 +145,4 @@ function issueFinding(
   }
   const field = (path[0] === 'cases' && typeof path[1] === 'number' ? path.slice(2) : path).join('.');
   return { file, ...at(nodeOffset(doc, path)), message: `${label}${field ? `${field}: ` : ''}${issue.message}` };
-}
-
-const LONG_MIN = -(2n ** 63n);
-const LONG_MAX = 2n ** 63n - 1n;
-const rawJson = (text: string): unknown => (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON(text);
-
-/**
- * YAML integers arrive as bigints (`intAsBigInt`); they become what `parseJson` makes of
- * the same digits: a number when a double holds them exactly, else the exact text for
- * Cedar, or an {@link UnrepresentableNumber} that validation refuses, naming its path.
- */
-function exactIntegers(value: unknown): unknown {
-  if (typeof value === 'bigint') {
-    if (value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
-    return value >= LONG_MIN && value <= LONG_MAX ? rawJson(value.toString()) : new UnrepresentableNumber(value.toString());
-  }
-  if (Array.isArray(value)) return value.map(exactIntegers);
-  if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([key, nested]) => [key, exactIntegers(nested)]));
-  }
-  return value;
 }

@@ -137,6 +137,35 @@ test('a request the service would refuse (not in the schema) fails its case', as
   }
 });
 
+test('hostile test files are findings, never a crash: an alias bomb, a number a double would round, a lone surrogate', async () => {
+  // Seven levels of nine aliases each: 9^7 strings if expanded.
+  const bomb = [
+    'a: &a [x, x, x, x, x, x, x, x, x]',
+    ...[...'bcdefg'].map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdef'[i]}`).join(', ')}]`),
+  ];
+  const withContext = (context: string) =>
+    PASSING_SUITE.replace('resource: Doc::"d1"\n    expect: allow', `resource: Doc::"d1"\n    context: ${context}\n    expect: allow`);
+  const { dir, cleanup } = await smallDomain({
+    'tests/bomb.yaml': bomb.join('\n'),
+    // 80 to a double, so it would have been decided as 80.
+    'tests/rounded.yaml': withContext('{ mfa: 80.000000000000001 }'),
+    'tests/lone.yaml': PASSING_SUITE.replace('principal: User::"ann"', 'principal: User::"\\ud800"'),
+  });
+  try {
+    const run = await runCli(['test', '.'], dir);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.equal(run.stderr, '');
+    assert.match(run.stdout, /^tests\/bomb\.yaml: Excessive alias count/m);
+    assert.match(
+      run.stdout,
+      /^tests\/rounded\.yaml:\d+:\d+: case 1 "a reader may view": context\.mfa: 80\.000000000000001 is not exactly a 64-bit integer/m,
+    );
+    assert.match(run.stdout, /^✗ tests\/lone\.yaml:2 › a reader may view: the service would refuse this request \(E_REQUEST_REJECTED\)/m);
+  } finally {
+    await cleanup();
+  }
+});
+
 test('no test files, and command-line mistakes (exit 2)', async () => {
   const { dir, cleanup } = await smallDomain();
   try {
@@ -147,6 +176,12 @@ test('no test files, and command-line mistakes (exit 2)', async () => {
     assert.equal((await runCli(['test', dir, '--nope'])).code, 2);
     assert.equal((await runCli(['test', `${dir}/missing`])).code, 2);
     assert.equal((await runCli([])).code, 2);
+    // A mistyped impact window is refused here, before any service is asked.
+    for (const window of [['--last', 'abc'], ['--last', '1.5'], ['--minutes', 'soon'], ['--minutes=-1']]) {
+      const run = await runCli(['impact', dir, '--url', 'http://127.0.0.1:9', ...window]);
+      assert.equal(run.code, 2, window.join(' '));
+      assert.match(run.stderr, /takes a positive/, window.join(' '));
+    }
   } finally {
     await cleanup();
   }
