@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureInstalled, ensureModernNode, ensureRedisServer, root } from './lib/bootstrap.mjs';
 
@@ -136,13 +136,15 @@ try {
     /auth-service ready on/,
   );
 
+  // Where the files really are: .data/ of the checkout, or PORTCULLIS_DATA_DIR.
+  const shown = (path) => (path.startsWith(root) ? relative(root, path) : path);
   console.log(`
 Portcullis is up.
   auth-service    http://127.0.0.1:${authPort}   (POST /token, /authenticate, /revoke; /health /ready /metrics /openapi.json)
   policy-service  http://127.0.0.1:${policyPort}   (HTTP/1.1 and h2c; /health /ready /metrics /openapi.json)
   redis           ${redisUrl}
-  admin token     ${adminToken}   (also in .data/admin-token)
-  dev client      ${devClient.client_id} / ${devClient.client_secret}   (also in .data/dev-client.json)
+  admin token     ${adminToken}   (also in ${shown(join(dataDir, 'admin-token'))})
+  dev client      ${devClient.client_id} / ${devClient.client_secret}   (also in ${shown(join(dataDir, 'dev-client.json'))})
 Press Ctrl-C to stop everything.`);
 } catch (error) {
   console.error(`[portcullis] ${error.message}`);

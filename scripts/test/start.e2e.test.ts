@@ -57,6 +57,10 @@ describe('npm start (scripts/start.mjs)', () => {
   });
 
   test('the walk-through’s main path: token, allow, deny, policy update, revoke; then Ctrl-C stops everything', async () => {
+    // The banner names where the credentials really are (PORTCULLIS_DATA_DIR here, not .data/).
+    const escaped = (path: string) => path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    await suite.waitForLine(new RegExp(`admin token .*\\(also in ${escaped(join(dataDir, 'admin-token'))}\\)`));
+    await suite.waitForLine(new RegExp(`dev client .*\\(also in ${escaped(join(dataDir, 'dev-client.json'))}\\)`));
     const client = JSON.parse(readFileSync(join(dataDir, 'dev-client.json'), 'utf8')) as { client_id: string; client_secret: string };
     const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
     const basic = `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`;

@@ -1,5 +1,10 @@
 import { z } from 'zod';
+import { UnrepresentableNumber } from './json.ts';
 import { inspectShape, type ShapeLimits } from './shape.ts';
+
+// A number parseJson refused to round reaching a field that expects a plain number
+// (`last`, a bound): say what is wrong with it, not "received UnrepresentableNumber".
+z.config({ customError: (issue) => (issue.input instanceof UnrepresentableNumber ? issue.input.message : undefined) });
 
 /** Bounds that keep hostile input from costing more than a few milliseconds to reject. */
 export const LIMITS = {

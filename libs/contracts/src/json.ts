@@ -42,11 +42,11 @@ export class UnrepresentableNumber {
 export const isRawJson = (value: unknown): value is RawJson => JSON_WITH_SOURCE.isRawJSON(value);
 
 // Only a number with 16 digits in a run, a fraction or an exponent can be one a double
-// does not hold exactly, and only a `\u` escape can make a lone surrogate: text with none
-// of them is parsed by plain JSON.parse, at full speed. A fraction or exponent is looked
-// for where a number starts (after `:`, `,` or `[`), so an IP address in a string does
-// not slow a body down.
-const NEEDS_REVIVER = /\d{16}|(?:^|[:,[])\s*-?\d+[.eE]|\\u[dD][89a-fA-F]/;
+// does not hold exactly, and only a `\u` escape can make a lone surrogate or spell
+// `__proto__`: text with none of them is parsed by plain JSON.parse, at full speed. A
+// fraction or exponent is looked for where a number starts (after `:`, `,` or `[`), so an
+// IP address in a string does not slow a body down.
+const NEEDS_REVIVER = /\d{16}|(?:^|[:,[])\s*-?\d+[.eE]|\\u|__proto__/;
 const INTEGER = /^-?(?:0|[1-9]\d*)$/;
 // JSON's number syntax, plus YAML's leading `+` and `1.` forms.
 const DECIMAL = /^([+-]?)(\d+)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
@@ -98,6 +98,9 @@ export function exactNumber(value: number, source: string): unknown {
 
 function revive(key: string, value: unknown, context?: { source?: string }): unknown {
   if (!key.isWellFormed() || (typeof value === 'string' && !value.isWellFormed())) throw new LoneSurrogateError();
+  // JSON.parse makes it an own key, but every copy by assignment (zod's records among
+  // them) turns it into the copy's prototype: silently dropped, or read through.
+  if (key === '__proto__') throw new SyntaxError('"__proto__" is not accepted as a key');
   if (typeof value === 'number' && context?.source !== undefined) return exactNumber(value, context.source);
   return value;
 }
@@ -114,7 +117,7 @@ class LoneSurrogateError extends SyntaxError {
 
 /**
  * `JSON.parse`, keeping integers exact as described above, and refusing text that holds
- * a lone surrogate. Throws SyntaxError like it.
+ * a lone surrogate or a `__proto__` key. Throws SyntaxError like it.
  */
 export function parseJson(text: string): unknown {
   if (!text.isWellFormed()) throw new LoneSurrogateError();

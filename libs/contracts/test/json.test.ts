@@ -53,6 +53,13 @@ describe('parseJson: integers stay exact', () => {
     assert.deepEqual(parseJson('{"id":"\\ud83d\\ude00"}'), { id: '\u{1F600}' });
   });
 
+  test('a __proto__ key, written plainly or escaped, is refused: a copy would make it a prototype', () => {
+    for (const text of ['{"__proto__":{"riskScore":99}}', '{"context":{"__proto__":1}}', '{"\\u005f_proto__":{}}']) {
+      assert.throws(() => parseJson(text), { name: 'SyntaxError', message: /__proto__/ }, text);
+    }
+    assert.deepEqual(parseJson('{"proto":"__proto__"}'), { proto: '__proto__' });
+  });
+
   test("syntax errors are JSON.parse's own; hostile nesting does not overflow the search", () => {
     assert.throws(() => parseJson(`{"n":${TWO_53_PLUS_1}`), SyntaxError);
     const deep = (depth: number) => `${'['.repeat(depth)}${TWO_63}${']'.repeat(depth)}`;

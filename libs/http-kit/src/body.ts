@@ -17,6 +17,15 @@ export async function readJsonBody(stream: Readable, headers: IncomingHttpHeader
   if (type !== undefined && !isForm && !/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
     throw new HttpError(415, ERROR_CODES.unsupportedMediaType, `expected application/json, got ${type.slice(0, 64)}`);
   }
+  const encoding = headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    // Not decoded here: refused by name rather than parsed as JSON and called malformed.
+    throw new HttpError(
+      415,
+      ERROR_CODES.unsupportedMediaType,
+      `content-encoding ${encoding.slice(0, 32)} is not accepted; send the body as is`,
+    );
+  }
   const declared = Number(headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) throw payloadTooLarge(limit);
   const raw = await collect(stream, limit);

@@ -9,6 +9,12 @@ export interface OpenApiInfo {
   description?: string;
 }
 
+const BODY_RESPONSES: Route['responses'] = {
+  400: { description: 'not JSON, or not well-formed Unicode (E_MALFORMED_JSON), or not what the route takes (E_VALIDATION)' },
+  413: { description: "larger than the route's body limit (E_PAYLOAD_TOO_LARGE)" },
+  415: { description: 'not application/json, or a content-encoding (E_UNSUPPORTED_MEDIA_TYPE)' },
+};
+
 const schemaOf = (schema: z.ZodType, io: 'input' | 'output'): unknown =>
   z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' });
 
@@ -20,7 +26,9 @@ export function buildOpenApi(routes: readonly Route[], info: OpenApiInfo): Recor
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
     const responses: Record<string, unknown> = {};
-    for (const [status, response] of Object.entries(route.responses)) {
+    // What reading any body can answer (readJsonBody and the route's schema), unless the route says more.
+    const declared = route.body === undefined ? route.responses : { ...BODY_RESPONSES, ...route.responses };
+    for (const [status, response] of Object.entries(declared)) {
       const schema = response.schema ?? (Number(status) >= 400 ? ErrorBody : undefined);
       responses[status] = {
         description: response.description,
