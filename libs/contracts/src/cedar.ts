@@ -1,10 +1,16 @@
 import { z } from 'zod';
-import { UnrepresentableNumber } from './json.ts';
+import { UnrepresentableNumber, isRawJson } from './json.ts';
 import { inspectShape, type ShapeLimits } from './shape.ts';
 
-// A number parseJson refused to round reaching a field that expects a plain number
-// (`last`, a bound): say what is wrong with it, not "received UnrepresentableNumber".
-z.config({ customError: (issue) => (issue.input instanceof UnrepresentableNumber ? issue.input.message : undefined) });
+// The holders parseJson puts in place of numbers a double cannot hold, reaching a field
+// of another type: say what the input was, not "received UnrepresentableNumber" or "object".
+z.config({
+  customError: (issue) => {
+    if (issue.input instanceof UnrepresentableNumber) return issue.input.message;
+    if (issue.code === 'invalid_type' && isRawJson(issue.input)) return `expected ${issue.expected}, received number`;
+    return undefined;
+  },
+});
 
 /** Bounds that keep hostile input from costing more than a few milliseconds to reject. */
 export const LIMITS = {

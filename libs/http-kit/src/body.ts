@@ -15,7 +15,8 @@ export async function readJsonBody(stream: Readable, headers: IncomingHttpHeader
   const type = headers['content-type'];
   const isForm = acceptsForm && type !== undefined && FORM.test(type);
   if (type !== undefined && !isForm && !/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
-    throw new HttpError(415, ERROR_CODES.unsupportedMediaType, `expected application/json, got ${type.slice(0, 64)}`);
+    const expected = acceptsForm ? 'application/x-www-form-urlencoded or application/json' : 'application/json';
+    throw new HttpError(415, ERROR_CODES.unsupportedMediaType, `expected ${expected}, got ${type.slice(0, 64)}`);
   }
   const encoding = headers['content-encoding'];
   if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
@@ -30,7 +31,7 @@ export async function readJsonBody(stream: Readable, headers: IncomingHttpHeader
   if (Number.isFinite(declared) && declared > limit) throw payloadTooLarge(limit);
   const raw = await collect(stream, limit);
   const size = raw.length;
-  if (isForm) return Object.fromEntries(new URLSearchParams(raw.toString('utf8')));
+  if (isForm) return formFields(raw.toString('utf8'));
   if (size === 0) throw new HttpError(400, ERROR_CODES.malformedJson, 'request body is empty; expected JSON');
   try {
     // Integers past 2^53 stay exact (contracts' parseJson), for Cedar's 64-bit Long.
@@ -38,6 +39,20 @@ export async function readJsonBody(stream: Readable, headers: IncomingHttpHeader
   } catch (error) {
     throw new HttpError(400, ERROR_CODES.malformedJson, `request body is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/**
+ * A URL-encoded form as a record of its fields. A field given twice is refused rather
+ * than one of the two picked: OAuth forbids it (RFC 6749 §3.2), and which one a server
+ * takes is how parameter pollution slips a value past a check of the other.
+ */
+function formFields(text: string): Record<string, string> {
+  const fields = new Map<string, string>();
+  for (const [name, value] of new URLSearchParams(text)) {
+    if (fields.has(name)) throw new HttpError(400, ERROR_CODES.validation, `form field ${name.slice(0, 64)} is given more than once`);
+    fields.set(name, value);
+  }
+  return Object.fromEntries(fields);
 }
 
 /**

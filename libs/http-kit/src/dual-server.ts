@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type RequestListener, type ServerResp
 import { createServer as createH2Server, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { clientErrorListener, withRequestDeadline } from './guards.ts';
+import { clientErrorListener, http1Refusals, withRequestDeadline } from './guards.ts';
 import { resolveLimits, type ServerLimits } from './limits.ts';
 
 /** The HTTP/2 connection preface starts with these bytes; HTTP/1.x has no method "PRI". */
@@ -47,9 +47,13 @@ export async function listenDual(options: DualServerOptions): Promise<DualServer
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
       connectionsCheckingInterval: limits.checkIntervalMs,
+      // Checked by http1Refusals, which answers with a code instead of an empty 400.
+      requireHostHeader: false,
     },
-    options.http1,
+    http1Refusals.request(options.http1),
   );
+  http1.on('checkExpectation', http1Refusals.checkExpectation);
+  http1.on('connect', http1Refusals.connect);
   // http.Server starts tracking connections (idle detection, headers/request timeouts
   // against slow senders) on its 'listening' event. It never listens itself here, since
   // the net server hands it sockets, so announce it by hand.

@@ -144,13 +144,14 @@ const jsonHeaders = (requestId: string, error: HttpError): Record<string, string
 
 /** Finds the route for a method and path, or the error that explains why there is none. */
 export function matchRoute(routes: readonly Route[], method: string, path: string): Route | HttpError {
-  let pathKnown = false;
+  const allowed: string[] = [];
   for (const route of routes) {
     if (route.path !== path) continue;
     if (route.method === method || (method === 'HEAD' && route.method === 'GET')) return route;
-    pathKnown = true;
+    allowed.push(route.method, ...(route.method === 'GET' ? ['HEAD'] : []));
   }
-  return pathKnown
-    ? new HttpError(405, ERROR_CODES.methodNotAllowed, `${method} is not allowed on ${path}`)
+  // A 405 names the methods the path does take (RFC 9110 §15.5.6).
+  return allowed.length > 0
+    ? new HttpError(405, ERROR_CODES.methodNotAllowed, `${method} is not allowed on ${path}`, { headers: { allow: allowed.join(', ') } })
     : notFound(`no route for ${method} ${path}`);
 }

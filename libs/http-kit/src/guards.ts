@@ -1,8 +1,9 @@
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import { constants as h2, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { requestIdFrom } from '@portcullis/observability';
-import { headersTooLarge, malformedRequest, requestTimeout, type HttpError } from './errors.ts';
+import { ERROR_CODES } from '@portcullis/contracts';
+import { HttpError, headersTooLarge, malformedRequest, requestTimeout } from './errors.ts';
 import { httpErrorResponse, type Outgoing } from './execute.ts';
 import type { ResolvedLimits } from './limits.ts';
 
@@ -90,4 +91,46 @@ export function withRequestDeadline(
     }
     handler(req, res);
   };
+}
+
+/** Answers `res` with `error` in the services' JSON shape, and closes the connection after it. */
+function refuse(req: IncomingMessage, res: ServerResponse, error: HttpError): void {
+  const outgoing = httpErrorResponse(error, requestIdFrom(req.headers['x-request-id']));
+  res.writeHead(outgoing.status, { ...outgoing.headers, 'content-length': Buffer.byteLength(outgoing.payload), connection: 'close' });
+  res.end(outgoing.payload);
+}
+
+/**
+ * node:http refuses these requests itself with an empty body, or drops the connection;
+ * these answer them in the services' JSON shape instead:
+ * - `request` (wraps the handler): an HTTP/1.1 request without `Host` (RFC 9112 §3.2), or with
+ *   it twice, is a 400 `E_MALFORMED_REQUEST`;
+ * - `checkExpectation`: an `Expect` other than `100-continue` is a 417;
+ * - `connect`: `CONNECT` (no tunnels here) is a 405, written to the socket.
+ */
+export const http1Refusals = {
+  request:
+    (handler: RequestListener): RequestListener =>
+    (req, res) => {
+      if (req.httpVersion === '1.1' && hostCount(req.rawHeaders) !== 1) {
+        refuse(req, res, malformedRequest('an HTTP/1.1 request needs exactly one Host header'));
+        return;
+      }
+      handler(req, res);
+    },
+  checkExpectation: (req: IncomingMessage, res: ServerResponse): void =>
+    refuse(req, res, new HttpError(417, ERROR_CODES.malformedRequest, 'only "Expect: 100-continue" is supported')),
+  connect: (req: IncomingMessage, socket: Duplex): void => {
+    const refusal = new HttpError(405, ERROR_CODES.methodNotAllowed, 'CONNECT is not supported: no tunnels here');
+    socket.end(rawHttp1(httpErrorResponse(refusal, requestIdFrom(req.headers['x-request-id']))));
+  },
+};
+
+/** Host headers among `rawHeaders` (name, value, name, value…): node keeps only the first. */
+function hostCount(rawHeaders: string[]): number {
+  let count = 0;
+  rawHeaders.forEach((name, index) => {
+    if (index % 2 === 0 && name.length === 4 && name.toLowerCase() === 'host') count += 1;
+  });
+  return count;
 }

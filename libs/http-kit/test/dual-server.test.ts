@@ -209,6 +209,7 @@ describe('one port, two protocols, one set of routes', () => {
     const method = await fetch(`${base}/echo`, { method: 'DELETE' });
     assert.equal(method.status, 405);
     assert.equal(((await method.json()) as { error: { code: string } }).error.code, 'E_METHOD_NOT_ALLOWED');
+    assert.equal(method.headers.get('allow'), 'POST');
   });
 
   test('a handler bug is a 500 E_INTERNAL that hides the message and logs it', async () => {

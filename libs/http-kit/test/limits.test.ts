@@ -93,6 +93,25 @@ describe('request limits', () => {
     }
   });
 
+  test('what node:http would refuse with an empty body or a dropped connection is a coded JSON answer too', async () => {
+    for (const [request, status, code] of [
+      ['GET /ping HTTP/1.1\r\n\r\n', 400, 'E_MALFORMED_REQUEST'],
+      ['GET /ping HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 400, 'E_MALFORMED_REQUEST'],
+      ['GET /ping HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n', 417, 'E_MALFORMED_REQUEST'],
+      ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, 'E_METHOD_NOT_ALLOWED'],
+    ] as const) {
+      const socket = await openSocket(server.port);
+      socket.write(request);
+      const answer = parseAnswer((await readUntilClosed(socket)).raw);
+      assert.equal(answer.status, status, JSON.stringify(request));
+      assert.equal(codeOf(answer), code, JSON.stringify(request));
+    }
+    // HTTP/1.0 needs no Host.
+    const old = await openSocket(server.port);
+    old.write('GET /ping HTTP/1.0\r\n\r\n');
+    assert.equal(parseAnswer((await readUntilClosed(old)).raw).status, 200);
+  });
+
   test('HTTP/2: a header list over the limit resets only its stream; one far larger costs only its session', async () => {
     const session = h2Connect(server.port);
     session.on('error', () => undefined); // the far larger header list ends the session

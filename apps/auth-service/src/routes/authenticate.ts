@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AuthenticateRequest, AuthenticateResponse, ERROR_CODES } from '@portcullis/contracts';
-import { defineRoute, HttpError, type Route } from '@portcullis/http-kit';
+import { authorizationCredentials, defineRoute, HttpError, type Route } from '@portcullis/http-kit';
 import { CircuitOpenError, DeadlineExceededError, PolicyRejectedError, PolicyUnavailableError } from '@portcullis/service-client';
 import { principalParents, type DecisionService, type Principal } from '../decisions.ts';
 import type { DecisionAudit } from '../audit.ts';
@@ -18,12 +18,12 @@ const MAX_AUTH_HEADER = 16_384;
 /** Extracts and verifies `Authorization: Bearer <jwt>`; 401 with a stable code otherwise. */
 export function bearerAuthorizer(tokens: BearerAuthenticator) {
   return async (headers: IncomingHttpHeaders): Promise<Principal> => {
-    const header = headers.authorization;
-    if (header === undefined || header.length > MAX_AUTH_HEADER || !/^Bearer [A-Za-z0-9._~+/=-]+$/.test(header)) {
+    const token = authorizationCredentials(headers, 'Bearer', MAX_AUTH_HEADER);
+    if (token === undefined || !/^[A-Za-z0-9._~+/=-]+$/.test(token)) {
       throw new HttpError(401, ERROR_CODES.unauthorized, 'a bearer token is required', { headers: INVALID_TOKEN });
     }
     try {
-      return await tokens.authenticate(header.slice(7));
+      return await tokens.authenticate(token);
     } catch (error) {
       // Not yet able to tell a revoked token from a good one (the instance is starting):
       // refuse, but as "try again" rather than "your token is bad".

@@ -9,7 +9,7 @@ import {
   TokenResponse,
   type TokenRevokedEvent,
 } from '@portcullis/contracts';
-import { defineRoute, HttpError, notFound, type Route } from '@portcullis/http-kit';
+import { authorizationCredentials, defineRoute, HttpError, notFound, type Route } from '@portcullis/http-kit';
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Cache } from '@portcullis/cache';
 import { isNotReplicated } from '@portcullis/redis';
@@ -48,10 +48,10 @@ function credentials(
   headers: IncomingHttpHeaders,
   body: { client_id?: string | undefined; client_secret?: string | undefined },
 ): { clientId: string; clientSecret: string } {
-  const basic = /^Basic ([A-Za-z0-9+/=]{1,1024})$/.exec(headers.authorization ?? '');
-  if (basic !== null) {
+  const basic = authorizationCredentials(headers, 'Basic');
+  if (basic !== undefined && /^[A-Za-z0-9+/=]{1,1024}$/.test(basic)) {
     if (body.client_secret !== undefined) throw oauthError(400, 'invalid_request', 'use one client authentication method, not two');
-    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+    const decoded = Buffer.from(basic, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     try {
       if (colon > 0)

@@ -140,6 +140,21 @@ describe('OAuth interop: oauth4webapi and jose against the real auth-service', (
       [post('/introspect', {}, basicHeader(CLIENT.client_secret)), 400, 'invalid_request'],
       [post('/introspect', { token: 'x' }, basicHeader('wrong-secret-0123456789')), 401, 'invalid_client'],
       [post('/revoke', { token: 'x' }, basicHeader('wrong-secret-0123456789')), 401, 'invalid_client'],
+      // A parameter given twice (§3.2): refused, not one of the two picked.
+      ...(['/token', '/revoke', '/introspect'] as const).map((path): [Promise<Response>, number, string] => [
+        fetch(`${url}${path}`, {
+          method: 'POST',
+          headers: basicHeader(CLIENT.client_secret),
+          body: new URLSearchParams([
+            ['grant_type', 'client_credentials'],
+            ['token', 'a'],
+            ['token', 'b'],
+            ['grant_type', 'client_credentials'],
+          ]),
+        }),
+        400,
+        'invalid_request',
+      ]),
     ];
     for (const [pending, status, error] of cases) {
       const res = await pending;
@@ -151,5 +166,30 @@ describe('OAuth interop: oauth4webapi and jose against the real auth-service', (
       if (status === 401) assert.match(res.headers.get('www-authenticate') ?? '', /^Basic /);
     }
     assert.equal((await fetch(`${url}/.well-known/openid-configuration`)).status, 404);
+  });
+
+  test('auth schemes are matched without regard to case (RFC 9110 §11.1): basic on /token, bearer on /authenticate', async () => {
+    const url = instances.HS256;
+    const issued = await fetch(`${url}/token`, {
+      method: 'POST',
+      headers: { authorization: `basic ${btoa(`${CLIENT.client_id}:${CLIENT.client_secret}`)}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials' }),
+    });
+    assert.equal(issued.status, 200, await issued.clone().text());
+    const token = ((await issued.json()) as { access_token: string }).access_token;
+    for (const scheme of ['bearer', 'BEARER']) {
+      const res = await fetch(`${url}/authenticate`, {
+        method: 'POST',
+        headers: { authorization: `${scheme} ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(EDIT_DOC),
+      });
+      assert.equal(res.status, 200, scheme);
+    }
+    const other = await fetch(`${url}/authenticate`, {
+      method: 'POST',
+      headers: { authorization: `Bearerx ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(EDIT_DOC),
+    });
+    assert.equal(other.status, 401);
   });
 });

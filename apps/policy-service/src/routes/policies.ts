@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ERROR_CODES, PoliciesResponse } from '@portcullis/contracts';
-import { defineRoute, HttpError, type Route } from '@portcullis/http-kit';
+import { authorizationCredentials, defineRoute, HttpError, type Route } from '@portcullis/http-kit';
 import type { PolicyBundle } from '../engine/bundle.ts';
 import { PolicyInvalidError } from '../engine/errors.ts';
 import type { Evaluator } from '../engine/evaluator.ts';
@@ -22,8 +22,8 @@ export function adminAuthorizer(adminToken: string | undefined): (headers: Incom
   const expected = adminToken === undefined ? undefined : digest(adminToken);
   return (headers) => {
     if (expected === undefined) throw new HttpError(403, ERROR_CODES.adminDisabled, 'the admin API is off: POLICY_ADMIN_TOKEN is not set');
-    const match = /^Bearer (\S{1,512})$/.exec(headers.authorization ?? '');
-    if (match === null || !timingSafeEqual(digest(match[1]!), expected)) {
+    const token = authorizationCredentials(headers, 'Bearer', 1024);
+    if (token === undefined || !/^\S{1,512}$/.test(token) || !timingSafeEqual(digest(token), expected)) {
       throw new HttpError(401, ERROR_CODES.unauthorized, 'a valid admin bearer token is required', {
         headers: { 'www-authenticate': 'Bearer realm="portcullis-admin"' },
       });
