@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { freePort, h2Connect, h2Request, startProcess, type ProcessHandle } from '@portcullis/testing';
+import { readPolicyDir } from '../src/engine/loader.ts';
 
 const SAMPLE = fileURLToPath(new URL('../policies', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -155,6 +156,32 @@ describe('policy-service as a real process', () => {
     const after = await post('/evaluate', req('bob', 'view', ['Document', 'doc-4']));
     assert.equal(after.body.decision, 'deny');
     assert.equal(after.body.policyVersion, swapped.body.version);
+  });
+
+  test('PUT /policies: a schema or entities left out stay as live; null and [] remove them', async () => {
+    const sample = await readPolicyDir(dir);
+    // The swap above sent policies and schema only: the entities loaded from the files stayed.
+    const live = (await (await fetch(`${base}/policies`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as {
+      schema: string;
+      entityCount: number;
+    };
+    assert.deepEqual([live.schema, live.entityCount], [sample.schema, sample.entities?.length]);
+    const kept = await put({ policies: sample.policies });
+    assert.equal(kept.status, 200);
+    assert.deepEqual([kept.body.schema, kept.body.entityCount], [sample.schema, sample.entities?.length]);
+    // Still checked against the schema, and still deciding on the loaded entities.
+    const illTyped = await post('/evaluate', req('bob', 'view', ['Document', 'doc-1'], { riskScore: 'high' }));
+    assert.equal(illTyped.body.error.code, 'E_REQUEST_REJECTED');
+    assert.equal((await post('/evaluate', req('alice', 'edit', ['Document', 'doc-3']))).body.decision, 'allow');
+
+    const bare = await put({ policies: sample.policies, schema: null, entities: [] });
+    assert.equal(bare.status, 200);
+    assert.deepEqual([bare.body.schema, bare.body.entityCount], [null, 0]);
+    const withoutEntities = await post('/evaluate', req('alice', 'edit', ['Document', 'doc-3']));
+    assert.equal(withoutEntities.body.decision, 'deny', 'alice is an editor by the entities');
+
+    const restored = await put(sample);
+    assert.deepEqual([restored.body.schema, restored.body.entityCount], [sample.schema, sample.entities?.length]);
   });
 
   test('files changed on disk are reloaded; a broken file keeps the live set', async () => {

@@ -128,11 +128,16 @@ export const BatchEvaluateResponse = z.object({
 });
 export type BatchEvaluateResponse = z.infer<typeof BatchEvaluateResponse>;
 
-/** `PUT /policies`. */
+/**
+ * `PUT /policies` (and a `POST /policies/impact` candidate). The policies are replaced; a
+ * schema or entities left out stay as they are live, since a client changing policies
+ * rarely holds the entities (`GET /policies` does not return them) and silently dropping
+ * the schema would stop requests being checked against it.
+ */
 export const PutPoliciesRequest = z.strictObject({
   policies: z.string().max(LIMITS.policyTextBytes),
-  schema: z.string().max(LIMITS.policyTextBytes).optional(),
-  entities: z.array(Entity).max(100_000).optional(),
+  schema: z.string().max(LIMITS.policyTextBytes).nullable().optional().describe('left out: the live schema stays; null or "": none'),
+  entities: z.array(Entity).max(100_000).optional().describe('left out: the live entities stay; []: none'),
 });
 export type PutPoliciesRequest = z.infer<typeof PutPoliciesRequest>;
 

@@ -2,7 +2,7 @@
 // `/authenticate`, polling until something holds, and the policy admin API. One place,
 // so both measure the same way.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BENCH_ADMIN_TOKEN, SAMPLE_ENTITIES } from './_stack.ts';
+import { BENCH_ADMIN_TOKEN } from './_stack.ts';
 
 /** One `/authenticate` answer: status, time taken, and the JSON body (empty when not JSON). */
 export interface Answer {
@@ -58,14 +58,14 @@ export async function livePolicies(policyUrl: string): Promise<{ version: string
 }
 
 /**
- * Puts `policies` live with `schema` and the sample entities (`PUT /policies` replaces the
- * whole bundle, entities included); resolves with the new version, rejects on a refusal.
+ * Puts `policies` live, the schema and entities staying as they are; resolves with the new
+ * version, rejects on a refusal.
  */
-export async function putPolicies(policyUrl: string, policies: string, schema: string): Promise<string> {
+export async function putPolicies(policyUrl: string, policies: string): Promise<string> {
   const put = await fetch(`${policyUrl}/policies`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json', ...admin },
-    body: JSON.stringify({ policies, schema, entities: SAMPLE_ENTITIES }),
+    body: JSON.stringify({ policies }),
   });
   if (put.status !== 200) throw new Error(`PUT /policies answered ${put.status}: ${await put.text()}`);
   return ((await put.json()) as { version: string }).version;

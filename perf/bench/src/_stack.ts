@@ -18,14 +18,6 @@ import { Redis } from 'ioredis';
 
 const AUTH_MAIN = fileURLToPath(new URL('../../../apps/auth-service/src/main.ts', import.meta.url));
 export const POLICY_MAIN = fileURLToPath(new URL('../../../apps/policy-service/src/main.ts', import.meta.url));
-/**
- * The sample domain's entities, which the policy-service loads with its policies. `GET
- * /policies` does not return them and `PUT /policies` replaces the whole bundle, so a
- * policy update made by a benchmark sends them again or the update would drop them.
- */
-export const SAMPLE_ENTITIES: unknown[] = JSON.parse(
-  readFileSync(fileURLToPath(new URL('../../../apps/policy-service/policies/entities.json', import.meta.url)), 'utf8'),
-) as unknown[];
 export const BENCH_CLIENT = { client_id: 'bench', client_secret: 'bench-secret-0123456789', roles: ['editor'] };
 /**
  * A few principals with many roles (the realistic mix's heavy tail): 2 of the sample

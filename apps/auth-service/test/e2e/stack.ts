@@ -28,7 +28,7 @@ export interface Stack {
   ): Promise<{ process: ProcessHandle; url: string }>;
   token(instance?: number): Promise<string>;
   /**
-   * `PUT /policies` with these policies and the live schema; resolves with the new version
+   * `PUT /policies` with these policies (the schema and entities stay); resolves with the new version
    * once every auth-service instance has applied it (its policy.updated log line).
    */
   putPolicies(policies: string): Promise<string>;
@@ -104,12 +104,10 @@ export async function startStack(
       return auth;
     },
     async putPolicies(policies) {
-      const admin = { authorization: `Bearer ${ADMIN}` };
-      const { schema } = (await (await fetch(`${policyUrl}/policies`, { headers: admin })).json()) as { schema: string };
       const put = await fetch(`${policyUrl}/policies`, {
         method: 'PUT',
-        headers: { 'content-type': 'application/json', ...admin },
-        body: JSON.stringify({ policies, schema }),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
+        body: JSON.stringify({ policies }),
       });
       if (put.status !== 200) throw new Error(`PUT /policies answered ${put.status}: ${await put.text()}`);
       const { version } = (await put.json()) as { version: string };

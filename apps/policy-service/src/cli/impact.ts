@@ -36,7 +36,11 @@ export async function runImpact(dir: string, options: ImpactCommandOptions): Pro
     return 1;
   }
   const body = {
-    ...source,
+    // What the directory lacks, the candidate lacks: said explicitly, since a body that
+    // leaves schema or entities out keeps the live ones.
+    policies: source.policies,
+    schema: source.schema ?? null,
+    entities: source.entities ?? [],
     ...(options.last === undefined ? {} : { last: options.last }),
     ...(options.minutes === undefined ? {} : { minutes: options.minutes }),
   };

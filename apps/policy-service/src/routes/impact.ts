@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { ERROR_CODES } from '@portcullis/contracts';
+import { ERROR_CODES, type PutPoliciesRequest } from '@portcullis/contracts';
 import { defineRoute, HttpError, type Route } from '@portcullis/http-kit';
-import type { BundleSource } from '../engine/bundle.ts';
+import type { BundleSource, PolicyBundle } from '../engine/bundle.ts';
 import { PolicyInvalidError } from '../engine/errors.ts';
 import type { Evaluator } from '../engine/evaluator.ts';
 import { AuditRecordUnavailableError } from '../impact/recent.ts';
@@ -14,6 +14,18 @@ export const POLICY_BODY_LIMIT = 4 * 1024 * 1024;
 /** The audit record unreadable in time: 503 with Retry-After, never a 500. */
 export function auditUnavailable(error: AuditRecordUnavailableError): HttpError {
   return new HttpError(503, ERROR_CODES.auditUnavailable, error.message, { headers: { 'retry-after': '1' } });
+}
+
+/**
+ * The set a `PUT /policies` or impact body describes: its policies, and its schema and
+ * entities where it gives them, else the live ones (see `PutPoliciesRequest`).
+ */
+export function candidateSource(body: PutPoliciesRequest, live: PolicyBundle | undefined): BundleSource {
+  return {
+    policies: body.policies,
+    schema: body.schema === undefined ? (live?.source.schema ?? undefined) : (body.schema ?? undefined),
+    entities: body.entities ?? live?.source.entities,
+  };
 }
 
 /**
@@ -78,7 +90,7 @@ export function impactRoute(evaluator: Evaluator, admin: (headers: IncomingHttpH
       503: { description: 'E_AUDIT_UNAVAILABLE: the recorded decisions could not be read (Redis away)' },
     },
     handle: async ({ body, log }) => {
-      const report = await replayCandidate(impact, evaluator, body, body);
+      const report = await replayCandidate(impact, evaluator, candidateSource(body, evaluator.bundle), body);
       log.info(
         { candidate: report.candidateVersion, covered: report.covered, complete: report.complete, ms: report.elapsedMs },
         'policy impact replayed',

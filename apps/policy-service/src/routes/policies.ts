@@ -10,7 +10,7 @@ import type { ImpactAnalyzer } from '../impact/replay.ts';
 import { PolicyStoreUnavailableError, type LiveSetSync } from '../live-set/sync.ts';
 import { GuardedPutPoliciesRequest } from '../impact/schema.ts';
 import { AuditRecordUnavailableError } from '../impact/recent.ts';
-import { auditUnavailable, enforceExpectedImpact, impactRoute, POLICY_BODY_LIMIT, replayCandidate } from './impact.ts';
+import { auditUnavailable, candidateSource, enforceExpectedImpact, impactRoute, POLICY_BODY_LIMIT, replayCandidate } from './impact.ts';
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
@@ -91,7 +91,7 @@ export function policyRoutes(
     defineRoute({
       method: 'PUT',
       path: '/policies',
-      summary: 'Replace the policy set atomically, on every replica (admin)',
+      summary: 'Replace the policies atomically, on every replica; a schema or entities left out stay as live (admin)',
       security: 'bearer',
       body: GuardedPutPoliciesRequest,
       bodyLimit: POLICY_BODY_LIMIT,
@@ -107,7 +107,8 @@ export function policyRoutes(
         503: { description: 'E_POLICY_STORE_UNAVAILABLE: Redis did not take the set, so no replica changed; retry' },
       },
       handle: async ({ body, log }) => {
-        const { expectedImpact, last, minutes, ...source } = body;
+        const { expectedImpact, last, minutes, ...given } = body;
+        const source = candidateSource(given, evaluator.bundle);
         if (expectedImpact !== undefined)
           enforceExpectedImpact(await replayCandidate(impact, evaluator, source, { last, minutes }), expectedImpact);
         try {

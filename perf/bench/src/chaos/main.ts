@@ -244,7 +244,7 @@ export async function main(argv: string[]): Promise<number> {
     await watcher.stop();
 
     // Allowed without a decision: replay every allow against the policy set it named.
-    const wrong = await allowedWithoutDecision(answers, asked, context.policyTexts, live.schema);
+    const wrong = await allowedWithoutDecision(answers, asked, context.policyTexts);
     for (const step of figures) step.allowedWithoutDecision = step.answers.filter((a) => wrong.has(a.id)).length;
 
     // Audit: every decision answered must be applied once by the consumer. Entries a killed

@@ -21,13 +21,13 @@ function policyRequest(asked: Asked): unknown {
 
 /**
  * The ids of allowed answers that no policy set in force allowed. `texts` maps each
- * version put live to its policies; `schema` and the sample entities complete them.
+ * version put live to its policies; the reference's own sample schema and entities,
+ * which the PUTs keep, complete them.
  */
 export async function allowedWithoutDecision(
   answers: Answer[],
   asked: Map<string, Asked>,
   texts: Map<string, string>,
-  schema: string,
 ): Promise<Set<string>> {
   const wrong = new Set<string>();
   const byVersion = new Map<string, Answer[]>();
@@ -47,7 +47,7 @@ export async function allowedWithoutDecision(
   const url = `http://127.0.0.1:${port}`;
   try {
     for (const [version, allowed] of byVersion) {
-      const live = await putPolicies(url, texts.get(version) as string, schema);
+      const live = await putPolicies(url, texts.get(version) as string);
       if (live !== version) throw new Error(`the reference put ${version} live as ${live}: the oracle cannot judge it`);
       for (let i = 0; i < allowed.length; i += 500) {
         const chunk = allowed.slice(i, i + 500);

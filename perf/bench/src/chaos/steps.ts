@@ -55,7 +55,7 @@ async function policyUpdateDuring(context: ChaosContext): Promise<string> {
   const live = await livePolicies(context.stack.policyUrl);
   const policies = `${live.policies}\n@id("chaos-forbid-doc-12")\nforbid (principal, action == Action::"view", resource == Document::"doc-12");\n`;
   const sent = performance.now();
-  const version = await putPolicies(context.stack.policyUrl, policies, live.schema).catch((error: Error) => error);
+  const version = await putPolicies(context.stack.policyUrl, policies).catch((error: Error) => error);
   if (version instanceof Error) return `policy update refused: ${version.message}`;
   context.policyTexts.set(version, policies);
   const url = context.instances[0]?.url as string;

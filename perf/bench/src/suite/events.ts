@@ -50,7 +50,7 @@ async function policyUpdate(context: EventContext, started: number): Promise<Eve
   await sleep(Math.max(0, context.atMs - (performance.now() - started)));
   const sent = performance.now();
   const forbid = `\n@id("perf-update-probe")\nforbid (principal, action == Action::"view", resource == Document::"doc-39");\n`;
-  const version = await putPolicies(context.stack.policyUrl, live.policies + forbid, live.schema);
+  const version = await putPolicies(context.stack.policyUrl, live.policies + forbid);
   const times = await Promise.all(
     context.instances.map((instance) =>
       pollUntil(async () => {
@@ -59,7 +59,7 @@ async function policyUpdate(context: EventContext, started: number): Promise<Eve
       }, sent),
     ),
   );
-  await putPolicies(context.stack.policyUrl, live.policies, live.schema);
+  await putPolicies(context.stack.policyUrl, live.policies);
   const atS = (sent - started) / 1000;
   return {
     figures: { propagation_ms: Math.max(...times) },
