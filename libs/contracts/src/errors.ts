@@ -13,7 +13,9 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
 
 /**
  * The stable error codes of the HTTP APIs. Clients may switch on these; messages are
- * for people and may change.
+ * for people and may change. The auth-service's 401s for a refused token carry its token
+ * layer's codes as well (`E_TOKEN_EXPIRED`, `E_TOKEN_REVOKED`…:
+ * apps/auth-service/src/tokens/errors.ts), and its OAuth routes RFC 6749's.
  */
 export const ERROR_CODES = {
   malformedJson: 'E_MALFORMED_JSON',
@@ -42,7 +44,6 @@ export const ERROR_CODES = {
   policyStoreUnavailable: 'E_POLICY_STORE_UNAVAILABLE',
   /** 503: the audit record (Redis) behind `GET /audit/principals` and impact replays could not be read in time. */
   auditUnavailable: 'E_AUDIT_UNAVAILABLE',
-  draining: 'E_DRAINING',
   decisionUnavailable: 'E_DECISION_UNAVAILABLE',
   internal: 'E_INTERNAL',
 } as const;
