@@ -75,8 +75,10 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   const decisions = new DecisionService(cache, client);
   // With Redis, revocations taken before this process started are loaded before it is
   // ready; until then every token is refused (fail closed).
-  const store = redis && new RevocationStore(redis, { replicas: config.REDIS_WAIT_REPLICAS });
-  const revocations = new RevocationList({ loaded: store === undefined });
+  // Both hold a revocation as long as the verifier still accepts its token: `exp` plus the clock tolerance.
+  const toleranceSec = config.JWT_CLOCK_TOLERANCE_SEC;
+  const store = redis && new RevocationStore(redis, { replicas: config.REDIS_WAIT_REPLICAS, toleranceSec });
+  const revocations = new RevocationList({ loaded: store === undefined, toleranceSec });
   const { issuer, verifier, clients } = await buildTokenLayer(config, revocations);
 
   // A bus that waits for replicas gets a connection of its own: WAIT holds the connection

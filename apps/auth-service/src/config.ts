@@ -28,8 +28,14 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       /** PEM private key file for RS256/ES256 issuing; its public key verifies and is published as JWKS. */
       JWT_PRIVATE_KEY_FILE: z.string().min(1).optional(),
       JWT_KEY_ID: z.string().min(1).max(128).default('portcullis-1'),
-      /** Verify tokens of an external issuer instead (JWKS over HTTPS). */
-      JWT_JWKS_URL: url('JWKS').optional(),
+      /**
+       * Verify tokens of an external issuer instead: JWKS over HTTPS, since whoever can
+       * change the keys on the way can forge tokens (plain http on loopback only).
+       */
+      JWT_JWKS_URL: z
+        .string()
+        .regex(/^(https:\/\/|http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\/)/, 'must be an https URL (http only on loopback)')
+        .optional(),
       JWT_CLOCK_TOLERANCE_SEC: z.coerce.number().int().min(0).max(300).default(5),
       TOKEN_TTL_SEC: env.positiveInt(900),
       /** JSON file of clients: `{client_id, client_secret, roles?}` or an array of them. */
@@ -87,6 +93,14 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
     throw new ConfigError(
       'AUTH_CLIENT_MAX_LOCKOUT_MS',
       `must be at least AUTH_CLIENT_LOCKOUT_MS (${config.AUTH_CLIENT_LOCKOUT_MS}) (received ${config.AUTH_CLIENT_MAX_LOCKOUT_MS})`,
+    );
+  }
+  if (config.AUTH_WORKERS > 1 && config.REDIS_URL === undefined) {
+    // Workers share revocations through Redis only: without it, a token revoked on one
+    // worker would stay valid on the others (fail open).
+    throw new ConfigError(
+      'AUTH_WORKERS',
+      `must be 1 without REDIS_URL: workers share revocations only through Redis (received ${config.AUTH_WORKERS})`,
     );
   }
   const publicUrl = (config.AUTH_PUBLIC_URL ?? `http://${config.AUTH_HOST}:${config.AUTH_PORT}`).replace(/\/+$/, '');

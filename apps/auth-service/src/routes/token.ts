@@ -15,6 +15,7 @@ import type { Cache } from '@portcullis/cache';
 import { isNotReplicated } from '@portcullis/redis';
 import { principalTag } from '../decisions.ts';
 import {
+  ClientAuthBusyError,
   ClientLockedError,
   RevocationsUnknownError,
   type ClientRegistry,
@@ -32,14 +33,19 @@ const unavailable = (description: string): HttpError => oauthError(503, 'tempora
 
 const INVALID_CLIENT = (): HttpError =>
   oauthError(401, 'invalid_client', 'client authentication failed', { 'www-authenticate': 'Basic realm="portcullis"' });
-/** 429 for a client id locked out after too many wrong secrets; anything else is `invalid_client`. */
-const refusal = (error: unknown): HttpError =>
-  error instanceof ClientLockedError
-    ? new HttpError(429, ERROR_CODES.tooManyAttempts, error.message, {
-        oauthError: ERROR_CODES.tooManyAttempts,
-        headers: { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) },
-      })
-    : INVALID_CLIENT();
+/**
+ * 429 for a client id locked out after too many wrong secrets; 503 while too many client
+ * authentications are under way (nothing was checked); anything else is `invalid_client`.
+ */
+const refusal = (error: unknown): HttpError => {
+  if (error instanceof ClientLockedError) {
+    return new HttpError(429, ERROR_CODES.tooManyAttempts, error.message, {
+      oauthError: ERROR_CODES.tooManyAttempts,
+      headers: { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) },
+    });
+  }
+  return error instanceof ClientAuthBusyError ? unavailable(error.message) : INVALID_CLIENT();
+};
 const LOCKED_OUT = { description: 'E_TOO_MANY_ATTEMPTS: too many wrong secrets for this client id lately (Retry-After says how long)' };
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 

@@ -1,6 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { AttemptLimiter } from './attempt-limiter.ts';
-import { ClientAuthError, ClientLockedError } from './errors.ts';
+import { HashingGate } from './hashing-gate.ts';
+import { ClientAuthBusyError, ClientAuthError, ClientLockedError } from './errors.ts';
 
 /** scrypt cost parameters; the defaults are Node's (N=2^14, r=8, p=1): ~16 MiB and tens of ms. */
 export interface ScryptParams {
@@ -80,15 +81,18 @@ export class ClientRegistry {
   readonly #clients = new Map<string, { record: ClientRecord; stored: StoredHash }>();
   readonly #params: ScryptParams;
   readonly #attempts: AttemptLimiter;
+  readonly #gate: HashingGate;
   #dummy: Promise<StoredHash> | undefined;
 
   /**
    * `params` apply to secrets hashed by {@link register} (tests lower the cost); `attempts`
-   * limits wrong secrets per client id (default: 5 in 60 s lock it for 60 s, doubling).
+   * limits wrong secrets per client id (default: 5 in 60 s lock it for 60 s, doubling);
+   * `gate` bounds the derivations under way at once (default: 2 running, 64 waiting).
    */
-  constructor(options: { params?: ScryptParams; attempts?: AttemptLimiter } = {}) {
+  constructor(options: { params?: ScryptParams; attempts?: AttemptLimiter; gate?: HashingGate } = {}) {
     this.#params = options.params ?? DEFAULT_PARAMS;
     this.#attempts = options.attempts ?? new AttemptLimiter();
+    this.#gate = options.gate ?? new HashingGate();
   }
 
   /** Adds a client whose secret is already hashed with {@link hashClientSecret}. */
@@ -118,7 +122,8 @@ export class ClientRegistry {
 
   /**
    * The client's record when the secret matches; a `ClientLockedError` while the id is locked
-   * out (even with the right secret); a `ClientAuthError` otherwise, whatever was wrong.
+   * out (even with the right secret); a `ClientAuthBusyError` when too many are under way; a
+   * `ClientAuthError` otherwise, whatever was wrong.
    */
   async authenticate(clientId: unknown, clientSecret: unknown): Promise<ClientRecord> {
     const id = typeof clientId === 'string' ? clientId : '';
@@ -131,8 +136,9 @@ export class ClientRegistry {
     const stored = entry?.stored ?? (await this.#dummyHash());
     let presented: Buffer;
     try {
-      presented = await derive(secret, stored.salt, stored.params);
-    } catch {
+      presented = await this.#gate.run(() => derive(secret, stored.salt, stored.params));
+    } catch (error) {
+      if (error instanceof ClientAuthBusyError) throw error;
       throw new ClientAuthError();
     }
     // Attempts sent together all pass the first check; those that finish after the id got

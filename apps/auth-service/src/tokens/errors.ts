@@ -71,6 +71,15 @@ export class RevocationsUnknownError extends TokenError {
   static override readonly code = 'E_REVOCATIONS_UNKNOWN';
 }
 
+/**
+ * Client authentication refused before any check because too many are under way (see
+ * `HashingGate`): nothing was learned about the credentials; the route answers 503 and
+ * the client may retry. Not a `ClientAuthError`, and never counted as a wrong secret.
+ */
+export class ClientAuthBusyError extends PortcullisError {
+  static override readonly code = 'E_CLIENT_AUTH_BUSY';
+}
+
 /** Client credentials that do not authenticate (RFC 6749 §5.2 `invalid_client`). */
 export class ClientAuthError extends PortcullisError {
   static override readonly code: string = 'E_INVALID_CLIENT';

@@ -17,6 +17,7 @@ export {
 } from './issuer.ts';
 export { ClientRegistry, hashClientSecret, type ClientRecord, type ClientRegistration, type ScryptParams } from './clients.ts';
 export { AttemptLimiter, type AttemptLimiterOptions } from './attempt-limiter.ts';
+export { HashingGate } from './hashing-gate.ts';
 export { RevocationList, type RevocationListOptions } from './revocation.ts';
 export { loadRevocations, resyncRevocations, RevocationStore, REVOKED_TOKENS_KEY } from './revocation-store.ts';
 export { SUPPORTED_ALGORITHMS, type Algorithm } from './keys.ts';

@@ -5,8 +5,8 @@ import { writeReplicated, type RedisClient, type RedisPipeline } from '@portcull
 
 /**
  * Every revoked token's `jti`, scored by the token's `exp` (seconds): one sorted set, so
- * one Cluster slot (the hash tag). Entries past their `exp` are trimmed on each write:
- * an expired token is refused anyway.
+ * one Cluster slot (the hash tag). Entries past their `exp` and the verifier's clock
+ * tolerance are trimmed on each write: such a token is refused anyway.
  */
 export const REVOKED_TOKENS_KEY = 'portcullis:{revoked}:tokens';
 
@@ -24,17 +24,21 @@ export class RevocationStore {
   readonly #key: string;
   readonly #versionKey: string;
   readonly #replicas: number;
+  readonly #toleranceSec: number;
 
   /**
    * `replicas` (REDIS_WAIT_REPLICAS) must hold each revocation before `add` resolves, so a
    * master killed right after cannot take it away. Revocations are rare: the WAIT may hold
    * `redis` for up to a second when a replica lags, so no connection of its own is kept.
+   * `toleranceSec` (JWT_CLOCK_TOLERANCE_SEC): how long past `exp` a token is still
+   * accepted, so how long past it a revocation must still be kept and loaded.
    */
-  constructor(redis: RedisClient, options: { key?: string; replicas?: number } = {}) {
+  constructor(redis: RedisClient, options: { key?: string; replicas?: number; toleranceSec?: number } = {}) {
     this.#redis = redis;
     this.#key = options.key ?? REVOKED_TOKENS_KEY;
     this.#versionKey = versionKeyOf(this.#key);
     this.#replicas = options.replicas ?? 0;
+    this.#toleranceSec = options.toleranceSec ?? 0;
   }
 
   /**
@@ -45,9 +49,9 @@ export class RevocationStore {
    * master has it then); a write that timed out may still land later, which is harmless.
    */
   async add(jti: string, expiresAtSec: number, timeoutMs = 2000): Promise<void> {
-    const now = Math.floor(Date.now() / 1000);
+    const oldestAccepted = Math.floor(Date.now() / 1000) - this.#toleranceSec;
     const write = (pipeline: RedisPipeline): RedisPipeline =>
-      pipeline.zremrangebyscore(this.#key, '-inf', `(${now}`).zadd(this.#key, 'GT', expiresAtSec, jti).incr(this.#versionKey);
+      pipeline.zremrangebyscore(this.#key, '-inf', `(${oldestAccepted}`).zadd(this.#key, 'GT', expiresAtSec, jti).incr(this.#versionKey);
     await withDeadline(writeReplicated(this.#redis, this.#replicas, write), timeoutMs, 'Redis, storing the revocation,');
   }
 
@@ -62,8 +66,8 @@ export class RevocationStore {
    * (100 000 by default) already has to hold in memory.
    */
   async load(revoke: (jti: string, expiresAtSec: number) => unknown): Promise<number> {
-    const now = Math.floor(Date.now() / 1000);
-    const flat = await this.#redis.zrangebyscore(this.#key, now, '+inf', 'WITHSCORES');
+    const oldestAccepted = Math.floor(Date.now() / 1000) - this.#toleranceSec;
+    const flat = await this.#redis.zrangebyscore(this.#key, oldestAccepted, '+inf', 'WITHSCORES');
     for (let index = 0; index + 1 < flat.length; index += 2) revoke(flat[index] as string, Number(flat[index + 1]));
     return flat.length / 2;
   }

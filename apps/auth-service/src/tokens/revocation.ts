@@ -7,6 +7,12 @@ export interface RevocationListOptions {
   /** The clock, in ms since the epoch (tests pass a fake one). */
   now?: () => number;
   /**
+   * How long past its `exp` the verifier still accepts a token (its clock tolerance,
+   * JWT_CLOCK_TOLERANCE_SEC): a revocation is held that much longer, or the token would
+   * be accepted again in between. Default 0.
+   */
+  toleranceSec?: number;
+  /**
    * False when earlier revocations are still to be loaded (from the `RevocationStore`):
    * until {@link RevocationList.markLoaded}, `isRevoked` throws. Default true.
    */
@@ -18,8 +24,8 @@ const MAX_JTI = 256;
 const SWEEP_EVERY = 1024;
 
 /**
- * The `jti`s of revoked tokens, each kept until the token's own `exp` (after that the token
- * is refused as expired anyway). Fed locally by `POST /revoke` and on every instance by the
+ * The `jti`s of revoked tokens, each kept until the token's own `exp` plus the verifier's
+ * clock tolerance (after that the token is refused as expired anyway). Fed locally by `POST /revoke` and on every instance by the
  * `token.revoked` bus event; consulted on every request, so `isRevoked` is one Map lookup.
  *
  * Memory is bounded twice: entries leave at their expiry (lazily on lookup, and by a sweep every
@@ -31,6 +37,7 @@ export class RevocationList {
   readonly #entries = new Map<string, number>();
   readonly #max: number;
   readonly #now: () => number;
+  readonly #toleranceMs: number;
   #sinceSweep = 0;
   #loaded: boolean;
   /** Still-unexpired revocations dropped because the list was full. */
@@ -41,6 +48,7 @@ export class RevocationList {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxEntries must be an integer ≥ 1, received ${String(max)}`);
     this.#max = max;
     this.#now = options.now ?? Date.now;
+    this.#toleranceMs = (options.toleranceSec ?? 0) * 1000;
     this.#loaded = options.loaded ?? true;
   }
 
@@ -60,14 +68,14 @@ export class RevocationList {
   }
 
   /**
-   * Refuses `jti` until `expiresAtSec` (the token's `exp`, seconds since the epoch). Idempotent,
-   * as bus delivery is at least once. Returns false when nothing was recorded (bad input, or a
-   * token that has expired already).
+   * Refuses `jti` until `expiresAtSec` (the token's `exp`, seconds since the epoch) and the
+   * tolerance after it. Idempotent, as bus delivery is at least once. Returns false when
+   * nothing was recorded (bad input, or a token no longer accepted anyway).
    */
   revoke(jti: string, expiresAtSec: number): boolean {
     if (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI) return false;
     if (!Number.isFinite(expiresAtSec)) return false;
-    const expiresAtMs = expiresAtSec * 1000;
+    const expiresAtMs = expiresAtSec * 1000 + this.#toleranceMs;
     if (expiresAtMs <= this.#now()) return false;
     const held = this.#entries.get(jti);
     if (held !== undefined) {

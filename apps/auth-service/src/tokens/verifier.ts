@@ -183,7 +183,7 @@ function mapJwtError(error: unknown): TokenError {
 function boundedStrings(claims: Record<string, unknown>, name: 'roles' | 'groups'): string[] {
   const value = claims[name];
   if (value === undefined) return [];
-  if (!Array.isArray(value) || value.length > MAX_LIST || !value.every((v) => typeof v === 'string' && v !== '' && v.length <= MAX_ENTRY)) {
+  if (!Array.isArray(value) || value.length > MAX_LIST || !value.every((v) => isText(v) && v.length <= MAX_ENTRY)) {
     throw new TokenClaimsError(`the token's ${name} claim must be at most ${MAX_LIST} strings of at most ${MAX_ENTRY} characters`, {
       context: { claim: name },
     });
@@ -191,17 +191,23 @@ function boundedStrings(claims: Record<string, unknown>, name: 'roles' | 'groups
   return [...(value as string[])];
 }
 
+/**
+ * A non-empty string that is well-formed Unicode. A lone surrogate (JSON allows the
+ * escape) would reach the policy-service, which refuses such text: a claim holding one
+ * must fail this token alone, not the batch its decision would travel in.
+ */
+const isText = (value: unknown): value is string => typeof value === 'string' && value !== '' && value.isWellFormed();
+
 function readClaims(payload: unknown): VerifiedToken {
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
     throw new TokenMalformedError("the token's payload is not a JSON object");
   }
   const claims = payload as Record<string, unknown>;
   const { sub, exp, jti } = claims;
-  if (typeof sub !== 'string' || sub === '' || sub.length > MAX_ID)
-    throw new TokenClaimsError('the token has no valid sub claim', { context: { claim: 'sub' } });
+  if (!isText(sub) || sub.length > MAX_ID) throw new TokenClaimsError('the token has no valid sub claim', { context: { claim: 'sub' } });
   if (typeof exp !== 'number' || !Number.isFinite(exp))
     throw new TokenClaimsError('the token has no exp claim', { context: { claim: 'exp' } });
-  if (jti !== undefined && (typeof jti !== 'string' || jti === '' || jti.length > MAX_ID)) {
+  if (jti !== undefined && (!isText(jti) || jti.length > MAX_ID)) {
     throw new TokenClaimsError("the token's jti claim is ill-formed", { context: { claim: 'jti' } });
   }
   // Frozen: a memoized token is shared by every request that presents it.

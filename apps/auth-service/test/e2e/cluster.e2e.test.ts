@@ -199,4 +199,19 @@ describe('AUTH_WORKERS configuration', () => {
       assert.match(run.stderr, /auth-service: invalid configuration: AUTH_WORKERS: must be an integer from 1 to 64, or auto/);
     });
   }
+
+  // Settings that would fail open are refused too: workers without Redis would not share
+  // revocations, and keys fetched over plain http could be swapped on the way.
+  for (const [name, settings, message] of [
+    ['AUTH_WORKERS=2 without REDIS_URL', { AUTH_WORKERS: '2' }, /AUTH_WORKERS: must be 1 without REDIS_URL/],
+    ['JWT_JWKS_URL over plain http', { JWT_JWKS_URL: 'http://issuer.example/jwks.json' }, /JWT_JWKS_URL: must be an https URL/],
+  ] as const) {
+    test(`${name} is refused at start, naming the variable`, () => {
+      const env: NodeJS.ProcessEnv = { ...process.env, ...settings, AUTH_PORT: '0' };
+      delete env['REDIS_URL'];
+      const run = spawnSync(process.execPath, [AUTH_MAIN], { env, encoding: 'utf8', timeout: 20_000 });
+      assert.equal(run.status, 2, run.stderr);
+      assert.match(run.stderr, message);
+    });
+  }
 });

@@ -37,6 +37,28 @@ describe('RevocationStore on a real redis-server', () => {
     }
   });
 
+  test('a token past exp but within the clock tolerance is still accepted, so its revocation is kept and loaded', async () => {
+    const redis = openRedis(server.url);
+    const key = uniqueId('revoked');
+    try {
+      const store = new RevocationStore(redis, { key, toleranceSec: 30 });
+      const now = nowSec();
+      await redis.zadd(key, now - 10, 'in-tolerance');
+      await redis.zadd(key, now - 60, 'past-tolerance');
+      await store.add('fresh', now + 60);
+      assert.notEqual(await redis.zscore(key, 'in-tolerance'), null, 'kept by the trim');
+      assert.equal(await redis.zscore(key, 'past-tolerance'), null, 'trimmed');
+      const list = new RevocationList({ loaded: false, toleranceSec: 30 });
+      await loadRevocations(store, list, log, new AbortController().signal);
+      assert.deepEqual(
+        ['fresh', 'in-tolerance', 'past-tolerance'].map((jti) => list.isRevoked(jti)),
+        [true, true, false],
+      );
+    } finally {
+      await closeRedis(redis);
+    }
+  });
+
   test('add gives up at its deadline while Redis is away (its client would hold the command ~15 s)', async () => {
     const redis = openRedis('redis://127.0.0.1:1');
     try {

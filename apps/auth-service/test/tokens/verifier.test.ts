@@ -120,6 +120,10 @@ describe('verifier: attacks are refused with their code', () => {
     ['roles not strings', () => hs(claims({ roles: [1, 2] })), 'E_TOKEN_CLAIMS', 'hs'],
     ['too many groups', () => hs(claims({ groups: Array.from({ length: 65 }, (_, i) => `g${i}`) })), 'E_TOKEN_CLAIMS', 'hs'],
     ['an overlong role', () => hs(claims({ roles: ['r'.repeat(129)] })), 'E_TOKEN_CLAIMS', 'hs'],
+    // Signed, but text the policy-service refuses: the token fails, not its decision's batch.
+    ['a lone surrogate in sub', () => hs(claims({ sub: 'alice\ud800' })), 'E_TOKEN_CLAIMS', 'hs'],
+    ['a lone surrogate in a role', () => hs(claims({ roles: ['\udc00'] })), 'E_TOKEN_CLAIMS', 'hs'],
+    ['a lone surrogate in jti', () => hs(claims({ jti: '\ud800' })), 'E_TOKEN_CLAIMS', 'hs'],
     ['jku header', () => rs(claims(), { jku: 'https://evil.test/jwks.json' }), 'E_TOKEN_FORBIDDEN_HEADER', 'rs'],
     ['x5u header', () => rs(claims(), { x5u: 'https://evil.test/cert.pem' }), 'E_TOKEN_FORBIDDEN_HEADER', 'rs'],
     [
@@ -181,6 +185,38 @@ describe('verifier: revocation', () => {
     revocations.revoke('jti-1', claims()['exp'] as number);
     await refused(verifier.verify(token), 'E_TOKEN_REVOKED', token);
     assert.equal((await verifier.verify(hs(claims({ jti: 'jti-2' })))).sub, 'alice');
+  });
+
+  it('a revoked token stays refused while the clock tolerance still accepts it past exp, then is refused as expired', async () => {
+    for (const memoMaxAgeMs of [0, 3_600_000]) {
+      const clock = fakeClock();
+      const revocations = new RevocationList({ now: clock.now, toleranceSec: 5 });
+      const options = {
+        algorithms: ['HS256' as const],
+        issuer: ISS,
+        audience: AUD,
+        hs256Secret: SECRET,
+        now: clock.now,
+        clockToleranceSec: 5,
+        memoMaxAgeMs,
+      };
+      const verifier = createVerifier(options);
+      const checked = createVerifier({ ...options, revocations });
+      const token = hs();
+      assert.equal((await checked.verify(token)).sub, 'alice');
+      const exp = claims()['exp'] as number;
+      // Revoked in the last second of its life: what the list holds must outlast the tolerance.
+      clock.ms = exp * 1000 - 500;
+      assert.equal(revocations.revoke('jti-1', exp), true);
+      clock.ms = (exp + 3) * 1000;
+      assert.equal((await verifier.verify(token)).sub, 'alice', 'the control: without the list the tolerance still accepts it');
+      await refused(checked.verify(token), 'E_TOKEN_REVOKED', token);
+      clock.ms = (exp + 5) * 1000;
+      await refused(checked.verify(token), 'E_TOKEN_EXPIRED', token);
+      // Revoking during the tolerance is recorded too, not answered with nothing done.
+      clock.ms = (exp + 2) * 1000;
+      assert.equal(revocations.revoke('jti-late', exp), true);
+    }
   });
 });
 
