@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TOPICS, type AuthDecisionBatch, type AuthDecisionEvent } from '@portcullis/contracts';
 import type { BatchItem, MessageBus, Priority } from '@portcullis/message-bus';
 import type { Logger } from '@portcullis/observability';
+import { FailureRun } from '@portcullis/resilience';
 import type { AuditJournal, JournalPosition } from './audit-journal.ts';
 
 /** An event with the `traceparent` of the request that decided it. */
@@ -53,6 +54,9 @@ export class DecisionAudit {
   #buffer: Buffered[] = [];
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
+  /** Sends failing in a row (Redis away, a stream key of the wrong type): backoff, and logs that thin out. */
+  readonly #failures = new FailureRun({ baseMs: 50, maxMs: 2000 });
+  #retryInMs = 0;
   /** Where the events kept on disk only begin (every journalled event from there on is). */
   #spilled: { segment: number; line: number } | undefined;
   /** Events published so far. */
@@ -83,7 +87,12 @@ export class DecisionAudit {
     if (position !== undefined && (full || this.#spilled !== undefined)) this.#spilled ??= position;
     else if (full) this.dropped += 1;
     else this.#buffer.push({ event, traceparent, position });
-    this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushMs);
+    this.#schedule();
+  }
+
+  /** A send in `flushMs`, or once the backoff after failed sends is over; one timer at a time. */
+  #schedule(): void {
+    this.#timer ??= setTimeout(() => void this.flush(), Math.max(this.#options.flushMs, this.#retryInMs));
   }
 
   /**
@@ -151,13 +160,22 @@ export class DecisionAudit {
       await bus.publishBatch(chunks.flatMap(messagesOf));
       this.#sent += batch.length;
       this.#options.journal?.settle(batch.flatMap(({ position }) => (position === undefined ? [] : [position.segment])));
+      const failed = this.#failures.succeed();
+      if (failed > 0) this.#options.log.info({ failures: failed }, 'publishing auth.decision again');
+      this.#retryInMs = 0;
     } catch (error) {
-      this.#options.log.warn({ err: error, events: batch.length }, 'could not publish auth.decision; will retry');
+      const { retryInMs, log } = this.#failures.fail();
+      if (log)
+        this.#options.log.warn(
+          { err: error, events: batch.length, failures: this.#failures.count, retryInMs },
+          'could not publish auth.decision; will retry',
+        );
+      this.#retryInMs = retryInMs;
       // All of it goes back: memory may pass its bound by one send while events recorded
       // meanwhile filled it, rather than lose events only memory held.
       this.#buffer.unshift(...batch);
     }
-    if (this.#buffer.length > 0 || this.#spilled !== undefined) this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushMs);
+    if (this.#buffer.length > 0 || this.#spilled !== undefined) this.#schedule();
   }
 
   /** Moves events kept on disk only back into the buffer, as far as it has room. */

@@ -1,5 +1,6 @@
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MAX_RECORDED_CONTEXT_CHARS } from '@portcullis/contracts';
 import { ConfigError, env, loadConfig } from '@portcullis/observability';
 import { z } from 'zod';
 
@@ -46,7 +47,13 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       /** First lockout (ms); each wrong secret after one doubles it, up to AUTH_CLIENT_MAX_LOCKOUT_MS. */
       AUTH_CLIENT_LOCKOUT_MS: env.positiveInt(60_000),
       AUTH_CLIENT_MAX_LOCKOUT_MS: env.positiveInt(900_000),
-      AUTH_MAX_BODY_BYTES: env.positiveInt(16 * 1024),
+      /** At most 64 KiB: every context a body can carry must fit an audit record (MAX_RECORDED_CONTEXT_CHARS). */
+      AUTH_MAX_BODY_BYTES: z.coerce
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_RECORDED_CONTEXT_CHARS)
+        .default(16 * 1024),
       AUTH_POLICY_TIMEOUT_MS: env.positiveInt(50),
       AUTH_BATCHING: env.bool(true),
       AUTH_BATCH_MAX: env.positiveInt(50),

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { parseAuthDecisions, TOPICS, type AuthDecisionEvent } from '@portcullis/contracts';
 import { MessageBus } from '@portcullis/message-bus';
 import { Registry, createLogger } from '@portcullis/observability';
-import { useRedisServer, uniqueId } from '@portcullis/testing';
+import { logLines, useRedisServer, uniqueId } from '@portcullis/testing';
 import { AuditJournal } from '../src/audit-journal.ts';
 import { DecisionAudit, type AuditRecord } from '../src/audit.ts';
 
@@ -187,13 +187,45 @@ describe('DecisionAudit on a real redis-server', () => {
     },
   );
 
-  test('a batch too large for one message goes out as several, every decision applied once', async () => {
+  test(
+    'sends failing in a row are logged on the 1st, 2nd, 4th… only, then once more when they work again; nothing is lost',
+    { timeout: 30_000 },
+    async () => {
+      dir = mkdtempSync(join(tmpdir(), 'audit-test-'));
+      let up = false;
+      const gated = {
+        publishBatch: (items: Parameters<MessageBus['publishBatch']>[0]) =>
+          up ? bus.publishBatch(items) : Promise.reject(new Error('the bus is away')),
+      } as unknown as MessageBus;
+      const { lines, destination } = logLines();
+      const audit = new DecisionAudit({
+        bus: gated,
+        log: createLogger({ service: 'audit-test', level: 'info', destination }),
+        flushMs: 60_000,
+        journal: new AuditJournal<AuditRecord>(dir),
+      });
+      const id = uniqueId('away');
+      audit.record(decision(id));
+      for (let attempt = 0; attempt < 20; attempt += 1) await audit.flush();
+      const failures = () =>
+        lines.filter((line) => line.includes('could not publish auth.decision')).map((line) => JSON.parse(line).failures);
+      assert.deepEqual(failures(), [1, 2, 4, 8, 16]);
+      up = true;
+      await audit.flush();
+      await allApplied([id]);
+      assert.ok(lines.some((line) => line.includes('publishing auth.decision again') && JSON.parse(line).failures === 20));
+      await audit.close();
+    },
+  );
+
+  // A decision the consumer refuses is never applied: the timeout makes that a failure, not a hang.
+  test('a batch too large for one message goes out as several, every decision applied once', { timeout: 30_000 }, async () => {
     dir = mkdtempSync(join(tmpdir(), 'audit-test-'));
     const before = messages.normal;
     const audit = new DecisionAudit({ bus, log, flushMs: 1, journal: new AuditJournal<AuditRecord>(dir) });
-    // 12 decisions of ~200 KB each (a large context): ~2.4 MB, more than one message holds.
-    const ids = Array.from({ length: 12 }, (_, i) => uniqueId(`big${i}`));
-    for (const id of ids) audit.record({ ...decision(id), context: { note: 'x'.repeat(200_000) } });
+    // 40 decisions of ~60 KB each (the largest contexts a body may carry): ~2.4 MB, more than one message holds.
+    const ids = Array.from({ length: 40 }, (_, i) => uniqueId(`big${i}`));
+    for (const id of ids) audit.record({ ...decision(id), context: { note: 'x'.repeat(60_000) } });
     await allApplied(ids);
     await audit.close();
     assert.ok(messages.normal - before >= 3, `split into ${messages.normal - before} messages`);

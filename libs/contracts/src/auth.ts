@@ -97,6 +97,14 @@ export const CacheInvalidateEvent = z.strictObject({
 });
 export type CacheInvalidateEvent = z.infer<typeof CacheInvalidateEvent>;
 
+/**
+ * Longest a recorded `context` may be, serialized (characters): as much as the largest
+ * `/authenticate` body the auth-service can be set to take (AUTH_MAX_BODY_BYTES) could
+ * carry, so every real decision is recordable, while a forged one cannot make each
+ * audit record, log line and impact replay megabytes long.
+ */
+export const MAX_RECORDED_CONTEXT_CHARS = 65_536;
+
 /** `auth.decision`: one answered request, for audit and statistics. */
 export const AuthDecisionEvent = z.strictObject({
   principal: z.string().max(1024),
@@ -112,7 +120,12 @@ export const AuthDecisionEvent = z.strictObject({
   parents: z.array(EntityRefJson).max(LIMITS.parentsPerEntity).optional(),
   /** The resource's type, since `resource` ("Type::id") is ambiguous with namespaced types. */
   resourceType: z.string().min(1).max(LIMITS.typeName).optional(),
-  context: CedarContext.optional(),
+  context: CedarContext.optional().refine(
+    (context) => context === undefined || JSON.stringify(context).length <= MAX_RECORDED_CONTEXT_CHARS,
+    {
+      message: `longer than ${MAX_RECORDED_CONTEXT_CHARS} characters serialized`,
+    },
+  ),
 });
 export type AuthDecisionEvent = z.infer<typeof AuthDecisionEvent>;
 

@@ -11,6 +11,7 @@ import {
   AuthDecisionEvent,
   CacheInvalidateEvent,
   MAX_DECISIONS_PER_MESSAGE,
+  MAX_RECORDED_CONTEXT_CHARS,
   parseAuthDecisions,
   PolicyUpdatedEvent,
   TokenRevokedEvent,
@@ -222,9 +223,15 @@ describe('auth.decision payloads: a batch, or one decision from an older produce
       { decisions: [one('a')], extra: 1 },
       { decisions: deep },
       { ...one('a'), decisions: undefined },
+      // A context no /authenticate body could carry: only a forged message holds one.
+      { decisions: [one('a'), { ...one('b'), context: { blob: 'x'.repeat(MAX_RECORDED_CONTEXT_CHARS) } }] },
       null,
       deep,
     ];
+    assert.equal(
+      parseAuthDecisions({ decisions: [{ ...one('a'), context: { blob: 'x'.repeat(MAX_RECORDED_CONTEXT_CHARS - 20) } }] }).length,
+      1,
+    );
     for (const payload of refusals) assert.throws(() => parseAuthDecisions(payload), z.ZodError, show(payload));
   });
 

@@ -52,7 +52,9 @@ export function createEnvelope<T>(
 
 /** Checks a publish-time message id: non-empty, bounded, no braces (they go into keys). */
 export function isValidMessageId(id: string): boolean {
-  return id.length > 0 && id.length <= MAX_ID_LENGTH && !/[{}\s]/.test(id);
+  // Well-formed Unicode: Redis gets UTF-8, where every lone surrogate becomes U+FFFD, so
+  // two ids differing only in one would share a dedup key and the second be dropped.
+  return id.length > 0 && id.length <= MAX_ID_LENGTH && !/[{}\s]/.test(id) && id.isWellFormed();
 }
 
 /**

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger, PortcullisMetrics } from '@portcullis/observability';
 import { isCluster, redisErrorCode, type RedisClient } from '@portcullis/redis';
+import { FailureRun } from '@portcullis/resilience';
 import type { BusScripts } from './scripts.ts';
 import { fromClaimReply, fromReadReply, type Delivery } from './delivery.ts';
 import { attemptsKey, PRIORITIES, streamKey, streamKeys, type Priority } from './keys.ts';
@@ -36,6 +37,8 @@ export class Subscription<T = unknown> {
   readonly #running = new Set<Promise<void>>();
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #stop = new AbortController();
+  /** Reads failing in a row: the wait before the next, and which failures are logged. */
+  readonly #readFailures = new FailureRun({ baseMs: 200, maxMs: 2000 });
   readonly #batchSize: number;
   #space: (() => void) | undefined;
   #readLoop: Promise<void> = Promise.resolve();
@@ -146,6 +149,8 @@ export class Subscription<T = unknown> {
         await this.#recover(error);
         continue;
       }
+      const failed = this.#readFailures.succeed();
+      if (failed > 0) this.#ctx.logger.info({ topic: this.topic, group: this.group, failures: failed }, 'bus reads work again');
       if (reply !== null) await this.#accept(fromReadReply(this.topic, reply, this.#ctx.bus.maxMessageBytes), false);
     }
   }
@@ -153,14 +158,19 @@ export class Subscription<T = unknown> {
   /**
    * NOGROUP means Redis lost the groups (restart without persistence, stream deleted):
    * recreate them from the start of what the streams now hold and go on reading.
-   * Anything else is a connection problem that ioredis is already reconnecting from.
+   * Anything else (a connection ioredis is already reconnecting, a stream key holding
+   * another type) is waited out with backoff, logged on the 1st, 2nd, 4th… failure in a
+   * row rather than every 200 ms for as long as it lasts.
    */
   async #recover(error: unknown): Promise<void> {
     const code = redisErrorCode(error);
-    this.#ctx.logger.warn(
-      { err: error, topic: this.topic, group: this.group },
-      code === 'NOGROUP' ? 'bus group lost, recreating' : 'bus read failed',
-    );
+    const { retryInMs, log } = this.#readFailures.fail();
+    if (log || code === 'NOGROUP') {
+      this.#ctx.logger.warn(
+        { err: error, topic: this.topic, group: this.group, failures: this.#readFailures.count, retryInMs },
+        code === 'NOGROUP' ? 'bus group lost, recreating' : 'bus read failed',
+      );
+    }
     try {
       if (code === 'NOGROUP') {
         await this.#ensureGroups('0');
@@ -170,7 +180,7 @@ export class Subscription<T = unknown> {
     } catch (retryError) {
       this.#ctx.logger.warn({ err: retryError, topic: this.topic }, 'bus group recreation failed');
     }
-    await sleep(200, undefined, { signal: this.#stop.signal }).catch(() => undefined);
+    await sleep(retryInMs, undefined, { signal: this.#stop.signal }).catch(() => undefined);
   }
 
   async #accept(deliveries: Delivery[], reclaimed: boolean): Promise<void> {

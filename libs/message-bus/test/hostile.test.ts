@@ -265,6 +265,7 @@ async function subscriber(redisUrl: string, group: string, batch: number | undef
       warnings.push(message);
       warn();
     },
+    info: () => undefined,
   } as unknown as Logger;
   const bus = new MessageBus({ redis: redisUrl, registry: new Registry(), statsIntervalMs: 200, logger, maxMessageBytes: LIMIT });
   const handled: Message<Payload>[] = [];

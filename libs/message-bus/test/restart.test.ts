@@ -7,13 +7,15 @@ import { count, outcomes } from './helpers.ts';
 
 const redis = useRedisServer();
 
-test('Redis restarted under a running consumer: groups recreated, no NOGROUP loop, delivery resumes', async () => {
+// A consumer that never resumes is a failure, not a hang.
+test('Redis restarted under a running consumer: groups recreated, no NOGROUP loop, delivery resumes', { timeout: 60_000 }, async () => {
   const topic = uniqueId('restart');
   const warnings: string[] = [];
   const logger = {
     warn: (_: unknown, message: string) => {
       warnings.push(message);
     },
+    info: () => undefined,
   } as unknown as Logger;
   const bus = new MessageBus({ redis: redis.url, registry: new Registry(), logger });
   const health = bus.healthCheck();

@@ -45,4 +45,15 @@ describe('pure parts', () => {
     ];
     for (const fields of hostile) assert.throws(() => decodeEntry(fields, 't', '1-0'), MalformedEntryError);
   });
+
+  test('an id that is not well-formed Unicode is malformed: in UTF-8 it would share a dedup key with others', () => {
+    const envelope = (id: string) => [
+      'm',
+      JSON.stringify({ id, type: 't', priority: 'normal', occurredAt: '2026-12-04T00:00:00Z', source: 's', attempt: 1, payload: {} }),
+    ];
+    for (const id of ['col\ud800', 'col\udbff', '\udc00']) {
+      assert.throws(() => decodeEntry(envelope(id), 't', '1-0'), { name: 'MalformedEntryError', message: /invalid id/ }, id);
+    }
+    assert.equal(decodeEntry(envelope('col-\u{1F600}'), 't', '1-0').id, 'col-\u{1F600}');
+  });
 });

@@ -48,3 +48,32 @@ export async function retryUntilDone(attempt: () => Promise<unknown>, options: R
   }
   return false;
 }
+
+/**
+ * A run of consecutive failures of work that is tried again and again (a read loop, a
+ * publisher): how long to wait before the next try ({@link backoffDelay}), and whether a
+ * failure is worth a log line. The 1st, 2nd, 4th, 8th… are, so an outage of an hour
+ * logs about a dozen lines, not one per retry.
+ */
+export class FailureRun {
+  readonly #options: BackoffOptions;
+  /** Failures since the last success. */
+  count = 0;
+
+  constructor(options: BackoffOptions) {
+    this.#options = options;
+  }
+
+  /** Counts a failure: the wait before the next try (ms), and whether to log this one. */
+  fail(): { retryInMs: number; log: boolean } {
+    this.count += 1;
+    return { retryInMs: Math.round(backoffDelay(this.count - 1, this.#options)), log: (this.count & (this.count - 1)) === 0 };
+  }
+
+  /** Ends the run; returns how many failures it had (0: there was none to report). */
+  succeed(): number {
+    const ended = this.count;
+    this.count = 0;
+    return ended;
+  }
+}

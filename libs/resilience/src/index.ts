@@ -1,4 +1,4 @@
-export { backoffDelay, retryUntilDone, type BackoffOptions, type RetryUntilDoneOptions } from './backoff.ts';
+export { backoffDelay, FailureRun, retryUntilDone, type BackoffOptions, type RetryUntilDoneOptions } from './backoff.ts';
 export { CircuitBreaker, BREAKER_STATE_VALUE, type BreakerEvent, type BreakerState, type CircuitBreakerOptions } from './breaker.ts';
 export { ConsecutiveFailures, FailureRate, type BreakerRule, type FailureKind, type FailureRateOptions } from './rules.ts';
 export { observeBreaker } from './metrics.ts';

@@ -86,7 +86,7 @@ export class PolicyClient {
   constructor(options: PolicyClientOptions) {
     this.#options = resolveOptions(options);
     this.#metrics = portcullisMetrics(this.#options.registry);
-    this.#transport = new H2cTransport(this.#options.url, this.#options.maxResponseBytes);
+    this.#transport = new H2cTransport(this.#options.url, this.#options.maxResponseBytes, this.#options.sessionIdleMs);
     this.#breaker = new BreakerLayer({ ...this.#options.breaker, target: this.#options.target, metrics: this.#metrics });
     this.#batcher = new Batcher<Decision>(this.#options, (batch) => this.#sendBatch(batch));
     this.#keeper = new SessionKeeper(this.#transport, RECONNECT);

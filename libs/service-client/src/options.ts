@@ -48,6 +48,11 @@ export interface PolicyClientOptions {
   backoffBaseMs?: number;
   /** Largest response body accepted (bytes); a larger one is E_POLICY_UNAVAILABLE. Default 8 MiB. */
   maxResponseBytes?: number;
+  /**
+   * An unused session is closed after this long (ms) and reopened at once: kept under the
+   * server's keep-alive (http-kit: 65 s) so the client, not the server, ends it. Default 60 000.
+   */
+  sessionIdleMs?: number;
   breaker?: BreakerOptions;
   /** prom-client registry for the metrics. Default: observability's default registry. */
   registry?: Registry;
@@ -103,6 +108,7 @@ export function resolveOptions(options: PolicyClientOptions): ResolvedOptions {
     retries: int('retries', options.retries, 2, 0, 10),
     backoffBaseMs: int('backoffBaseMs', options.backoffBaseMs, 2, 0, 60_000),
     maxResponseBytes: int('maxResponseBytes', options.maxResponseBytes, 8 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    sessionIdleMs: int('sessionIdleMs', options.sessionIdleMs, 60_000, 10, 3_600_000),
     breaker: {
       consecutiveFailures: int('breaker.consecutiveFailures', breaker.consecutiveFailures, 3, 1, 1000),
       errorThresholdPercentage,

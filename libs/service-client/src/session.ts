@@ -58,8 +58,11 @@ export class SessionKeeper {
     if (this.#started || this.#stopped) return;
     this.#started = true;
     this.#unsubscribe = [
-      this.#transport.onDisconnect(() => {
-        this.#setConnected(false);
+      this.#transport.onDisconnect((idle) => {
+        // A session closed for idling is reopened at once and nothing was lost: not a
+        // change to report (it would be a "lost" log line every minute on a quiet instance).
+        // Should the reopening fail, that is reported.
+        if (!idle) this.#setConnected(false);
         this.#schedule(0);
       }),
       // A call may reopen the session before the next ping would: take it as open.

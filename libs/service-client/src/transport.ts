@@ -41,36 +41,41 @@ export class H2cTransport {
   readonly #origin: string;
   readonly #maxResponseBytes: number;
   readonly #onConnect = new Set<() => void>();
-  readonly #onDisconnect = new Set<() => void>();
+  readonly #onDisconnect = new Set<(idle: boolean) => void>();
   #connects = 0;
   #resets = 0;
   /** Attempts that timed out since the last answer on this session. */
   #silentTimeouts = 0;
   #closed = false;
 
-  constructor(origin: string, maxResponseBytes: number) {
+  readonly #idleMs: number;
+
+  constructor(origin: string, maxResponseBytes: number, idleMs = 60_000) {
     this.#origin = origin;
     this.#maxResponseBytes = maxResponseBytes;
+    this.#idleMs = idleMs;
     this.#client = this.#open();
   }
 
   #open(): H2CClient {
     // Timeouts are the deadline layer's job; undici's own (seconds) only catch leaks.
     // keepAliveTimeout: undici drops an idle connection after 4 s by default, and the
-    // session keeper then reconnected (and logged it) every 4 s on an idle service; kept
-    // under http-kit's server keep-alive (65 s) so the client, not the server, ends it.
+    // session keeper then reconnected every 4 s on an idle service; kept under http-kit's
+    // server keep-alive (65 s) so the client, not the server, ends it (sessionIdleMs).
     const client = new H2CClient(this.#origin, {
       maxConcurrentStreams: 100,
       pipelining: 100,
       connectTimeout: 5_000,
-      keepAliveTimeout: 60_000,
+      keepAliveTimeout: this.#idleMs,
     });
     client.on('connect', () => {
       this.#connects++;
       for (const listener of this.#onConnect) listener();
     });
-    client.on('disconnect', () => {
-      for (const listener of this.#onDisconnect) listener();
+    client.on('disconnect', (_origin: unknown, _targets: unknown, error: Error | undefined) => {
+      // keepAliveTimeout above ending an unused session: nothing was lost.
+      const idle = error?.message === 'socket idle timeout';
+      for (const listener of this.#onDisconnect) listener(idle);
     });
     return client;
   }
@@ -101,8 +106,11 @@ export class H2cTransport {
     return () => void this.#onConnect.delete(listener);
   }
 
-  /** Calls `listener` whenever the session is lost (GOAWAY, reset, the service gone); returns an unsubscribe function. */
-  onDisconnect(listener: () => void): () => void {
+  /**
+   * Calls `listener` whenever the session ends: lost (GOAWAY, reset, the service gone), or
+   * closed for idling (`idle` true); returns an unsubscribe function.
+   */
+  onDisconnect(listener: (idle: boolean) => void): () => void {
     this.#onDisconnect.add(listener);
     return () => void this.#onDisconnect.delete(listener);
   }

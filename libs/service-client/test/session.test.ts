@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import type { PolicyClient } from '../src/index.ts';
 import { behaviours, useFakePolicyServer, req, next } from './fake-policy-server.ts';
@@ -33,6 +34,17 @@ describe('the kept session', () => {
     // The next call finds the session open: it does not pay for a new one.
     assert.equal((await c.evaluate(req('alice'))).decision, 'allow');
     assert.equal(c.stats().connection.connects, 2);
+  });
+
+  test('a session closed for idling is reopened at once, and reported as no loss', async () => {
+    const { client: c } = client({ sessionIdleMs: 100 });
+    await c.connect();
+    const changes: boolean[] = [];
+    c.onConnectionChange((open) => changes.push(open));
+    // Each keeper connect is a GET /alive: the second one is the reopening after the idle close.
+    for (let pings = server.pings; server.pings < pings + 2;) await once(server, 'ping');
+    assert.ok(c.stats().connection.connects >= 2, 'the idle session was closed and another opened');
+    assert.deepEqual(changes, []);
   });
 
   test('a GOAWAY from the server is followed by a new session at once', async () => {
