@@ -47,6 +47,18 @@ describe('DecisionAudit on a real redis-server', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  /** A bus whose publishes fail until `up` is set, then go to the real one. */
+  const gatedBus = () => {
+    const gate = {
+      up: false,
+      bus: {
+        publishBatch: (items: Parameters<MessageBus['publishBatch']>[0]) =>
+          gate.up ? bus.publishBatch(items) : Promise.reject(new Error('the bus is away')),
+      } as unknown as MessageBus,
+    };
+    return gate;
+  };
+
   /** Resolves when every id has been applied. */
   const allApplied = (ids: string[]): Promise<void> =>
     new Promise((resolve) => {
@@ -158,13 +170,9 @@ describe('DecisionAudit on a real redis-server', () => {
     { timeout: 30_000 },
     async () => {
       dir = mkdtempSync(join(tmpdir(), 'audit-test-'));
-      let up = false;
-      const gated = {
-        publishBatch: (items: Parameters<MessageBus['publishBatch']>[0]) =>
-          up ? bus.publishBatch(items) : Promise.reject(new Error('the bus is away')),
-      } as unknown as MessageBus;
+      const gate = gatedBus();
       const audit = new DecisionAudit({
-        bus: gated,
+        bus: gate.bus,
         log,
         flushMs: 1,
         batchSize: 3,
@@ -175,7 +183,7 @@ describe('DecisionAudit on a real redis-server', () => {
       for (const id of ids.slice(0, 12)) audit.record(decision(id));
       await audit.flush(); // fails: the batch goes back, none lost
       for (const id of ids.slice(12)) audit.record(decision(id));
-      up = true;
+      gate.up = true;
       await allApplied(ids);
       await audit.close();
       assert.equal(audit.dropped, 0);
@@ -192,14 +200,10 @@ describe('DecisionAudit on a real redis-server', () => {
     { timeout: 30_000 },
     async () => {
       dir = mkdtempSync(join(tmpdir(), 'audit-test-'));
-      let up = false;
-      const gated = {
-        publishBatch: (items: Parameters<MessageBus['publishBatch']>[0]) =>
-          up ? bus.publishBatch(items) : Promise.reject(new Error('the bus is away')),
-      } as unknown as MessageBus;
+      const gate = gatedBus();
       const { lines, destination } = logLines();
       const audit = new DecisionAudit({
-        bus: gated,
+        bus: gate.bus,
         log: createLogger({ service: 'audit-test', level: 'info', destination }),
         flushMs: 60_000,
         journal: new AuditJournal<AuditRecord>(dir),
@@ -210,7 +214,7 @@ describe('DecisionAudit on a real redis-server', () => {
       const failures = () =>
         lines.filter((line) => line.includes('could not publish auth.decision')).map((line) => JSON.parse(line).failures);
       assert.deepEqual(failures(), [1, 2, 4, 8, 16]);
-      up = true;
+      gate.up = true;
       await audit.flush();
       await allApplied([id]);
       assert.ok(lines.some((line) => line.includes('publishing auth.decision again') && JSON.parse(line).failures === 20));

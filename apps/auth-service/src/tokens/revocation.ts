@@ -25,8 +25,9 @@ const SWEEP_EVERY = 1024;
 
 /**
  * The `jti`s of revoked tokens, each kept until the token's own `exp` plus the verifier's
- * clock tolerance (after that the token is refused as expired anyway). Fed locally by `POST /revoke` and on every instance by the
- * `token.revoked` bus event; consulted on every request, so `isRevoked` is one Map lookup.
+ * clock tolerance (after that the token is refused as expired anyway). Fed locally by
+ * `POST /revoke` and on every instance by the `token.revoked` bus event; consulted on
+ * every request, so `isRevoked` is one Map lookup.
  *
  * Memory is bounded twice: entries leave at their expiry (lazily on lookup, and by a sweep every
  * {@link SWEEP_EVERY} insertions or when full), and past `maxEntries` the oldest revocation is
