@@ -2,9 +2,10 @@ import { ClientAuthBusyError } from './errors.ts';
 
 /**
  * Bounds the scrypt derivations client authentication runs at once. Each costs tens of
- * ms on libuv's threadpool (4 threads by default), which the audit journal's file writes
- * and DNS lookups share: unbounded, a flood of attempts on made-up client ids (each
- * costs a full derivation, so timing tells no ids apart) starves them for seconds. At
+ * ms on libuv's threadpool (4 threads by default), which DNS lookups (reconnecting to
+ * Redis or the policy-service by name, as in Kubernetes) and async file I/O share:
+ * unbounded, a flood of attempts on made-up client ids (each costs a full derivation, so
+ * timing tells no ids apart) starves them for seconds. At
  * most `running` derive at once, `waiting` more queue behind them in arrival order, and
  * an attempt beyond both is refused at once with {@link ClientAuthBusyError}, before any
  * hashing.
