@@ -56,7 +56,6 @@ export class DecisionAudit {
   #inFlight: Promise<void> | undefined;
   /** Sends failing in a row (Redis away, a stream key of the wrong type): backoff, and logs that thin out. */
   readonly #failures = new FailureRun({ baseMs: 50, maxMs: 2000 });
-  #retryInMs = 0;
   /** Where the events kept on disk only begin (every journalled event from there on is). */
   #spilled: { segment: number; line: number } | undefined;
   /** Events published so far. */
@@ -92,7 +91,7 @@ export class DecisionAudit {
 
   /** A send in `flushMs`, or once the backoff after failed sends is over; one timer at a time. */
   #schedule(): void {
-    this.#timer ??= setTimeout(() => void this.flush(), Math.max(this.#options.flushMs, this.#retryInMs));
+    this.#timer ??= setTimeout(() => void this.flush(), Math.max(this.#options.flushMs, this.#failures.retryInMs));
   }
 
   /**
@@ -162,7 +161,6 @@ export class DecisionAudit {
       this.#options.journal?.settle(batch.flatMap(({ position }) => (position === undefined ? [] : [position.segment])));
       const failed = this.#failures.succeed();
       if (failed > 0) this.#options.log.info({ failures: failed }, 'publishing auth.decision again');
-      this.#retryInMs = 0;
     } catch (error) {
       const { retryInMs, log } = this.#failures.fail();
       if (log)
@@ -170,7 +168,6 @@ export class DecisionAudit {
           { err: error, events: batch.length, failures: this.#failures.count, retryInMs },
           'could not publish auth.decision; will retry',
         );
-      this.#retryInMs = retryInMs;
       // All of it goes back: memory may pass its bound by one send while events recorded
       // meanwhile filled it, rather than lose events only memory held.
       this.#buffer.unshift(...batch);

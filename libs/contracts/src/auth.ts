@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CedarContext, EntityRef, EntityRefJson, LIMITS } from './cedar.ts';
+import { CedarContext, cedarContext, EntityRef, EntityRefJson, LIMITS } from './cedar.ts';
 
 /** The body of `POST /authenticate`; the principal comes from the verified token. */
 export const AuthenticateRequest = z.strictObject({
@@ -98,7 +98,7 @@ export const CacheInvalidateEvent = z.strictObject({
 export type CacheInvalidateEvent = z.infer<typeof CacheInvalidateEvent>;
 
 /**
- * Longest a recorded `context` may be, serialized (characters): as much as the largest
+ * Most characters of keys and strings a recorded `context` may hold: as much as the largest
  * `/authenticate` body the auth-service can be set to take (AUTH_MAX_BODY_BYTES) could
  * carry, so every real decision is recordable, while a forged one cannot make each
  * audit record, log line and impact replay megabytes long.
@@ -120,12 +120,7 @@ export const AuthDecisionEvent = z.strictObject({
   parents: z.array(EntityRefJson).max(LIMITS.parentsPerEntity).optional(),
   /** The resource's type, since `resource` ("Type::id") is ambiguous with namespaced types. */
   resourceType: z.string().min(1).max(LIMITS.typeName).optional(),
-  context: CedarContext.optional().refine(
-    (context) => context === undefined || JSON.stringify(context).length <= MAX_RECORDED_CONTEXT_CHARS,
-    {
-      message: `longer than ${MAX_RECORDED_CONTEXT_CHARS} characters serialized`,
-    },
-  ),
+  context: cedarContext(MAX_RECORDED_CONTEXT_CHARS).optional(),
 });
 export type AuthDecisionEvent = z.infer<typeof AuthDecisionEvent>;
 

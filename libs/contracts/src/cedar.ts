@@ -73,12 +73,20 @@ export const CedarValue = z
  * record, keys in all; see LIMITS) because every request carries one to Cedar and into
  * cache keys. Checked in one walk at the record, so its values are not walked twice.
  */
-export const CedarContext = z
-  .record(z.string(), z.unknown().describe('a Cedar value in Cedar JSON format'))
-  .superRefine(shaped(CONTEXT_SHAPE))
-  .describe(
-    `at most ${LIMITS.contextDepth} levels deep, ${LIMITS.contextMembersPerContainer} keys or elements per record or set, ${LIMITS.contextMembers} in all`,
-  );
+export const CedarContext = cedarContext();
+
+/**
+ * A `context` schema: {@link CedarContext}'s bounds, and at most `textChars` characters of
+ * keys and strings when given, checked in the same walk.
+ */
+export function cedarContext(textChars?: number) {
+  return z
+    .record(z.string(), z.unknown().describe('a Cedar value in Cedar JSON format'))
+    .superRefine(shaped({ ...CONTEXT_SHAPE, textChars }))
+    .describe(
+      `at most ${LIMITS.contextDepth} levels deep, ${LIMITS.contextMembersPerContainer} keys or elements per record or set, ${LIMITS.contextMembers} in all${textChars === undefined ? '' : `, ${textChars} characters of keys and strings`}`,
+    );
+}
 
 /** Cedar entity JSON, as in Cedar's entities.json. */
 export const Entity = z.strictObject({

@@ -56,13 +56,11 @@ const LONG_MAX = 2n ** 63n - 1n;
 const LONG_DIGITS = 19;
 
 /**
- * The integer `source` (a JSON number) denotes exactly, or undefined when it denotes a
- * fraction; `null` when it is an integer with more than 19 digits (outside every Long,
- * and not worth building: `1e999999999` would take a gigabyte).
+ * The integer a decimal number (`DECIMAL`'s match) denotes exactly, or undefined when it
+ * denotes a fraction; `null` when it has more than 19 digits (outside every Long, and not
+ * worth building: `1e999999999` would take a gigabyte).
  */
-function exactInteger(source: string): bigint | null | undefined {
-  if (INTEGER.test(source)) return source.replace(/^-?0*/, '').length > LONG_DIGITS ? null : BigInt(source);
-  const [, sign, whole, fraction = '', exponent = '0'] = DECIMAL.exec(source) as RegExpExecArray;
+function exactInteger([, sign, whole = '', fraction = '', exponent = '0']: RegExpExecArray): bigint | null | undefined {
   const digits = `${whole}${fraction}`.replace(/^0+/, '');
   if (digits === '') return 0n;
   // `digits` × 10^shift; the denoted number is an integer when no nonzero digit is behind the point.
@@ -82,10 +80,11 @@ function exactInteger(source: string): bigint | null | undefined {
  */
 export function exactNumber(value: number, source: string): unknown {
   if (Number.isSafeInteger(value) && INTEGER.test(source)) return value;
-  if (!DECIMAL.test(source)) {
+  const decimal = DECIMAL.exec(source);
+  if (decimal === null) {
     return Number.isFinite(value) && (!Number.isInteger(value) || Number.isSafeInteger(value)) ? value : new UnrepresentableNumber(source);
   }
-  const exact = exactInteger(source);
+  const exact = exactInteger(decimal);
   if (exact === undefined) {
     // A fraction is no Cedar value either, but Cedar says so itself; only a fraction a
     // double turns into an integer (`80.000000000000001` is 80) or into no number at all is refused here.

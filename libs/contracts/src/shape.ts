@@ -12,6 +12,8 @@ export interface ShapeLimits {
   membersPerContainer?: number;
   /** Members of every container in the value, all together. */
   members?: number;
+  /** Characters of every key and string in the value, all together. */
+  textChars?: number;
 }
 
 /** What a value's shape breaks first: where (the path from the value) and why. */
@@ -44,12 +46,17 @@ export function inspectShape(value: unknown, limits: ShapeLimits = {}): ShapePro
   const maxDepth = limits.depth ?? Infinity;
   const perContainer = limits.membersPerContainer ?? Infinity;
   const maxMembers = limits.members ?? Infinity;
+  const maxText = limits.textChars ?? Infinity;
   let members = 0;
+  let text = 0;
   const stack: Node[] = [{ value, key: undefined, parent: undefined, depth: 0 }];
   while (stack.length > 0) {
     const node = stack.pop() as Node;
     const current = node.value;
     if (current instanceof UnrepresentableNumber) return { path: pathOf(node), message: current.message, number: current };
+    if (typeof node.key === 'string') text += node.key.length;
+    if (typeof current === 'string') text += current.length;
+    if (text > maxText) return { path: pathOf(node), message: `more than ${maxText} characters of keys and strings in all` };
     if (current === null || typeof current !== 'object' || isRawJson(current)) continue;
     const depth = node.depth + 1;
     if (depth > maxDepth) return { path: pathOf(node), message: `nested deeper than ${maxDepth} levels` };

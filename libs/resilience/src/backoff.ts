@@ -59,6 +59,8 @@ export class FailureRun {
   readonly #options: BackoffOptions;
   /** Failures since the last success. */
   count = 0;
+  /** The wait the last failure asked for (ms); 0 once a success ended the run. */
+  retryInMs = 0;
 
   constructor(options: BackoffOptions) {
     this.#options = options;
@@ -67,13 +69,15 @@ export class FailureRun {
   /** Counts a failure: the wait before the next try (ms), and whether to log this one. */
   fail(): { retryInMs: number; log: boolean } {
     this.count += 1;
-    return { retryInMs: Math.round(backoffDelay(this.count - 1, this.#options)), log: (this.count & (this.count - 1)) === 0 };
+    this.retryInMs = Math.round(backoffDelay(this.count - 1, this.#options));
+    return { retryInMs: this.retryInMs, log: (this.count & (this.count - 1)) === 0 };
   }
 
   /** Ends the run; returns how many failures it had (0: there was none to report). */
   succeed(): number {
     const ended = this.count;
     this.count = 0;
+    this.retryInMs = 0;
     return ended;
   }
 }

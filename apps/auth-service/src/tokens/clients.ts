@@ -1,7 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { AttemptLimiter } from './attempt-limiter.ts';
 import { HashingGate } from './hashing-gate.ts';
-import { ClientAuthBusyError, ClientAuthError, ClientLockedError } from './errors.ts';
+import { ClientAuthError, ClientLockedError } from './errors.ts';
 
 /** scrypt cost parameters; the defaults are Node's (N=2^14, r=8, p=1): ~16 MiB and tens of ms. */
 export interface ScryptParams {
@@ -134,13 +134,12 @@ export class ClientRegistry {
     const secret = typeof clientSecret === 'string' && clientSecret.length <= MAX_SECRET ? clientSecret : '';
     const entry = this.#clients.get(id);
     const stored = entry?.stored ?? (await this.#dummyHash());
-    let presented: Buffer;
-    try {
-      presented = await this.#gate.run(() => derive(secret, stored.salt, stored.params));
-    } catch (error) {
-      if (error instanceof ClientAuthBusyError) throw error;
-      throw new ClientAuthError();
-    }
+    // A derivation that fails is a refusal like any other; a full gate rejects before it starts.
+    const presented = await this.#gate.run(() =>
+      derive(secret, stored.salt, stored.params).catch(() => {
+        throw new ClientAuthError();
+      }),
+    );
     // Attempts sent together all pass the first check; those that finish after the id got
     // locked learn nothing (429 whatever the secret), so a burst gains no more guesses.
     const lockedMs = this.#attempts.retryAfterMs(key);
