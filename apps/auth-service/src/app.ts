@@ -108,7 +108,8 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
   health.register({
     name: 'revocations',
     critical: true,
-    check: () => ({ status: revocations.loaded ? 'up' : 'down', detail: { held: revocations.size } }),
+    // `evicted` > 0: the list was full and let still-valid revoked tokens back in (README).
+    check: () => ({ status: revocations.loaded ? 'up' : 'down', detail: { held: revocations.size, evicted: revocations.evicted } }),
   });
   const audit = new DecisionAudit({ bus, log, journal: bus && new AuditJournal<AuditRecord>(config.AUTH_AUDIT_JOURNAL_DIR) });
 

@@ -106,8 +106,12 @@ describe('auth-service end to end (real processes, real Redis)', () => {
     const refused = await authenticate(late.url, victim, EDIT_DOC);
     assert.equal(refused.status, 401);
     assert.equal(refused.body.error.code, 'E_TOKEN_REVOKED');
-    const health = (await (await fetch(`${late.url}/health`)).json()) as { components: Record<string, { status: string }> };
+    const health = (await (await fetch(`${late.url}/health`)).json()) as {
+      components: Record<string, { status: string; detail?: { held?: number; evicted?: number } }>;
+    };
     assert.equal(health.components.revocations?.status, 'up');
+    assert.ok((health.components.revocations?.detail?.held ?? 0) >= 1, 'the loaded revocation is held');
+    assert.equal(health.components.revocations?.detail?.evicted, 0, 'none forgotten for lack of room');
     assert.equal((await authenticate(late.url, token, EDIT_DOC)).status, 200, 'other tokens still work there');
   });
   test('a revocation that cannot be sent is not done (503, retry), and running instances find it in the store at their resync', async () => {
