@@ -59,6 +59,7 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
     batching: config.AUTH_BATCHING,
     maxBatch: config.AUTH_BATCH_MAX,
     maxWaitMs: config.AUTH_BATCH_WAIT_MS,
+    maxInFlight: config.AUTH_POLICY_MAX_IN_FLIGHT,
     breaker: { resetTimeoutMs: config.AUTH_BREAKER_RESET_MS, firstResetTimeoutMs: config.AUTH_BREAKER_FIRST_RESET_MS },
     tracer: context.tracing.tracer,
   });

@@ -58,6 +58,8 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       AUTH_BATCHING: env.bool(true),
       AUTH_BATCH_MAX: env.positiveInt(50),
       AUTH_BATCH_WAIT_MS: env.positiveInt(10),
+      /** Most decisions on the wire to the policy-service at once; the adaptive limit moves below it. */
+      AUTH_POLICY_MAX_IN_FLIGHT: env.positiveInt(200),
       /** Longest the breaker stays open before one trial call (ms). */
       AUTH_BREAKER_RESET_MS: env.positiveInt(15_000),
       /** Open period of a breaker that just opened (ms), doubled per failed trial; default 1 000 or the reset, whichever is less. */

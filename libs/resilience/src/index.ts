@@ -4,3 +4,4 @@ export { ConsecutiveFailures, FailureRate, type BreakerRule, type FailureKind, t
 export { observeBreaker } from './metrics.ts';
 export { LOCAL_STALL_UTILIZATION, watchForStall } from './stall.ts';
 export { DeadlineError, withDeadline } from './deadline.ts';
+export { AdaptiveLimit, type AdaptiveLimitOptions } from './adaptive-limit.ts';

@@ -1,3 +1,5 @@
+import { AdaptiveLimit } from '@portcullis/resilience';
+
 /** One caller waiting for an item's answer. */
 export interface Waiter<R> {
   resolve(value: R): void;
@@ -35,6 +37,10 @@ export interface BatcherOptions {
   maxBatch: number;
   maxBatchBytes: number;
   maxWaitMs: number;
+  /** Most items on the wire at once; the adaptive limit moves between `maxBatch / 4` and this. */
+  maxInFlight: number;
+  /** A batch answered slower than this (ms) lowers the limit: the service is queueing. */
+  slowBatchMs: number;
 }
 
 // `{"requests":[` + `]}`
@@ -46,20 +52,42 @@ const ENVELOPE_BYTES = 15;
  * for nothing); while one is in flight, requests gather until `maxBatch` distinct items,
  * `maxBatchBytes`, `maxWaitMs`, or the in-flight batch finishing, whichever comes first.
  * Identical requests (same canonical JSON) in one gathering batch share one item.
+ *
+ * Bounded: the items on the wire are held under an {@link AdaptiveLimit} that falls while
+ * batches come back slower than `slowBatchMs` or fail, and climbs back while they do not.
+ * While it is reached, requests gather (at most the limit, or `maxBatch`), and a new one
+ * beyond that is refused at once ({@link add} returns false). A policy-service that is
+ * busy, not broken, so keeps a short queue and answers in time, instead of answering
+ * everyone late and tripping the deadlines, the session reset and the breaker.
  */
 export class Batcher<R> {
   readonly #options: BatcherOptions;
-  readonly #send: (batch: Batch<R>) => Promise<void>;
+  readonly #send: (batch: Batch<R>) => Promise<boolean>;
   #pending = new Map<string, Item<R>>();
   #pendingBytes = 0;
   #timer: NodeJS.Timeout | undefined;
   #microtask = false;
   #inFlight = new Set<Promise<void>>();
+  readonly #limit: AdaptiveLimit;
+  /** A flush was asked for while the limit held it back: it goes when room is made. */
+  #due = false;
   coalesced = 0;
 
-  constructor(options: BatcherOptions, send: (batch: Batch<R>) => Promise<void>) {
+  /** `send` resolves true when the service answered the batch, false when it did not (for the limit). */
+  constructor(options: BatcherOptions, send: (batch: Batch<R>) => Promise<boolean>) {
     this.#options = options;
     this.#send = send;
+    const max = Math.max(options.maxInFlight, 1);
+    this.#limit = new AdaptiveLimit({
+      min: Math.min(max, Math.max(1, Math.floor(options.maxBatch / 4))),
+      max,
+      slowMs: options.slowBatchMs,
+    });
+  }
+
+  /** Items allowed on the wire now (the adaptive limit). */
+  get limit(): number {
+    return this.#limit.limit;
   }
 
   /** Batches on the wire. */
@@ -72,32 +100,44 @@ export class Batcher<R> {
     return this.#pending.size;
   }
 
-  add(key: string, json: string, waiter: Waiter<R>): void {
+  /**
+   * Queues `waiter` for `key`'s answer. False when refused: the limit is reached and
+   * enough is already gathering (the caller answers "busy"; nothing was queued).
+   */
+  add(key: string, json: string, waiter: Waiter<R>): boolean {
     if (!this.#options.batching) {
       this.#dispatch([{ key, json, bytes: Buffer.byteLength(json), waiters: [waiter] }]);
-      return;
+      return true;
     }
     const same = this.#pending.get(key);
     if (same !== undefined) {
       same.waiters.push(waiter);
       this.coalesced++;
-      return;
+      return true;
     }
     const bytes = Buffer.byteLength(json);
-    if (this.#pending.size > 0 && this.#pendingBytes + this.#pending.size + bytes + ENVELOPE_BYTES > this.#options.maxBatchBytes)
-      this.flush();
+    if (this.#overflows(bytes)) this.flush();
+    // The limit holds the flush back and a batch's worth already waits: this one could only wait past its deadline.
+    if (!this.#limit.open && (this.#overflows(bytes) || this.#pending.size >= Math.min(this.#options.maxBatch, this.#limit.limit)))
+      return false;
     this.#pending.set(key, { key, json, bytes, waiters: [waiter] });
     this.#pendingBytes += bytes;
     if (this.#pending.size >= this.#options.maxBatch) this.flush();
     else if (this.#inFlight.size === 0) this.#scheduleMicrotask();
     else this.#startTimer();
+    return true;
   }
 
-  /** Sends whatever is gathered now. */
+  /** Sends whatever is gathered now, or as soon as the limit makes room. */
   flush(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#pending.size === 0) return;
+    if (!this.#limit.open) {
+      this.#due = true;
+      return;
+    }
+    this.#due = false;
     const items = [...this.#pending.values()];
     this.#pending = new Map();
     this.#pendingBytes = 0;
@@ -127,14 +167,24 @@ export class Batcher<R> {
     const body = `{"requests":[${items.map((i) => i.json).join(',')}]}`;
     const batch: Batch<R> = { items, body, deadline, traceparent, live: live.length, controller: new AbortController() };
     for (const waiter of live) waiter.batch = batch;
+    const started = performance.now();
+    this.#limit.start(items.length);
     const done: Promise<void> = this.#send(batch)
-      .catch(() => undefined)
-      .finally(() => {
+      .then(
+        (succeeded) => succeeded,
+        () => false,
+      )
+      .then((succeeded) => {
         this.#inFlight.delete(done);
-        // The pipe is free again: what gathered meanwhile goes now, not at the timer.
-        if (this.#inFlight.size === 0 && this.#pending.size > 0) this.flush();
+        this.#limit.finish(items.length, performance.now() - started, succeeded);
+        // The pipe is free again, or a held-back flush has room: what gathered goes now.
+        if (this.#pending.size > 0 && (this.#inFlight.size === 0 || this.#due)) this.flush();
       });
     this.#inFlight.add(done);
+  }
+
+  #overflows(bytes: number): boolean {
+    return this.#pending.size > 0 && this.#pendingBytes + this.#pending.size + bytes + ENVELOPE_BYTES > this.#options.maxBatchBytes;
   }
 
   #scheduleMicrotask(): void {

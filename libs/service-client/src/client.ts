@@ -12,7 +12,7 @@ import {
 import { Batcher, type Batch, type Waiter } from './batcher.ts';
 import { BreakerLayer, type BreakerState } from './breaker.ts';
 import { canonicalJson } from './canonical.ts';
-import { DeadlineExceededError, PolicyClientError, PolicyRejectedError, PolicyUnavailableError } from './errors.ts';
+import { DeadlineExceededError, PolicyBusyError, PolicyClientError, PolicyRejectedError, PolicyUnavailableError } from './errors.ts';
 import { resolveOptions, resolveTimeout, type PolicyClientOptions, type ResolvedOptions } from './options.ts';
 import { withRetries } from './retry.ts';
 import { AliveWatch, SessionKeeper } from './session.ts';
@@ -52,6 +52,10 @@ export interface ClientStats {
   breakerOpens: number;
   /** Calls refused fast by the open breaker. */
   circuitRejections: number;
+  /** Calls refused fast with E_POLICY_BUSY: the adaptive limit was reached (see `maxInFlight`). */
+  shed: number;
+  /** Items the adaptive limit lets on the wire now. */
+  inFlightLimit: number;
   /** Batches on the wire. */
   inFlightBatches: number;
   /** Calls not yet settled. */
@@ -80,7 +84,8 @@ export class PolicyClient {
   readonly #keeper: SessionKeeper;
   readonly #aliveWatch: AliveWatch;
   readonly #warmUp: WarmUp;
-  readonly #counts = { calls: 0, roundTrips: 0, itemsSent: 0, retries: 0, timeouts: 0, circuitRejections: 0, inFlightCalls: 0 };
+  readonly #counts = { calls: 0, roundTrips: 0, itemsSent: 0, retries: 0, timeouts: 0, circuitRejections: 0, shed: 0, inFlightCalls: 0 };
+  readonly #shedCounter: { inc(): void };
   #closed = false;
 
   constructor(options: PolicyClientOptions) {
@@ -88,7 +93,11 @@ export class PolicyClient {
     this.#metrics = portcullisMetrics(this.#options.registry);
     this.#transport = new H2cTransport(this.#options.url, this.#options.maxResponseBytes, this.#options.sessionIdleMs);
     this.#breaker = new BreakerLayer({ ...this.#options.breaker, target: this.#options.target, metrics: this.#metrics });
-    this.#batcher = new Batcher<Decision>(this.#options, (batch) => this.#sendBatch(batch));
+    // A batch slower than a quarter of the deadline means the service is queueing: its
+    // answers would soon miss their attempt timeout (half the deadline) and then the deadline.
+    const slowBatchMs = Math.max(1, this.#options.timeoutMs / 4);
+    this.#batcher = new Batcher<Decision>({ ...this.#options, slowBatchMs }, (batch) => this.#sendBatch(batch));
+    this.#shedCounter = this.#metrics.circuitEvents.labels({ target: this.#options.target, event: 'shed' });
     this.#keeper = new SessionKeeper(this.#transport, RECONNECT);
     // A reopened session is the service answering again (after a restart it opens its
     // port only once warm): recover within a reconnect interval, not a breaker period.
@@ -130,9 +139,9 @@ export class PolicyClient {
   }
 
   /**
-   * Asks for one decision. Resolves with it, or rejects with E_CIRCUIT_OPEN (fast, nothing
-   * sent), E_DEADLINE_EXCEEDED (at the deadline at the latest), E_POLICY_UNAVAILABLE or
-   * E_POLICY_REJECTED. Never resolves with a decision that was not this request's.
+   * Asks for one decision. Resolves with it, or rejects with E_CIRCUIT_OPEN or
+   * E_POLICY_BUSY (fast, nothing sent), E_DEADLINE_EXCEEDED (at the deadline at the
+   * latest), E_POLICY_UNAVAILABLE or E_POLICY_REJECTED. Never resolves with a decision that was not this request's.
    */
   evaluate(request: EvaluateInput, options: EvaluateOptions = {}): Promise<Decision> {
     if (this.#closed)
@@ -181,7 +190,13 @@ export class PolicyClient {
         const batch = waiter.batch;
         if (batch !== undefined && --batch.live === 0) batch.controller.abort();
       });
-      this.#batcher.add(json, json, waiter);
+      if (!this.#batcher.add(json, json, waiter)) {
+        this.#counts.shed++;
+        this.#shedCounter.inc();
+        waiter.reject(
+          new PolicyBusyError('the policy-service has as much as it can answer in time', { context: { target: this.#options.target } }),
+        );
+      }
     });
   }
 
@@ -223,9 +238,11 @@ export class PolicyClient {
   }
 
   stats(): ClientStats {
-    const { calls, roundTrips, itemsSent, retries, timeouts, circuitRejections, inFlightCalls } = this.#counts;
+    const { calls, roundTrips, itemsSent, retries, timeouts, circuitRejections, shed, inFlightCalls } = this.#counts;
     return {
       calls,
+      shed,
+      inFlightLimit: this.#batcher.limit,
       roundTrips,
       itemsSent,
       retries,
@@ -253,7 +270,8 @@ export class PolicyClient {
     await this.#transport.close();
   }
 
-  async #sendBatch(batch: Batch<Decision>): Promise<void> {
+  /** Settles every caller of `batch`; resolves whether the service answered it (the adaptive limit's signal). */
+  async #sendBatch(batch: Batch<Decision>): Promise<boolean> {
     const budget = batch.deadline - performance.now();
     const attemptTimeoutMs = this.#options.attemptTimeoutMs ?? Math.max(1, Math.ceil(budget / 2));
     const count = batch.items.length;
@@ -304,7 +322,8 @@ export class PolicyClient {
         endSpan(span, failure);
       }
       for (const item of batch.items) for (const waiter of item.waiters) waiter.reject(failure);
-      return;
+      // A refusal of the batch is an answer; anything else (timeout, reset, open breaker) is not.
+      return failure instanceof PolicyRejectedError;
     }
     if (span !== undefined) {
       span.setAttribute('portcullis.batch.attempts', attempts);
@@ -330,5 +349,6 @@ export class PolicyClient {
         });
       }
     });
+    return true;
   }
 }

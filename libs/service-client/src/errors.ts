@@ -31,6 +31,16 @@ export class DeadlineExceededError extends PolicyClientError {
 }
 
 /**
+ * Refused before it was sent: as many items as the adaptive limit allows are on the wire
+ * and a batch's worth already waits (see `maxInFlight`). The service is busy, not broken:
+ * never retried here and never counted against the breaker; a caller may retry after a
+ * moment or answer from a stale decision.
+ */
+export class PolicyBusyError extends PolicyClientError {
+  static override readonly code = 'E_POLICY_BUSY';
+}
+
+/**
  * The policy-service refused the request itself: a 4xx for the whole batch, or an
  * `{error: {code, message}}` in this item's slot (`context.itemCode`, `context.itemMessage`).
  * Never retried and never counted against the breaker: sending it again cannot help.

@@ -9,5 +9,6 @@ export {
   CircuitOpenError,
   DeadlineExceededError,
   PolicyRejectedError,
+  PolicyBusyError,
   isLocalStall,
 } from './errors.ts';

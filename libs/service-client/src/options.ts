@@ -40,6 +40,13 @@ export interface PolicyClientOptions {
   maxBatchBytes?: number;
   /** Longest a request waits for a batch to fill while another batch is in flight (ms). Default 10. */
   maxWaitMs?: number;
+  /**
+   * Most items on the wire at once. The limit in force adapts below it: it falls while
+   * batches take longer than a quarter of `timeoutMs` (the service is queueing) and climbs
+   * back while they do not; past it requests gather, and past a batch's worth of those a
+   * call is refused at once with E_POLICY_BUSY. Default 200.
+   */
+  maxInFlight?: number;
   /** `false` sends every call as its own one-item batch (benchmark baseline). Default true. */
   batching?: boolean;
   /** Extra attempts after a retryable failure, deadline permitting. Default 2. */
@@ -104,6 +111,7 @@ export function resolveOptions(options: PolicyClientOptions): ResolvedOptions {
     maxBatch: int('maxBatch', options.maxBatch, 50, 1, 10_000),
     maxBatchBytes: int('maxBatchBytes', options.maxBatchBytes, 262_144, 64, 64 * 1024 * 1024),
     maxWaitMs: int('maxWaitMs', options.maxWaitMs, 10, 0, 60_000),
+    maxInFlight: int('maxInFlight', options.maxInFlight, 200, 1, 1_000_000),
     batching: options.batching ?? true,
     retries: int('retries', options.retries, 2, 0, 10),
     backoffBaseMs: int('backoffBaseMs', options.backoffBaseMs, 2, 0, 60_000),

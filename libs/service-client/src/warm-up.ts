@@ -1,5 +1,5 @@
 import type { EvaluateInput, EvaluateOptions } from './client.ts';
-import { PolicyRejectedError } from './errors.ts';
+import { PolicyBusyError, PolicyRejectedError } from './errors.ts';
 import { backoffDelay } from '@portcullis/resilience';
 
 /** Options of {@link PolicyClient.warmUp}. */
@@ -29,7 +29,9 @@ export interface WarmUpTarget {
  * Warms the path a decision takes (client layers, the service's HTTP/2 route, its
  * engine) so the first real calls do not pay for cold code inside their deadline. A
  * decision or an item rejection (`E_POLICY_REJECTED`: the service and its engine ran)
- * both count as the path working. On any other failure it backs off and starts over.
+ * both count as the path working. A call refused as busy (`E_POLICY_BUSY`: a burst past
+ * the in-flight limit, which slow first batches lower) proves nothing and fails nothing;
+ * each round's first call always goes out. On any other failure it backs off and starts over.
  */
 export class WarmUp {
   readonly #target: WarmUpTarget;
@@ -64,7 +66,7 @@ export class WarmUp {
           await Promise.all(
             Array.from({ length: perRound }, (_, i) =>
               this.#target.evaluate(request(round * perRound + i), { timeoutMs }).catch((error: unknown) => {
-                if (!(error instanceof PolicyRejectedError)) throw error;
+                if (!(error instanceof PolicyRejectedError || error instanceof PolicyBusyError)) throw error;
               }),
             ),
           );

@@ -163,3 +163,50 @@ describe('batching', () => {
     assert.equal(server.received[1]!.headers['traceparent'], undefined, 'a malformed traceparent is dropped');
   });
 });
+
+describe('a busy service: the adaptive in-flight limit', () => {
+  test('past the limit requests gather, a batch’s worth at most; the next is refused at once with E_POLICY_BUSY, never sent, never a breaker failure', async () => {
+    const held = gate();
+    server.reset(held.behaviour);
+    const { client: c, registry } = client({ maxInFlight: 4, maxBatch: 2, maxWaitMs: 60_000, timeoutMs: 60_000 });
+    const requested = new Promise<void>((resolve) => server.on('request', () => server.received.length === 2 && resolve()));
+    // Two batches of two fill the limit; e and f gather for the next; g finds no room.
+    const queued = ['a', 'b', 'c', 'd', 'e', 'f'].map((id) => c.evaluate(req(id)));
+    const refused = c.evaluate(req('g'));
+    await assert.rejects(refused, { code: 'E_POLICY_BUSY' });
+    await requested;
+    assert.deepEqual(
+      server.received.map((r) => r.body.requests.map((x: any) => x.principal.id)),
+      [
+        ['a', 'b'],
+        ['c', 'd'],
+      ],
+    );
+    assert.equal(c.stats().shed, 1);
+    assert.equal(c.stats().queued, 2);
+    assert.equal(c.breakerState, 'closed');
+    assert.match(await registry.metrics(), /portcullis_circuit_events_total\{target="policy-service",event="shed"\} 1/);
+    // A coalescing duplicate needs no room: it rides on the item already gathering.
+    const duplicate = c.evaluate(req('e'));
+    held.release();
+    const answers = await Promise.all([...queued, duplicate]);
+    assert.deepEqual(
+      answers.map((a) => a.reasons[0]),
+      ['p-a', 'p-b', 'p-c', 'p-d', 'p-e', 'p-f', 'p-e'],
+    );
+    assert.equal(server.itemsReceived, 6, 'g was never sent');
+  });
+
+  test('a batch the service does not answer in time lowers the limit (how it climbs back: resilience’s AdaptiveLimit tests)', async () => {
+    server.script([behaviours.hang]);
+    const { client: c } = client({ maxInFlight: 10, maxBatch: 4, timeoutMs: 200, retries: 0 });
+    assert.equal(c.stats().inFlightLimit, 10);
+    await assert.rejects(c.evaluate(req('slow')), { code: 'E_DEADLINE_EXCEEDED' });
+    // The batcher hears of the failure just after its caller does.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(c.stats().inFlightLimit, 9);
+    server.endOpenStreams();
+    const answers = await Promise.all(Array.from({ length: 9 }, (_, i) => c.evaluate(req(`u${i}`))));
+    assert.equal(answers.length, 9, 'a lowered limit still lets its fill through');
+  });
+});

@@ -1,7 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AuthenticateRequest, AuthenticateResponse, ERROR_CODES } from '@portcullis/contracts';
 import { authorizationCredentials, defineRoute, HttpError, type Route } from '@portcullis/http-kit';
-import { CircuitOpenError, DeadlineExceededError, PolicyRejectedError, PolicyUnavailableError } from '@portcullis/service-client';
+import {
+  CircuitOpenError,
+  DeadlineExceededError,
+  PolicyBusyError,
+  PolicyRejectedError,
+  PolicyUnavailableError,
+} from '@portcullis/service-client';
 import { principalParents, type DecisionService, type Principal } from '../decisions.ts';
 import type { DecisionAudit } from '../audit.ts';
 import { RevocationsUnknownError } from '../tokens/errors.ts';
@@ -38,7 +44,10 @@ export function bearerAuthorizer(tokens: BearerAuthenticator) {
 
 /** The policy client's errors for "no decision can be had right now". */
 const unavailable = (error: unknown): boolean =>
-  error instanceof PolicyUnavailableError || error instanceof CircuitOpenError || error instanceof DeadlineExceededError;
+  error instanceof PolicyUnavailableError ||
+  error instanceof CircuitOpenError ||
+  error instanceof DeadlineExceededError ||
+  error instanceof PolicyBusyError;
 
 /** `POST /authenticate`. */
 export function authenticateRoute(options: {
