@@ -13,9 +13,12 @@ export interface AdaptiveLimitOptions {
 /**
  * How much work may be outstanding at once, found by AIMD (additive increase,
  * multiplicative decrease; the `AIMDLimit` of Netflix's concurrency-limits): each piece
- * of work finished within `slowMs` while at least half the limit was in use raises the
- * limit by one; each slow or failed one multiplies it by `backoffRatio`. Work is counted in
- * units (the items of a batch), so a slow batch lowers the limit once, not once an item.
+ * of work finished within `slowMs` raises the limit by one; each slow or failed one
+ * multiplies it by `backoffRatio`. Only while at least half the limit is in use: below
+ * that the limit held nothing back, so how the work went says nothing about it (a slow
+ * batch at light load is a pause somewhere, not a queue this limit could shorten). Work is
+ * counted in units (the items of a batch), so a slow batch lowers the limit once, not
+ * once an item.
  *
  * Why: a server that is busy, not broken, answers later the more it is sent. Holding the
  * rest back here keeps its queue short enough for answers to come within their deadline,
@@ -64,10 +67,11 @@ export class AdaptiveLimit {
 
   /** Counts `units` of work as finished after `elapsedMs`, and adjusts the limit. */
   finish(units: number, elapsedMs: number, succeeded: boolean): void {
-    // Measured before the release: was the limit what held the work back?
+    // Measured before the release: was the limit being tested?
     const busy = this.#inFlight * 2 >= this.#limit;
     this.#inFlight = Math.max(0, this.#inFlight - units);
+    if (!busy) return;
     if (!succeeded || elapsedMs > this.#slowMs) this.#limit = Math.max(this.#min, Math.floor(this.#limit * this.#backoffRatio));
-    else if (busy) this.#limit = Math.min(this.#max, this.#limit + 1);
+    else this.#limit = Math.min(this.#max, this.#limit + 1);
   }
 }

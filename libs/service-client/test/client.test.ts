@@ -199,9 +199,11 @@ describe('a busy service: the adaptive in-flight limit', () => {
 
   test('a batch the service does not answer in time lowers the limit (how it climbs back: resilience’s AdaptiveLimit tests)', async () => {
     server.script([behaviours.hang]);
-    const { client: c } = client({ maxInFlight: 10, maxBatch: 4, timeoutMs: 200, retries: 0 });
+    const { client: c } = client({ maxInFlight: 10, maxBatch: 10, timeoutMs: 200, retries: 0 });
     assert.equal(c.stats().inFlightLimit, 10);
-    await assert.rejects(c.evaluate(req('slow')), { code: 'E_DEADLINE_EXCEEDED' });
+    // Five in one batch: half the limit in use, so the limit is what this batch tests.
+    const slow = Array.from({ length: 5 }, (_, i) => c.evaluate(req(`slow${i}`)));
+    for (const call of slow) await assert.rejects(call, { code: 'E_DEADLINE_EXCEEDED' });
     // The batcher hears of the failure just after its caller does.
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(c.stats().inFlightLimit, 9);

@@ -56,7 +56,9 @@ export function findVegeta(): string {
 export async function attack(
   vegeta: string,
   targets: Target[],
-  options: { seconds: number; timeoutSeconds?: number; keepBodies?: boolean } & ({ rate: number } | { workers: number }),
+  options: { seconds: number; timeoutSeconds?: number; keepBodies?: boolean } & (
+    { rate: number; maxWorkers?: number } | { workers: number }
+  ),
 ): Promise<Hit[]> {
   const lines = targets.map((t) =>
     JSON.stringify({
@@ -67,7 +69,9 @@ export async function attack(
     }),
   );
   const pace =
-    'rate' in options ? `-rate=${options.rate}/s -max-workers=256` : `-rate=0 -workers=${options.workers} -max-workers=${options.workers}`;
+    'rate' in options
+      ? `-rate=${options.rate}/s -max-workers=${options.maxWorkers ?? 256}`
+      : `-rate=0 -workers=${options.workers} -max-workers=${options.workers}`;
   const child = spawn(
     'sh',
     [
