@@ -141,7 +141,8 @@ export class PolicyClient {
   /**
    * Asks for one decision. Resolves with it, or rejects with E_CIRCUIT_OPEN or
    * E_POLICY_BUSY (fast, nothing sent), E_DEADLINE_EXCEEDED (at the deadline at the
-   * latest), E_POLICY_UNAVAILABLE or E_POLICY_REJECTED. Never resolves with a decision that was not this request's.
+   * latest), E_POLICY_UNAVAILABLE or E_POLICY_REJECTED. Never resolves with a decision
+   * that was not this request's.
    */
   evaluate(request: EvaluateInput, options: EvaluateOptions = {}): Promise<Decision> {
     if (this.#closed)
@@ -241,13 +242,13 @@ export class PolicyClient {
     const { calls, roundTrips, itemsSent, retries, timeouts, circuitRejections, shed, inFlightCalls } = this.#counts;
     return {
       calls,
-      shed,
-      inFlightLimit: this.#batcher.limit,
       roundTrips,
       itemsSent,
       retries,
       timeouts,
       circuitRejections,
+      shed,
+      inFlightLimit: this.#batcher.limit,
       inFlightCalls,
       coalescedDuplicates: this.#batcher.coalesced,
       breakerOpens: this.#breaker.opens,
