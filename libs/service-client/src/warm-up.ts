@@ -30,8 +30,8 @@ export interface WarmUpTarget {
  * engine) so the first real calls do not pay for cold code inside their deadline. A
  * decision or an item rejection (`E_POLICY_REJECTED`: the service and its engine ran)
  * both count as the path working. A call refused as busy (`E_POLICY_BUSY`: a burst past
- * the in-flight limit, which slow first batches lower) proves nothing and fails nothing;
- * each round's first call always goes out. On any other failure it backs off and starts over.
+ * a small `maxInFlight`) proves nothing and fails nothing; each round's first call
+ * always goes out. On any other failure it backs off and starts over.
  */
 export class WarmUp {
   readonly #target: WarmUpTarget;

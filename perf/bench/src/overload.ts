@@ -1,12 +1,12 @@
 // `npm run bench -- overload`: what the stack answers when asked for more new decisions
 // than it can make. One stack as `npm start` runs it (redis-server, the policy-service on
-// the bus, an auth-service with a worker per core); every request a new decision.
+// the bus, an auth-service with a worker per core, logs at info); every request a new decision.
 // 1. Capacity C: closed loop, 16 in flight, OVERLOAD_SECONDS (10).
 // 2. Open loop at OVERLOAD_FACTOR × C (2) for as long (vegeta, up to 1,000 in flight).
 // The limit: at 2 × C the stack still answers at least 0.8 × C a second (no congestion
 // collapse), and the breaker never opens (the policy-service is busy, not broken). What it
-// cannot answer it refuses (503) fast. Before the adaptive in-flight limit: 0.6 × C and
-// 9–15 openings (perf/RESULTS.md).
+// cannot answer it refuses (503) fast. Before the adaptive in-flight limit: 0.56–0.91 × C,
+// refusals at the 50 ms deadline, 10–22 openings (perf/RESULTS.md).
 import { attack, findVegeta, type Hit } from './_vegeta.ts';
 import { startBenchStack } from './_stack.ts';
 import { percentile } from './_stats.ts';
