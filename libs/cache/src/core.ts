@@ -15,6 +15,9 @@ import { TwoTierReader } from './reader.ts';
 import { hashKey } from './sketch.ts';
 import { cacheMetrics, intelligenceScore, newCounters, type CacheMetrics, type CacheStats } from './stats.ts';
 
+/** At most one log line about a kind of L2 failure this often (ms); each counts those it stood for. */
+export const L2_FAILURE_LOG_EVERY_MS = 10_000;
+
 /** Per-call options of writes and `getOrSet`. */
 export interface WriteOptions {
   /** Operation type: picks the TTL policy configured in `types`. */
@@ -53,6 +56,8 @@ export class CacheCore extends EventEmitter {
   readonly #counters = newCounters();
   readonly #metrics: CacheMetrics;
   readonly #logger: Logger | undefined;
+  /** Per failure message: when its last line was written, and the failures not logged since. */
+  readonly #failureLines = new Map<string, { at: number; unlogged: number }>();
   readonly #transport: InvalidationTransport | undefined;
   /** L2 writes that fetch left running behind its answer; close() waits for them. */
   readonly #writesBehind = new Set<Promise<boolean>>();
@@ -142,9 +147,27 @@ export class CacheCore extends EventEmitter {
       return await this.#guard.run(operation, () => call(l2), timeoutMs);
     } catch (error) {
       this.#metrics.l2Error.inc();
-      this.#logger?.warn({ cache: this.#o.name, operation, err: error }, 'cache L2 call failed; serving from L1');
+      this.#logFailure('cache L2 call failed; serving from L1', { operation, err: error });
       return undefined;
     }
+  }
+
+  /**
+   * One line per message per {@link L2_FAILURE_LOG_EVERY_MS} at most, naming how many failed
+   * since the last: every read tries L2 and every write announces, so while Redis is away,
+   * slow or the breaker open, a line per call would be a line per request (thousands a
+   * second, each with a stack). Each line counts the failures left unlogged before it; the
+   * L2 metrics count every failed call, and the breaker logs its own changes.
+   */
+  #logFailure(message: string, fields: Record<string, unknown>): void {
+    const now = performance.now();
+    const last = this.#failureLines.get(message);
+    if (last !== undefined && now - last.at < L2_FAILURE_LOG_EVERY_MS) {
+      last.unlogged += 1;
+      return;
+    }
+    this.#logger?.warn({ cache: this.#o.name, ...fields, unloggedSinceLastLine: last?.unlogged ?? 0 }, message);
+    this.#failureLines.set(message, { at: now, unlogged: 0 });
   }
 
   /** Sends a pipeline through {@link l2Call}; undefined when L2 is absent or failed. */
@@ -268,7 +291,7 @@ export class CacheCore extends EventEmitter {
     try {
       await this.#transport.publish({ ...event, cache: this.#o.name, origin: this.id });
     } catch (error) {
-      this.#logger?.warn({ cache: this.#o.name, err: error }, 'cache invalidation publish failed');
+      this.#logFailure('cache invalidation publish failed', { err: error });
     }
   }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, mock, test } from 'node:test';
-import { startRedisServer, useRedisServer } from '@portcullis/testing';
+import { createLogger } from '@portcullis/observability';
+import { logLines, startRedisServer, useRedisServer } from '@portcullis/testing';
 import type { RedisL2 } from '../src/index.ts';
 import { flakyCache, registry } from './support/setup.ts';
 
@@ -24,6 +25,28 @@ describe('when Redis fails or stalls', () => {
       assert.equal(await cache.get('k2'), 'v2');
       assert.equal(await cache.delete('k2'), false);
       assert.ok(cache.stats().l2ShortCircuits > 0);
+    } finally {
+      await close();
+    }
+  });
+
+  test('failing L2 calls are logged once a window, not once a read; every one is counted', async () => {
+    const { lines, destination } = logLines();
+    const logger = createLogger({ service: 'cache-test', level: 'warn', destination });
+    const { cache, flaky, close } = await flakyCache(server.url, { breakerThreshold: 3, logger });
+    try {
+      flaky.fail();
+      // Failed calls, then calls the open breaker refuses: each used to write a line with a stack.
+      for (let i = 0; i < 200; i += 1) assert.equal(await cache.get(`absent${i}`), undefined);
+      const failed = lines.filter((line) => line.includes('cache L2 call failed'));
+      assert.equal(failed.length, 1, failed.join('\n'));
+      assert.equal(JSON.parse(failed[0]!).unloggedSinceLastLine, 0);
+      const stats = cache.stats();
+      assert.equal(stats.l2Failures + stats.l2ShortCircuits, 200, 'every failure is still counted');
+      assert.ok(
+        lines.some((line) => line.includes('cache L2 breaker changed state')),
+        'the breaker says when it opens',
+      );
     } finally {
       await close();
     }
