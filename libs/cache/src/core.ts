@@ -16,7 +16,7 @@ import { hashKey } from './sketch.ts';
 import { cacheMetrics, intelligenceScore, newCounters, type CacheMetrics, type CacheStats } from './stats.ts';
 
 /** At most one log line about a kind of L2 failure this often (ms); each counts those it stood for. */
-export const L2_FAILURE_LOG_EVERY_MS = 10_000;
+const L2_FAILURE_LOG_EVERY_MS = 10_000;
 
 /** Per-call options of writes and `getOrSet`. */
 export interface WriteOptions {
