@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { ERROR_CODES, type ErrorBody } from '@portcullis/contracts';
 import {
@@ -33,6 +33,18 @@ export interface Outgoing {
   status: number;
   headers: Record<string, string>;
   payload: string;
+}
+
+/**
+ * Writes `outgoing` on HTTP/1.1: express's routes, the hot path and the refusals of
+ * guards.ts alike. `close` ends the connection after it (default: for a 413, whose refused
+ * body may still be arriving; closing stops a hostile sender from making us read the rest).
+ */
+export function writeHttp1(res: ServerResponse, outgoing: Outgoing, close = outgoing.status === 413): void {
+  const headers: Record<string, string> = { ...outgoing.headers, 'content-length': String(Buffer.byteLength(outgoing.payload)) };
+  if (close) headers['connection'] = 'close';
+  res.writeHead(outgoing.status, headers);
+  res.end(outgoing.payload);
 }
 
 /** The parts of a request the routes need, read the same way from HTTP/1.1 and HTTP/2. */

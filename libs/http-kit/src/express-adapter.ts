@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express, type Request, type Response } from 'express';
 import { requestIdFrom } from '@portcullis/observability';
-import { errorResponse, executeRoute, matchRoute, type Outgoing, type ServerContext } from './execute.ts';
+import { errorResponse, executeRoute, matchRoute, writeHttp1, type ServerContext } from './execute.ts';
 import type { Route } from './route.ts';
 
 /**
@@ -50,13 +50,4 @@ export function createHttp1Listener(routes: readonly Route[], context: ServerCon
       writeHttp1(res, outgoing),
     );
   };
-}
-
-/** Writes a response on HTTP/1.1, the same for express's routes and the hot path. */
-function writeHttp1(res: ServerResponse, outgoing: Outgoing): void {
-  const headers: Record<string, string> = { ...outgoing.headers, 'content-length': String(Buffer.byteLength(outgoing.payload)) };
-  // A refused body may still be arriving; closing stops a hostile sender from making us read the rest of it.
-  if (outgoing.status === 413) headers['connection'] = 'close';
-  res.writeHead(outgoing.status, headers);
-  res.end(outgoing.payload);
 }

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { requestIdFrom } from '@portcullis/observability';
 import { ERROR_CODES } from '@portcullis/contracts';
 import { HttpError, headersTooLarge, malformedRequest, requestTimeout } from './errors.ts';
-import { httpErrorResponse, type Outgoing } from './execute.ts';
+import { httpErrorResponse, writeHttp1, type Outgoing } from './execute.ts';
 import type { ResolvedLimits } from './limits.ts';
 
 /**
@@ -95,9 +95,7 @@ export function withRequestDeadline(
 
 /** Answers `res` with `error` in the services' JSON shape, and closes the connection after it. */
 function refuse(req: IncomingMessage, res: ServerResponse, error: HttpError): void {
-  const outgoing = httpErrorResponse(error, requestIdFrom(req.headers['x-request-id']));
-  res.writeHead(outgoing.status, { ...outgoing.headers, 'content-length': Buffer.byteLength(outgoing.payload), connection: 'close' });
-  res.end(outgoing.payload);
+  writeHttp1(res, httpErrorResponse(error, requestIdFrom(req.headers['x-request-id'])), true);
 }
 
 /**

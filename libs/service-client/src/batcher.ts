@@ -169,17 +169,13 @@ export class Batcher<R> {
     for (const waiter of live) waiter.batch = batch;
     const started = performance.now();
     this.#limit.start(items.length);
-    const done: Promise<void> = this.#send(batch)
-      .then(
-        (succeeded) => succeeded,
-        () => false,
-      )
-      .then((succeeded) => {
-        this.#inFlight.delete(done);
-        this.#limit.finish(items.length, performance.now() - started, succeeded);
-        // The pipe is free again, or a held-back flush has room: what gathered goes now.
-        if (this.#pending.size > 0 && (this.#inFlight.size === 0 || this.#due)) this.flush();
-      });
+    const settled = (succeeded: boolean): void => {
+      this.#inFlight.delete(done);
+      this.#limit.finish(items.length, performance.now() - started, succeeded);
+      // The pipe is free again, or a held-back flush has room: what gathered goes now.
+      if (this.#pending.size > 0 && (this.#inFlight.size === 0 || this.#due)) this.flush();
+    };
+    const done: Promise<void> = this.#send(batch).then(settled, () => settled(false));
     this.#inFlight.add(done);
   }
 

@@ -1,13 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AuthenticateRequest, AuthenticateResponse, ERROR_CODES } from '@portcullis/contracts';
 import { authorizationCredentials, defineRoute, HttpError, type Route } from '@portcullis/http-kit';
-import {
-  CircuitOpenError,
-  DeadlineExceededError,
-  PolicyBusyError,
-  PolicyRejectedError,
-  PolicyUnavailableError,
-} from '@portcullis/service-client';
+import { PolicyClientError, PolicyRejectedError } from '@portcullis/service-client';
 import { principalParents, type DecisionService, type Principal } from '../decisions.ts';
 import type { DecisionAudit } from '../audit.ts';
 import { RevocationsUnknownError } from '../tokens/errors.ts';
@@ -42,13 +36,6 @@ export function bearerAuthorizer(tokens: BearerAuthenticator) {
   };
 }
 
-/** The policy client's errors for "no decision can be had right now". */
-const unavailable = (error: unknown): boolean =>
-  error instanceof PolicyUnavailableError ||
-  error instanceof CircuitOpenError ||
-  error instanceof DeadlineExceededError ||
-  error instanceof PolicyBusyError;
-
 /** `POST /authenticate`. */
 export function authenticateRoute(options: {
   tokens: BearerAuthenticator;
@@ -79,7 +66,9 @@ export function authenticateRoute(options: {
       } catch (error) {
         if (error instanceof PolicyRejectedError) throw new HttpError(400, ERROR_CODES.requestRejected, error.message);
         // Fail closed: whatever went wrong, no decision means no access (503, never allow).
-        if (!unavailable(error)) log.error({ err: error, requestId }, 'unexpected error while deciding');
+        // Every other policy client error means "no decision right now" (unavailable, open
+        // breaker, deadline, busy); anything else is a bug worth a line.
+        if (!(error instanceof PolicyClientError)) log.error({ err: error, requestId }, 'unexpected error while deciding');
         throw new HttpError(503, ERROR_CODES.decisionUnavailable, 'no authorization decision can be made right now', {
           headers: { 'retry-after': '1' },
           cause: error,
