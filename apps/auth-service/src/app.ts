@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createCache, RedisPubSubInvalidation } from '@portcullis/cache';
-import { createServiceContext, serveRoutes, type Route, type RunningService } from '@portcullis/http-kit';
+import { compileTrustProxy, createServiceContext, serveRoutes, type Route, type RunningService } from '@portcullis/http-kit';
 import { MessageBus } from '@portcullis/message-bus';
 import { closeRedis, openRedis } from '@portcullis/redis';
 import { PolicyClient } from '@portcullis/service-client';
@@ -121,7 +121,17 @@ export async function startAuthService(config: AuthServiceConfig): Promise<AuthS
       audit,
       bodyLimit: config.AUTH_MAX_BODY_BYTES,
     }),
-    ...tokenRoutes({ issuer, clients, verifier, revocations, store, cache, bus, bodyLimit: config.AUTH_MAX_BODY_BYTES }),
+    ...tokenRoutes({
+      issuer,
+      clients,
+      verifier,
+      revocations,
+      store,
+      cache,
+      bus,
+      bodyLimit: config.AUTH_MAX_BODY_BYTES,
+      trustProxy: compileTrustProxy(config.AUTH_TRUST_PROXY),
+    }),
     ...discoveryRoutes({
       issuer: config.JWT_ISSUER,
       publicUrl: config.AUTH_PUBLIC_URL,

@@ -1,10 +1,20 @@
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_RECORDED_CONTEXT_CHARS } from '@portcullis/contracts';
+import { compileTrustProxy } from '@portcullis/http-kit';
 import { ConfigError, env, loadConfig } from '@portcullis/observability';
 import { z } from 'zod';
 
 const url = (what: string) => z.string().regex(/^https?:\/\//, `must be an http(s) URL for ${what}`);
+
+const isTrustProxySetting = (value: string): boolean => {
+  try {
+    compileTrustProxy(value);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** The most worker processes AUTH_WORKERS may ask for. */
 export const MAX_WORKERS = 64;
@@ -41,7 +51,19 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       TOKEN_TTL_SEC: env.positiveInt(900),
       /** JSON file of clients: `{client_id, client_secret, roles?}` or an array of them. */
       AUTH_CLIENTS_FILE: z.string().min(1).optional(),
-      /** Wrong client secrets per client id within AUTH_CLIENT_FAILURE_WINDOW_MS that lock the id out (429) of /token, /introspect and /revoke. */
+      /**
+       * Which proxies in front of this service to believe about the client's address (their
+       * `X-Forwarded-For`), with express's `trust proxy` meaning: 0 (the default) none, N the
+       * N nearest hops, or a comma list of addresses, CIDRs, `loopback`, `linklocal`,
+       * `uniquelocal`. Client lockouts are per client id and this address.
+       */
+      AUTH_TRUST_PROXY: z
+        .string()
+        .default('0')
+        .refine((value) => isTrustProxySetting(value), {
+          message: 'must be a number of hops, or a comma list of addresses, CIDR subnets, loopback, linklocal or uniquelocal',
+        }),
+      /** Wrong client secrets per client id and client address within AUTH_CLIENT_FAILURE_WINDOW_MS that lock the id out (429) there, of /token, /introspect and /revoke. */
       AUTH_CLIENT_MAX_FAILURES: env.positiveInt(5),
       AUTH_CLIENT_FAILURE_WINDOW_MS: env.positiveInt(60_000),
       /** First lockout (ms); each wrong secret after one doubles it, up to AUTH_CLIENT_MAX_LOCKOUT_MS. */

@@ -52,6 +52,7 @@ export interface Incoming {
   method: string;
   headers: IncomingHttpHeaders;
   body: Readable;
+  peerAddress: string | undefined;
 }
 
 /**
@@ -90,7 +91,15 @@ export async function executeRoute(route: Route, incoming: Incoming, context: Se
       body = parsed.data;
     }
     const traceparent = span === undefined ? incomingTrace : traceparentOf(span);
-    const result = await route.handle({ body, auth, headers: incoming.headers, requestId, traceparent, log: context.log });
+    const result = await route.handle({
+      body,
+      auth,
+      headers: incoming.headers,
+      peerAddress: incoming.peerAddress,
+      requestId,
+      traceparent,
+      log: context.log,
+    });
     const headers: Record<string, string> = { 'x-request-id': requestId, ...result.headers };
     if ('json' in result) {
       headers['content-type'] = 'application/json; charset=utf-8';

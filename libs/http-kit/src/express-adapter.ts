@@ -18,9 +18,11 @@ export function createExpressApp(routes: readonly Route[], context: ServerContex
   for (const route of routes) {
     const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete';
     app[method](route.path, (req: Request, res: Response) => {
-      void executeRoute(route, { method: req.method, headers: req.headers, body: req }, context).then((outgoing) =>
-        writeHttp1(res, outgoing),
-      );
+      void executeRoute(
+        route,
+        { method: req.method, headers: req.headers, body: req, peerAddress: req.socket.remoteAddress },
+        context,
+      ).then((outgoing) => writeHttp1(res, outgoing));
     });
   }
   app.use((req: Request, res: Response) => {
@@ -46,8 +48,10 @@ export function createHttp1Listener(routes: readonly Route[], context: ServerCon
       app(req, res);
       return;
     }
-    void executeRoute(route, { method: route.method, headers: req.headers, body: req }, context).then((outgoing) =>
-      writeHttp1(res, outgoing),
-    );
+    void executeRoute(
+      route,
+      { method: route.method, headers: req.headers, body: req, peerAddress: req.socket.remoteAddress },
+      context,
+    ).then((outgoing) => writeHttp1(res, outgoing));
   };
 }

@@ -21,6 +21,9 @@ export function createH2Handler(routes: readonly Route[], context: ServerContext
       answer(errorResponse(found, requestIdFrom(req.headers['x-request-id']), context.log));
       return;
     }
-    void executeRoute(found, { method: req.method, headers: req.headers, body: req }, context).then(answer);
+    void executeRoute(found, { method: req.method, headers: req.headers, body: req, peerAddress: peerAddress(req) }, context).then(answer);
   };
 }
+
+/** The peer's address through the session's socket: `req.socket` would build a Proxy per request. */
+const peerAddress = (req: Http2ServerRequest): string | undefined => req.stream.session?.socket.remoteAddress;

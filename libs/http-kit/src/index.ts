@@ -3,6 +3,7 @@ export { defineRoute, DEFAULT_BODY_LIMIT, type Route, type RouteInput, type Rout
 export { executeRoute, errorResponse, httpErrorResponse, matchRoute, type ServerContext, type Incoming, type Outgoing } from './execute.ts';
 export { readJsonBody } from './body.ts';
 export { authorizationCredentials } from './authorization.ts';
+export { clientAddress, compileTrustProxy, type TrustProxy } from './client-address.ts';
 export { createExpressApp } from './express-adapter.ts';
 export { createH2Handler } from './h2-adapter.ts';
 export { listenDual, type DualServer, type DualServerOptions } from './dual-server.ts';

@@ -8,6 +8,11 @@ export interface RouteInput<Body, Auth = undefined> {
   /** What `authorize` returned (e.g. the verified token), checked before the body is read. */
   auth: Auth;
   headers: IncomingHttpHeaders;
+  /**
+   * The address of the connection's peer (a proxy, when there is one); `undefined` once the
+   * socket is gone. `clientAddress` (client-address.ts) reads the client's own address through trusted proxies.
+   */
+  peerAddress: string | undefined;
   requestId: string;
   /**
    * W3C trace context to send downstream (policy calls, bus events): this request's span

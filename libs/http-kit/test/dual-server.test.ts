@@ -89,6 +89,21 @@ const routes = [
     },
     handle: ({ body, auth }) => ({ json: { name: body.name, by: auth.user } }),
   }),
+  defineRoute({
+    method: 'GET',
+    path: '/peer',
+    summary: "the connection's peer address",
+    responses: { 200: { description: 'ok' } },
+    handle: ({ peerAddress }) => ({ json: { peerAddress } }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/peer-hot',
+    hotPath: true,
+    summary: "the connection's peer address, without express",
+    responses: { 200: { description: 'ok' } },
+    handle: ({ peerAddress }) => ({ json: { peerAddress } }),
+  }),
   ...probeRoutes(health, registry),
 ];
 
@@ -114,6 +129,20 @@ describe('one port, two protocols, one set of routes', () => {
       const h2 = await h2Request(session, 'POST', '/echo', JSON.stringify({ name: 'ann' }), { 'content-type': 'application/json' });
       assert.equal(h2.status, 200);
       assert.deepEqual(JSON.parse(h2.body), { name: 'ann' });
+    } finally {
+      session.close();
+    }
+  });
+
+  test("every route learns its connection's peer address, on both protocols and on the hot path", async () => {
+    for (const path of ['/peer', '/peer-hot']) {
+      const h1 = await fetch(`${base}${path}`);
+      assert.deepEqual(await h1.json(), { peerAddress: '127.0.0.1' }, path);
+    }
+    const session = h2Connect(server.port);
+    try {
+      const h2 = await h2Request(session, 'GET', '/peer');
+      assert.deepEqual(JSON.parse(h2.body), { peerAddress: '127.0.0.1' });
     } finally {
       session.close();
     }

@@ -37,7 +37,8 @@ async function measure(ctx: ServerContext, headers: Record<string, string>): Pro
   const perCall: number[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {
     const started = process.hrtime.bigint();
-    for (let i = 0; i < CALLS; i += 1) await executeRoute(route, { method: 'GET', headers, body: Readable.from([]) }, ctx);
+    for (let i = 0; i < CALLS; i += 1)
+      await executeRoute(route, { method: 'GET', headers, body: Readable.from([]), peerAddress: '127.0.0.1' }, ctx);
     perCall.push(Number(process.hrtime.bigint() - started) / CALLS);
   }
   return perCall.sort((a, b) => a - b)[Math.floor(ROUNDS / 2)] ?? NaN;

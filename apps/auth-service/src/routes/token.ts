@@ -9,7 +9,15 @@ import {
   TokenResponse,
   type TokenRevokedEvent,
 } from '@portcullis/contracts';
-import { authorizationCredentials, defineRoute, HttpError, notFound, type Route } from '@portcullis/http-kit';
+import {
+  authorizationCredentials,
+  clientAddress,
+  defineRoute,
+  HttpError,
+  notFound,
+  type Route,
+  type TrustProxy,
+} from '@portcullis/http-kit';
 import type { MessageBus } from '@portcullis/message-bus';
 import type { Cache } from '@portcullis/cache';
 import { isNotReplicated } from '@portcullis/redis';
@@ -46,7 +54,9 @@ const refusal = (error: unknown): HttpError => {
   }
   return error instanceof ClientAuthBusyError ? unavailable(error.message) : INVALID_CLIENT();
 };
-const LOCKED_OUT = { description: 'E_TOO_MANY_ATTEMPTS: too many wrong secrets for this client id lately (Retry-After says how long)' };
+const LOCKED_OUT = {
+  description: 'E_TOO_MANY_ATTEMPTS: too many wrong secrets for this client id from this address lately (Retry-After says how long)',
+};
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
 /** Client credentials from HTTP Basic (RFC 6749 §2.3.1) or the body, never both (§2.3). */
@@ -83,14 +93,17 @@ export function tokenRoutes(options: {
   cache: Cache;
   bus: MessageBus | undefined;
   bodyLimit: number;
+  /** Which proxies tell the client's address, which keys lockouts with the client id. */
+  trustProxy: TrustProxy;
 }): Route[] {
-  const { issuer, clients, verifier, revocations, store, cache, bus } = options;
+  const { issuer, clients, verifier, revocations, store, cache, bus, trustProxy } = options;
   const authenticateClient = async (
     headers: IncomingHttpHeaders,
+    peerAddress: string | undefined,
     body: { client_id?: string | undefined; client_secret?: string | undefined },
   ): Promise<string> => {
     const { clientId, clientSecret } = credentials(headers, body);
-    await clients.authenticate(clientId, clientSecret).catch((error: unknown) => {
+    await clients.authenticate(clientId, clientSecret, clientAddress(headers, peerAddress, trustProxy)).catch((error: unknown) => {
       throw refusal(error);
     });
     return clientId;
@@ -110,13 +123,14 @@ export function tokenRoutes(options: {
         401: { description: 'invalid_client' },
         429: LOCKED_OUT,
       },
-      handle: async ({ body, headers }) => {
+      handle: async ({ body, headers, peerAddress }) => {
         if (body.grant_type === undefined || body.grant_type === '') throw oauthError(400, 'invalid_request', 'grant_type is required');
         if (body.grant_type !== 'client_credentials')
           throw oauthError(400, 'unsupported_grant_type', 'only the client_credentials grant is supported');
         const { clientId, clientSecret } = credentials(headers, body);
         try {
-          return { json: await issuer.issue({ clientId, clientSecret }), headers: NO_STORE };
+          const source = clientAddress(headers, peerAddress, trustProxy);
+          return { json: await issuer.issue({ clientId, clientSecret, source }), headers: NO_STORE };
         } catch (error) {
           throw refusal(error);
         }
@@ -141,8 +155,8 @@ export function tokenRoutes(options: {
             'temporarily_unavailable: the revocation could not be stored or sent; the token still works here (RFC 7009 §2.2.1), retry',
         },
       },
-      handle: async ({ body, headers, traceparent, log }) => {
-        const clientId = await authenticateClient(headers, body);
+      handle: async ({ body, headers, peerAddress, traceparent, log }) => {
+        const clientId = await authenticateClient(headers, peerAddress, body);
         let claims;
         try {
           claims = await verifier.verify(body.token);
@@ -209,8 +223,8 @@ export function tokenRoutes(options: {
         401: { description: 'invalid_client' },
         429: LOCKED_OUT,
       },
-      handle: async ({ body, headers }) => {
-        await authenticateClient(headers, body);
+      handle: async ({ body, headers, peerAddress }) => {
+        await authenticateClient(headers, peerAddress, body);
         let verified;
         try {
           // The same check as /authenticate, revocation list included: the same bound on every instance.

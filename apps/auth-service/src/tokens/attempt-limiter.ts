@@ -32,7 +32,7 @@ const positiveInt = (name: string, value: number): number => {
 };
 
 /**
- * Counts failed attempts per key (a presented client id) and locks the key after
+ * Counts failed attempts per key (a presented client id and its source) and locks the key after
  * `maxFailures` of them within `windowMs`: {@link retryAfterMs} is then positive until the
  * lockout ends, whatever the next attempt would have been. After a lockout, every further
  * failure locks again at once for twice as long (up to `maxLockoutMs`); a success

@@ -14,6 +14,8 @@ const DEFAULT_PARAMS: ScryptParams = { N: 16_384, r: 8, p: 1 };
 const KEY_LENGTH = 32;
 const MAX_SECRET = 1024;
 const MAX_CLIENT_ID = 256;
+/** Longer sources are cut; an address (IPv6 with a zone included) is shorter. */
+const MAX_SOURCE = 64;
 const HASH_FORMAT = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9_-]{16,})\$([A-Za-z0-9_-]{40,})$/;
 
 function derive(secret: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
@@ -53,6 +55,14 @@ function parseHash(encoded: string, clientId: string): StoredHash {
   return { params, salt: Buffer.from(salt, 'base64url'), hash: Buffer.from(hash, 'base64url') };
 }
 
+/**
+ * The {@link AttemptLimiter} key of attempts on `clientId` from `source`. No registered id is
+ * longer than `MAX_CLIENT_ID`, so cutting keeps every key small without merging real ids;
+ * JSON keeps any two (id, source) pairs apart, whatever characters they hold.
+ */
+export const lockoutKey = (clientId: string, source: string): string =>
+  JSON.stringify([clientId.slice(0, MAX_CLIENT_ID + 1), source.slice(0, MAX_SOURCE)]);
+
 /** A registered client as the issuer sees it once authenticated. */
 export interface ClientRecord {
   clientId: string;
@@ -73,9 +83,12 @@ export interface ClientRegistration {
  * the presented secret with the client's own salt and compares in constant time. An unknown
  * client id costs the same derivation against a dummy hash, so timing does not tell which ids exist.
  *
- * Guessing is limited per presented client id, known or not (see {@link AttemptLimiter}: per
- * instance, bounded memory): after too many wrong secrets the id is refused with a
- * `ClientLockedError` before any hashing, so a locked-out id costs no scrypt work.
+ * Guessing is limited per presented client id and source, known or not (see
+ * {@link AttemptLimiter}: per instance, bounded memory): after too many wrong secrets from one
+ * source the id is refused there with a `ClientLockedError` before any hashing, so a
+ * locked-out id costs no scrypt work. Per source, because a lockout per id alone lets anyone
+ * who knows an id lock its owner out; with secrets of at least 16 characters, guessing from
+ * many sources gains nothing that matters.
  */
 export class ClientRegistry {
   readonly #clients = new Map<string, { record: ClientRecord; stored: StoredHash }>();
@@ -86,7 +99,7 @@ export class ClientRegistry {
 
   /**
    * `params` apply to secrets hashed by {@link register} (tests lower the cost); `attempts`
-   * limits wrong secrets per client id (default: 5 in 60 s lock it for 60 s, doubling);
+   * limits wrong secrets per client id and source (default: 5 in 60 s lock it for 60 s, doubling);
    * `gate` bounds the derivations under way at once (default: 2 running, 64 waiting).
    */
   constructor(options: { params?: ScryptParams; attempts?: AttemptLimiter; gate?: HashingGate } = {}) {
@@ -122,13 +135,13 @@ export class ClientRegistry {
 
   /**
    * The client's record when the secret matches; a `ClientLockedError` while the id is locked
-   * out (even with the right secret); a `ClientAuthBusyError` when too many are under way; a
-   * `ClientAuthError` otherwise, whatever was wrong.
+   * out from `source` (even with the right secret); a `ClientAuthBusyError` when too many are
+   * under way; a `ClientAuthError` otherwise, whatever was wrong. `source` names where the
+   * attempt came from (the client's address); attempts without one share a single source.
    */
-  async authenticate(clientId: unknown, clientSecret: unknown): Promise<ClientRecord> {
+  async authenticate(clientId: unknown, clientSecret: unknown, source = ''): Promise<ClientRecord> {
     const id = typeof clientId === 'string' ? clientId : '';
-    // No registered id is longer, so cutting keeps every limiter key small without merging real ids.
-    const key = id.slice(0, MAX_CLIENT_ID + 1);
+    const key = lockoutKey(id, source);
     const waitMs = this.#attempts.retryAfterMs(key);
     if (waitMs > 0) throw new ClientLockedError(waitMs);
     const secret = typeof clientSecret === 'string' && clientSecret.length <= MAX_SECRET ? clientSecret : '';

@@ -15,7 +15,7 @@ export {
   type TokenIssuerOptions,
   type TokenResponse,
 } from './issuer.ts';
-export { ClientRegistry, hashClientSecret, type ClientRecord, type ClientRegistration, type ScryptParams } from './clients.ts';
+export { ClientRegistry, hashClientSecret, lockoutKey, type ClientRecord, type ClientRegistration, type ScryptParams } from './clients.ts';
 export { AttemptLimiter, type AttemptLimiterOptions } from './attempt-limiter.ts';
 export { HashingGate } from './hashing-gate.ts';
 export { RevocationList, type RevocationListOptions } from './revocation.ts';

@@ -35,8 +35,12 @@ export interface JwkSet {
 
 /** Issues client-credentials tokens (RFC 6749 §4.4). */
 export interface TokenIssuer {
-  /** Authenticates the client and signs a token; wrong credentials throw `ClientAuthError`. */
-  issue(request: { clientId: unknown; clientSecret: unknown }): Promise<TokenResponse>;
+  /**
+   * Authenticates the client and signs a token; wrong credentials throw `ClientAuthError`.
+   * `source` is where the attempt came from (the client's address): wrong secrets lock out
+   * the id from that source only (see {@link ClientRegistry.authenticate}).
+   */
+  issue(request: { clientId: unknown; clientSecret: unknown; source?: string | undefined }): Promise<TokenResponse>;
   /** The public signing key as a JWK Set; empty with an HMAC key (a secret is never published). */
   jwks(): JwkSet;
   /** The public key as PEM keyed by kid, to configure a verifier's `publicKeys`; empty with HMAC. */
@@ -95,8 +99,8 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
       : { ...(signing.publicKey.export({ format: 'jwk' }) as Record<string, unknown>), kid: signing.kid, alg: signing.alg, use: 'sig' };
 
   return {
-    async issue({ clientId, clientSecret }) {
-      const client = await options.clients.authenticate(clientId, clientSecret).catch((error: unknown) => {
+    async issue({ clientId, clientSecret, source }) {
+      const client = await options.clients.authenticate(clientId, clientSecret, source).catch((error: unknown) => {
         throw error instanceof ClientAuthError ? error : new ClientAuthError();
       });
       const iat = Math.floor(now() / 1000);

@@ -1,7 +1,9 @@
 // Client-secret guessing against a real auth-service (issue 13): after AUTH_CLIENT_MAX_FAILURES
-// wrong secrets a client id, registered or made up, is answered 429 E_TOO_MANY_ATTEMPTS with
-// Retry-After on /token, /introspect and /revoke, even with the right secret, until the
-// lockout ends; other ids are unaffected, and no presented secret reaches the logs.
+// wrong secrets from one address a client id, registered or made up, is answered 429
+// E_TOO_MANY_ATTEMPTS with Retry-After on /token, /introspect and /revoke, even with the right
+// secret, until the lockout ends; other ids, and the same id from other addresses, are
+// unaffected, and no presented secret reaches the logs. The test plays a trusted proxy on
+// loopback (AUTH_TRUST_PROXY=loopback): requests without X-Forwarded-For come from 127.0.0.1.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,20 +19,22 @@ const LOCKOUT_MS = 1000;
 const A = { client_id: 'guess-a', client_secret: 'guess-a-secret-0123456789' };
 const B = { client_id: 'guess-b', client_secret: 'guess-b-secret-0123456789' };
 const C = { client_id: 'guess-c', client_secret: 'guess-c-secret-0123456789' };
+const D = { client_id: 'guess-d', client_secret: 'guess-d-secret-0123456789' };
 const wrong = (client: { client_secret: string }, i: number) => `${client.client_secret}-wrong-${i}`;
 
-describe('client-secret guessing is locked out per client id (real auth-service)', () => {
+describe('client-secret guessing is locked out per client id and address (real auth-service)', () => {
   let stack: Stack;
   let dir: string;
   let url: string;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'token-guessing-'));
     const clients = join(dir, 'clients.json');
-    await writeFile(clients, JSON.stringify([CLIENT, A, B, C].map((c) => ({ ...c, roles: ['editor'] }))));
+    await writeFile(clients, JSON.stringify([CLIENT, A, B, C, D].map((c) => ({ ...c, roles: ['editor'] }))));
     stack = await startStack(1, {
       AUTH_CLIENTS_FILE: clients,
       AUTH_CLIENT_MAX_FAILURES: String(MAX_FAILURES),
       AUTH_CLIENT_LOCKOUT_MS: String(LOCKOUT_MS),
+      AUTH_TRUST_PROXY: 'loopback',
       LOG_LEVEL: 'debug',
     });
     url = stack.auth[0]!.url;
@@ -40,16 +44,18 @@ describe('client-secret guessing is locked out per client id (real auth-service)
     await rm(dir, { recursive: true, force: true });
   });
 
-  const tokenRequest = (clientId: string, secret: string) =>
+  /** A /token request; `forwardedFor` is the X-Forwarded-For the test, as the proxy, sends. */
+  const tokenRequest = (clientId: string, secret: string, forwardedFor?: string) =>
     fetch(`${url}/token`, {
       method: 'POST',
       body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: secret }),
+      ...(forwardedFor === undefined ? {} : { headers: { 'x-forwarded-for': forwardedFor } }),
     });
   const basic = (clientId: string, secret: string) => ({ authorization: `Basic ${btoa(`${clientId}:${secret}`)}` });
   /** `n` wrong secrets, one after the other, each a 401 invalid_client; resolves when the last answer is in. */
-  const guess = async (clientId: string, n: number, secret = (i: number) => `not-the-secret-${i}`) => {
+  const guess = async (clientId: string, n: number, secret = (i: number) => `not-the-secret-${i}`, forwardedFor?: string) => {
     for (let i = 0; i < n; i += 1) {
-      const res = await tokenRequest(clientId, secret(i));
+      const res = await tokenRequest(clientId, secret(i), forwardedFor);
       assert.equal(res.status, 401, `wrong secret ${i + 1} of ${n} for ${clientId}`);
       assert.equal(((await res.json()) as { error: string }).error, 'invalid_client');
     }
@@ -109,6 +115,18 @@ describe('client-secret guessing is locked out per client id (real auth-service)
     await assertLocked(await tokenRequest(C.client_id, C.client_secret), 'second lockout', (2 * LOCKOUT_MS) / 1000);
   });
 
+  test("a guesser locks the id out from its own address only: the owner's token requests from elsewhere still succeed", async () => {
+    const guesser = '203.0.113.7';
+    const lockedBy = await guess(D.client_id, MAX_FAILURES, (i) => wrong(D, i), guesser);
+    await assertLocked(await tokenRequest(D.client_id, D.client_secret, guesser), 'the right secret, from the guesser');
+    // Addresses the client wrote before the proxy's entry are not believed: no way around the lockout.
+    await assertLocked(await tokenRequest(D.client_id, D.client_secret, `198.51.100.9, ${guesser}`), 'a forged X-Forwarded-For');
+    const owner = await tokenRequest(D.client_id, D.client_secret, '198.51.100.9');
+    assert.equal(owner.status, 200, 'the owner, from another address');
+    assert.equal((await tokenRequest(D.client_id, D.client_secret)).status, 200, 'the owner, from the proxy itself');
+    assert.ok(Date.now() < lockedBy + LOCKOUT_MS, 'the checks ran inside the lockout');
+  });
+
   test('made-up client ids are limited by the presented id; other ids are unaffected', async () => {
     await guess('no-such-client', MAX_FAILURES);
     await assertLocked(await tokenRequest('no-such-client', 'anything-at-all-0123'), 'a made-up id');
@@ -121,7 +139,7 @@ describe('client-secret guessing is locked out per client id (real auth-service)
     const logs = stack.auth[0]!.process.output();
     assert.match(logs, /auth-service ready on/);
     // The wrong secrets of A and C start with the right ones, so this covers them too.
-    for (const client of [A, B, C, CLIENT])
+    for (const client of [A, B, C, D, CLIENT])
       assert.equal(logs.includes(client.client_secret), false, `${client.client_id}'s secret is in the logs`);
     assert.equal(logs.includes('not-the-secret-'), false);
     assert.equal(logs.includes('anything-at-all-0123'), false);

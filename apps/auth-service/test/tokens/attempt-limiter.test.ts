@@ -2,7 +2,7 @@
 // (Date only; scrypt still runs for real), then the registry that uses it.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
-import { AttemptLimiter, ClientAuthError, ClientLockedError, ClientRegistry } from '../../src/tokens/index.ts';
+import { AttemptLimiter, ClientAuthError, ClientLockedError, ClientRegistry, lockoutKey } from '../../src/tokens/index.ts';
 
 const WINDOW = 60_000;
 const LOCKOUT = 1_000;
@@ -99,11 +99,13 @@ describe('AttemptLimiter', () => {
   });
 });
 
-describe('ClientRegistry: wrong secrets lock the presented client id out', () => {
+describe('ClientRegistry: wrong secrets lock the presented client id out, from their source', () => {
   // A low scrypt cost keeps the tests quick; production uses Node's defaults.
   const params = { N: 1024, r: 8, p: 1 };
   const SECRET_A = 'client-a-secret-of-decent-length';
   const SECRET_B = 'client-b-secret-of-decent-length';
+  /** svc-a's key for attempts that name no source. */
+  const A = lockoutKey('svc-a', '');
   let attempts: AttemptLimiter;
   let clients: ClientRegistry;
   beforeEach(async () => {
@@ -135,8 +137,24 @@ describe('ClientRegistry: wrong secrets lock the presented client id out', () =>
     assert.equal((await clients.authenticate('svc-b', SECRET_B)).clientId, 'svc-b');
     mock.timers.tick(LOCKOUT);
     assert.equal((await clients.authenticate('svc-a', SECRET_A)).clientId, 'svc-a');
-    assert.equal(attempts.retryAfterMs('svc-a'), 0);
-    assert.deepEqual(failTimes(attempts, 'svc-a', 4), [0, 0, 0, 0], 'the success started svc-a afresh');
+    assert.equal(attempts.retryAfterMs(A), 0);
+    assert.deepEqual(failTimes(attempts, A, 4), [0, 0, 0, 0], 'the success started svc-a afresh');
+  });
+
+  it('wrong secrets from one source lock the id there only: its owner elsewhere keeps working, and a success there does not unlock the guesser', async () => {
+    const guesser = '203.0.113.7';
+    const owner = '198.51.100.9';
+    for (let i = 0; i < 5; i += 1) await assert.rejects(clients.authenticate('svc-a', `${SECRET_A}x`, guesser), invalid);
+    await assert.rejects(clients.authenticate('svc-a', SECRET_A, guesser), locked);
+    assert.equal((await clients.authenticate('svc-a', SECRET_A, owner)).clientId, 'svc-a');
+    await assert.rejects(clients.authenticate('svc-a', SECRET_A, guesser), locked);
+    assert.equal(
+      (await clients.authenticate('svc-a', SECRET_A)).clientId,
+      'svc-a',
+      'attempts that name no source share a source of their own',
+    );
+    assert.equal(attempts.retryAfterMs(lockoutKey('svc-a', owner)), 0);
+    assert.ok(attempts.retryAfterMs(lockoutKey('svc-a', guesser)) > 0);
   });
 
   it('unknown client ids are limited by the presented id, and very long ids share one bounded key', async () => {
@@ -148,7 +166,7 @@ describe('ClientRegistry: wrong secrets lock the presented client id out', () =>
   });
 
   it('a locked-out id is refused before any hashing (the refusal is settled before the next turn of the event loop)', async () => {
-    failTimes(attempts, 'svc-a', 5);
+    failTimes(attempts, A, 5);
     const answer = clients.authenticate('svc-a', SECRET_A).then(
       () => 'accepted',
       (error: unknown) => (error instanceof ClientLockedError ? 'locked' : 'other'),
@@ -159,9 +177,9 @@ describe('ClientRegistry: wrong secrets lock the presented client id out', () =>
 
   it('attempts in flight when the id gets locked are refused whatever their secret, so a burst learns nothing more', async () => {
     const inFlight = [clients.authenticate('svc-a', SECRET_A), clients.authenticate('svc-a', `${SECRET_A}x`)];
-    failTimes(attempts, 'svc-a', 5); // what other attempts of the burst did meanwhile
+    failTimes(attempts, A, 5); // what other attempts of the burst did meanwhile
     // Both awaited at once: either may settle first, and one left waiting unhandled is an unhandled rejection.
     await Promise.all(inFlight.map((attempt) => assert.rejects(attempt, locked)));
-    assert.equal(attempts.retryAfterMs('svc-a'), LOCKOUT, 'refused attempts are not counted again');
+    assert.equal(attempts.retryAfterMs(A), LOCKOUT, 'refused attempts are not counted again');
   });
 });
