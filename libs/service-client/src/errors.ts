@@ -3,8 +3,8 @@ import { PortcullisError } from '@portcullis/contracts';
 /**
  * Every error a {@link PolicyClient} rejects with, each with a stable `code`. Callers
  * branch on `code` (or `instanceof`), never on message text. The auth-service maps
- * `E_POLICY_UNAVAILABLE`, `E_CIRCUIT_OPEN` and `E_DEADLINE_EXCEEDED` to "no decision"
- * (stale cache or 503) and `E_POLICY_REJECTED` to a bad request of its own.
+ * `E_POLICY_REJECTED` to a bad request of its own and every other one (unavailable, circuit
+ * open, deadline exceeded, busy, and any added later) to "no decision" (stale cache or 503).
  */
 export class PolicyClientError extends PortcullisError {
   static override readonly code: string = 'E_POLICY_CLIENT';
