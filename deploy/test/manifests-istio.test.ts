@@ -267,3 +267,12 @@ test('Istio: no retries on the policy-service (its client retries); the auth-ser
       );
   }
 });
+
+test("Istio: an auth-service pod is ejected for its own failures, never for answering 503 (failing closed is every pod's answer at once)", () => {
+  const outlier = istioFind('DestinationRule', 'auth-service').body.spec.trafficPolicy.outlierDetection;
+  assert.equal(outlier.consecutive5xxErrors, 0, '5xx-based ejection off: a 503 is the service failing closed');
+  assert.equal(outlier.consecutiveGatewayErrors ?? 0, 0, 'gateway-error ejection (502/503/504) off too');
+  assert.equal(outlier.splitExternalLocalOriginErrors, true, 'local-origin failures counted on their own');
+  assert.ok(outlier.consecutiveLocalOriginFailures >= 1, 'connect failures, resets and timeouts still eject a pod');
+  assert.ok(outlier.maxEjectionPercent <= 50, 'never more than half the pods');
+});
