@@ -66,6 +66,9 @@ export interface ClientStats {
   connection: { connected: boolean; pending: number; running: number; connects: number; resets: number };
 }
 
+/** How long a half-open breaker waits for a caller's call to be its trial before the client sends one (ms). */
+const TRIAL_AFTER_MS = 100;
+
 // The session keeper's pace: a service that is away is tried at most once a second.
 const RECONNECT = { backoffBaseMs: 50, maxBackoffMs: 1_000, pingTimeoutMs: 2_000 };
 
@@ -87,6 +90,9 @@ export class PolicyClient {
   readonly #counts = { calls: 0, roundTrips: 0, itemsSent: 0, retries: 0, timeouts: 0, circuitRejections: 0, shed: 0, inFlightCalls: 0 };
   readonly #shedCounter: { inc(): void };
   #closed = false;
+  /** The last request asked, sent again as the breaker's trial when no caller comes to make one. */
+  #lastRequest: EvaluateInput | undefined;
+  #trialTimer: NodeJS.Timeout | undefined;
 
   constructor(options: PolicyClientOptions) {
     this.#options = resolveOptions(options);
@@ -109,7 +115,10 @@ export class PolicyClient {
     this.#aliveWatch = new AliveWatch(this.#transport, { intervalMs: RECONNECT.maxBackoffMs, timeoutMs: this.#options.timeoutMs }, () =>
       this.#breaker.probeNow(),
     );
-    this.#breaker.onStateChange((state) => this.#aliveWatch.set(state === 'open'));
+    this.#breaker.onStateChange((state) => {
+      this.#aliveWatch.set(state === 'open');
+      if (state === 'half-open') this.#scheduleTrial();
+    });
     this.#warmUp = new WarmUp({
       connect: () => this.connect(),
       evaluate: (request, options) => this.evaluate(request, options),
@@ -154,6 +163,7 @@ export class PolicyClient {
       return Promise.reject(error);
     }
     this.#counts.calls++;
+    this.#lastRequest = request;
     if (this.#breaker.refusing) {
       this.#counts.circuitRejections++;
       this.#breaker.recordRejection();
@@ -267,8 +277,27 @@ export class PolicyClient {
     this.#batcher.stop();
     this.#keeper.stop();
     this.#aliveWatch.set(false);
+    clearTimeout(this.#trialTimer);
     this.#breaker.shutdown();
     await this.#transport.close();
+  }
+
+  /**
+   * A half-open breaker closes only when a trial call succeeds. Callers bring one soon
+   * enough under traffic, but a caller whose readiness follows {@link healthCheck} gets no
+   * traffic while the breaker is not closed (Kubernetes takes an unready pod out of its
+   * Service), so it would wait for a trial that never comes and stay unready after the
+   * service is back. So when no caller has taken the trial within TRIAL_AFTER_MS, the
+   * client sends the last request it was asked again, as the trial; its answer is dropped.
+   */
+  #scheduleTrial(): void {
+    clearTimeout(this.#trialTimer);
+    this.#trialTimer = setTimeout(() => {
+      const request = this.#lastRequest;
+      if (this.#closed || request === undefined || this.#breaker.state !== 'half-open' || this.#breaker.refusing) return;
+      this.evaluate(request).catch(() => undefined);
+    }, TRIAL_AFTER_MS);
+    this.#trialTimer.unref();
   }
 
   /** Settles every caller of `batch`; resolves whether the service answered it (the adaptive limit's signal). */

@@ -240,6 +240,29 @@ describe('circuit breaker', () => {
     assert.equal(c.stats().connection.connects, connects, 'the same session throughout');
   });
 
+  test('with no caller to make the trial (an unready pod gets no traffic), the client makes it and closes once the service answers', async () => {
+    server.reset(behaviours.status(503));
+    const { client: c } = client({ retries: 0, breaker: { consecutiveFailures: 1, resetTimeoutMs: 100, firstResetTimeoutMs: 100 } });
+    const opened = nextState(c, 'open');
+    await assert.rejects(c.evaluate(req('last')), { code: 'E_POLICY_UNAVAILABLE' });
+    await opened;
+    // Still failing: the client's own trial fails and the breaker opens again, on its own.
+    await nextState(c, 'half-open');
+    await nextState(c, 'open');
+    assert.equal(server.received.length, 2, 'the trial reached the service');
+    server.reset(behaviours.answer);
+    await nextState(c, 'closed');
+    assert.equal(c.healthCheck().check().status, 'up');
+    assert.equal(c.stats().circuitRejections, 0, 'no caller was refused: none called');
+    for (const trial of server.received.slice(1))
+      assert.deepEqual(
+        trial.body.requests.map((r: { principal: unknown }) => r.principal),
+        [req('last').principal],
+        'each trial is the last request asked',
+      );
+    await c.close();
+  });
+
   test('timeouts open it by their rate, not by a few in a row', async () => {
     server.reset(behaviours.hang);
     const { client: c } = client({ timeoutMs: 30, retries: 0, breaker: { consecutiveFailures: 1, volumeThreshold: 1000 } });
