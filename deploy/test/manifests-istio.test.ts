@@ -276,3 +276,15 @@ test("Istio: an auth-service pod is ejected for its own failures, never for answ
   assert.ok(outlier.consecutiveLocalOriginFailures >= 1, 'connect failures, resets and timeouts still eject a pod');
   assert.ok(outlier.maxEjectionPercent <= 50, 'never more than half the pods');
 });
+
+test("Istio: route timeouts are backstops above the services' own bounds, so a caller gets the service's answer, not Envoy's 504", () => {
+  const seconds = (value: string): number => Number(/^(\d+)s$/.exec(value)?.[1] ?? NaN);
+  const impactMs = Number(/POLICY_IMPACT_TIME_LIMIT_MS: env\.positiveInt\(([\d_]+)\)/.exec(read('apps/policy-service/src/config.ts'))?.[1]);
+  const storeMs = Number(/timeoutMs \?\? ([\d_]+)/.exec(read('apps/policy-service/src/live-set/store.ts'))?.[1]);
+  assert.ok(impactMs > 0 && storeMs > 0, 'the impact time limit and the live-set store deadline are found in the source');
+  for (const name of ['policy-service', 'auth-service'])
+    for (const route of istioFind('VirtualService', name).body.spec.http) {
+      const timeout = seconds(route.timeout);
+      assert.ok(timeout * 1000 > impactMs + storeMs, `${name}: route timeout ${route.timeout} above ${impactMs + storeMs} ms`);
+    }
+});

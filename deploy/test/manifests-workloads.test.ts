@@ -207,6 +207,12 @@ for (const v of views) {
     }
   });
 
+  test(`${v.name}: both services keep serving 5 s after being told to stop, while endpoints and sidecars learn of it`, () => {
+    for (const w of v.ofKind('Deployment').filter((d) => /^(auth|policy)-service(-canary)?$/.test(d.name)))
+      for (const c of containersOf(w))
+        assert.ok((c.lifecycle?.preStop?.sleep?.seconds ?? 0) >= 5, `${w.name} container ${c.name}: preStop sleep of at least 5 s`);
+  });
+
   test(`${v.name}: termination grace covers preStop plus http-kit's SIGTERM drain deadline`, () => {
     const source = read('libs/http-kit/src/service.ts');
     // Literals in drainOnSignals, or the constants it uses.
