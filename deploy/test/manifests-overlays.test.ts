@@ -125,7 +125,7 @@ test('kubectl kustomize renders what these tests check (where kubectl is install
 // ---------------------------------------------------------------------------------------
 // Sizes, scaling and disruption.
 
-/** What production runs (the design's numbers): replicas of the stable version and every container's resources. */
+/** What production runs (the design's numbers): pods of the stable version (its HPA's minimum) and every container's resources. */
 const PROD: Record<string, { kind: string; replicas: number; resources: Obj }> = {
   'auth-service': {
     kind: 'Deployment',
@@ -151,7 +151,9 @@ test("prod: replicas and resources are the design's, for stable and canary alike
       if (app === 'redis' && !v.inClusterRedis) continue;
       const stable = v.find(want.kind, app);
       assert.ok(stable, `${dir}: ${want.kind}/${app}`);
-      assert.equal(stable.body.spec.replicas ?? 1, want.replicas, `${dir}: ${app} replicas`);
+      const replicas =
+        want.kind === 'Deployment' ? v.find('HorizontalPodAutoscaler', app)?.body.spec.minReplicas : stable.body.spec.replicas;
+      assert.equal(replicas ?? 1, want.replicas, `${dir}: ${app} replicas`);
       const versions = [stable, ...v.ofKind('Deployment').filter((d) => d.name === `${app}-canary`)];
       if (want.kind === 'Deployment') assert.equal(versions.length, 2, `${dir}: ${app} has a canary`);
       for (const w of versions)
@@ -185,6 +187,14 @@ function bytes(quantity: string): number {
 }
 
 for (const v of views) {
+  test(`${v.name}: a Deployment with an HPA sets no replicas, so an apply does not undo what the HPA scaled to`, () => {
+    for (const hpa of v.ofKind('HorizontalPodAutoscaler')) {
+      const target = v.find(hpa.body.spec.scaleTargetRef.kind, hpa.body.spec.scaleTargetRef.name);
+      assert.ok(target, `HPA/${hpa.name}: its target exists`);
+      assert.equal(target.body.spec.replicas, undefined, `${target.kind}/${target.name}: replicas are its HPA's`);
+    }
+  });
+
   test(`${v.name}: each Deployment has its own CPU HPA; the canary's starts at 1 and may grow as far as the stable one`, () => {
     const hpas = v.ofKind('HorizontalPodAutoscaler');
     for (const d of v.ofKind('Deployment')) {
@@ -198,7 +208,6 @@ for (const v of views) {
         metrics.some((m: Obj) => m.type === 'Resource' && m.resource.name === 'cpu'),
         `HPA/${hpa.name} scales on CPU`,
       );
-      assert.equal(minReplicas, d.body.spec.replicas ?? 1, `HPA/${hpa.name}: minReplicas follows the Deployment's replicas`);
       assert.ok(minReplicas >= 1 && minReplicas <= maxReplicas, `HPA/${hpa.name}: 1 <= min <= max`);
       if (d.name.endsWith('-canary')) {
         assert.equal(minReplicas, 1, `HPA/${hpa.name}: the canary starts with one pod`);
@@ -225,7 +234,8 @@ for (const v of views) {
       assert.deepEqual(pdb.body.spec.selector.matchLabels, selector, `PDB/${pdb.name} selects app and version`);
       const { maxUnavailable, minAvailable } = pdb.body.spec;
       assert.ok(
-        maxUnavailable === 1 || (minAvailable !== undefined && minAvailable < (d.body.spec.replicas ?? 1)),
+        maxUnavailable === 1 ||
+          (minAvailable !== undefined && minAvailable < (v.find('HorizontalPodAutoscaler', d.name)?.body.spec.minReplicas ?? 1)),
         `PDB/${pdb.name} lets a drain evict a pod`,
       );
     }
