@@ -1,7 +1,9 @@
 import { once } from 'node:events';
 import { createServiceContext, serveRoutes, type Route, type RunningService } from '@portcullis/http-kit';
 import { MessageBus } from '@portcullis/message-bus';
+import type { Logger } from '@portcullis/observability';
 import { closeRedis, openRedis } from '@portcullis/redis';
+import { retryUntilDone } from '@portcullis/resilience';
 import type { PolicyServiceConfig } from './config.ts';
 import { announceUpdates } from './announce.ts';
 import { DecisionAuditLog } from './audit.ts';
@@ -80,8 +82,12 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
   if (bus) {
     health.register({ ...bus.healthCheck(), critical: false });
     announceUpdates(liveSet, bus, log, stopping.signal);
-    await audit.subscribe(bus);
-    await followPolicyUpdates(bus, evaluator, liveSet);
+    // In the background, until Redis answers: the service decides without it, and a Redis
+    // not there yet (restarting, its name not yet in DNS) must not stop it from starting.
+    // Awaited here, a start failed after ioredis's retries (~11 s), and in Kubernetes each
+    // such pod went into CrashLoopBackOff for minutes after Redis was back.
+    subscribeInTheBackground('the decision audit', () => audit.subscribe(bus), log, stopping.signal);
+    subscribeInTheBackground('policy updates', () => followPolicyUpdates(bus, evaluator, liveSet), log, stopping.signal);
   }
 
   await liveSet.filesChanged('start');
@@ -132,4 +138,20 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
       }
     },
   };
+}
+
+/** Subscribes with `subscribe`, retrying with backoff until it succeeds or `signal` stops it. */
+function subscribeInTheBackground(what: string, subscribe: () => Promise<unknown>, log: Logger, signal: AbortSignal): void {
+  let failed = false;
+  void retryUntilDone(subscribe, {
+    baseMs: 200,
+    maxMs: 5_000,
+    signal,
+    onFailure: (error, retryInMs) => {
+      failed = true;
+      log.warn({ err: error, retryInMs }, `subscribing to ${what} failed (Redis away?); retrying`);
+    },
+  }).then((done) => {
+    if (done && failed) log.info(`subscribed to ${what}`);
+  });
 }

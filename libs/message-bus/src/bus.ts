@@ -189,7 +189,15 @@ export class MessageBus {
       resolved,
       batchSize,
     );
-    await subscription.start();
+    try {
+      await subscription.start();
+    } catch (error) {
+      // Nothing reads on it yet: close it, or every failed try (Redis not there) would
+      // leave a connection behind that keeps reconnecting.
+      this.#blocking.delete(blocking);
+      await closeRedis(blocking);
+      throw error;
+    }
     this.#subscriptions.add(subscription as unknown as Subscription<never>);
     return subscription;
   }

@@ -55,6 +55,29 @@ describe('message bus on a real redis-server', () => {
     await bus.close();
   });
 
+  test('a subscribe that fails (Redis refuses its group) rejects and leaves no connection behind', async () => {
+    const topic = uniqueId('t');
+    // A stream key that holds a string: XGROUP CREATE answers WRONGTYPE.
+    await raw.set(streamKey(topic, 'normal'), 'not a stream');
+    const bus = testBus(redis.url, { source: 'svc-a' });
+    try {
+      await bus.publish('warm-up-the-command-connection', {}).catch(() => undefined);
+      const connections = async (): Promise<number> =>
+        String(await raw.call('CLIENT', 'LIST'))
+          .trim()
+          .split('\n').length;
+      const before = await connections();
+      for (let i = 0; i < 3; i += 1)
+        await assert.rejects(
+          bus.subscribe(topic, () => undefined, { mode: 'work', group: 'g' }),
+          /WRONGTYPE/,
+        );
+      assert.equal(await connections(), before, 'each failed subscribe closed the connection it opened for reading');
+    } finally {
+      await bus.close();
+    }
+  });
+
   test('a malformed traceparent is left out of the envelope', async () => {
     const topic = uniqueId('t');
     const bus = testBus(redis.url);
