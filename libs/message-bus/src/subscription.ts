@@ -8,6 +8,7 @@ import { attemptsKey, PRIORITIES, streamKey, streamKeys, type Priority } from '.
 import type { ResolvedBusOptions, ResolvedSubscribeOptions } from './options.ts';
 import { Processor } from './processor.ts';
 import { PriorityScheduler } from './scheduler.ts';
+import { trimConsumed } from './trim-consumed.ts';
 import type { BatchHandler } from './types.ts';
 
 /** What a subscription needs from its bus. */
@@ -21,9 +22,10 @@ export interface SubscriptionContext {
 
 /**
  * One topic consumed by one group: a read loop (XREADGROUP over the five priority
- * streams), a priority dispatcher with a concurrency limit, and three timers: reclaim
+ * streams), a priority dispatcher with a concurrency limit, and four timers: reclaim
  * (XAUTOCLAIM of dead consumers' entries), heartbeat (keeps this consumer's own
- * entries from looking idle) and stats (pending and length gauges).
+ * entries from looking idle), stats (pending and length gauges) and trimming what every
+ * group has handled.
  */
 export class Subscription<T = unknown> {
   readonly topic: string;
@@ -75,6 +77,7 @@ export class Subscription<T = unknown> {
     this.#every(this.#options.reclaimIntervalMs, () => this.#reclaim());
     this.#every(Math.max(1, Math.floor(this.#options.reclaimIdleMs / 3)), () => this.#processor.heartbeat());
     this.#every(this.#ctx.bus.statsIntervalMs, () => this.#stats());
+    this.#every(this.#ctx.bus.statsIntervalMs, () => this.#trimHandled());
   }
 
   /** Messages buffered, running, waiting for a retry or for their ack to be stored. */
@@ -249,6 +252,11 @@ export class Subscription<T = unknown> {
         if (claimed.deliveries.length > 0) await this.#accept(claimed.deliveries, true);
       } while (cursor !== '0-0');
     }
+  }
+
+  /** Drops what every group has handled (see {@link trimConsumed}). */
+  async #trimHandled(): Promise<void> {
+    await Promise.all(streamKeys(this.topic).map((stream) => trimConsumed(this.#ctx.client, stream)));
   }
 
   async #stats(): Promise<void> {

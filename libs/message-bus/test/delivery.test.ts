@@ -3,6 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import { uniqueId, useRedisServer } from '@portcullis/testing';
 import { Redis } from 'ioredis';
 import { PRIORITIES, ShutdownTimeoutError, streamKey, type Priority } from '../src/index.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { trimConsumed } from '../src/trim-consumed.ts';
 import { count, outcomes, testBus } from './helpers.ts';
 
 describe('priorities, ordering, trimming, shutdown', () => {
@@ -78,6 +80,46 @@ describe('priorities, ordering, trimming, shutdown', () => {
     }
     // `~` trims whole radix-tree nodes (100 entries by default), never below maxLen.
     assert.ok(longest >= 500 && longest <= 700, `longest ${longest}`);
+    await bus.close();
+  });
+
+  test('what every group has handled is trimmed; what any group still needs, or no group has read, stays', async () => {
+    const topic = uniqueId('handled');
+    const stream = streamKey(topic, 'normal');
+    const len = async (): Promise<number> => Number(await raw.call('XLEN', stream));
+    const bus = testBus(redis.url);
+    // No group yet: a work group created later reads from the start, so nothing goes.
+    await bus.publishBatch(Array.from({ length: 500 }, (_, n) => ({ topic, payload: { n } })));
+    assert.equal(await trimConsumed(raw, stream), 0);
+    assert.equal(await len(), 500);
+
+    // A group that handles everything but the 300th message, which it holds (pending).
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const seen = outcomes(topic);
+    await bus.subscribe<{ n: number }>(topic, (message) => (message.payload.n === 299 ? held : undefined), { mode: 'work', group: 'a' });
+    await seen.until((events) => count(events, 'success') === 499);
+    // A second group that has read nothing holds the whole stream.
+    await raw.call('XGROUP', 'CREATE', stream, 'b', '0');
+    assert.equal(await trimConsumed(raw, stream), 0);
+    await raw.call('XGROUP', 'DESTROY', stream, 'b');
+    // Now only group a counts: everything below its pending entry may go, nothing from it on.
+    await trimConsumed(raw, stream);
+    const first = ((await raw.call('XRANGE', stream, '-', '+', 'COUNT', 1)) as [string, string[]][])[0]!;
+    assert.ok(
+      (await len()) >= 201 && (await len()) <= 301,
+      `length ${await len()}: entries from the pending one on, and at most a node below`,
+    );
+    assert.ok(JSON.parse(first[1][1]!).payload.n <= 299, 'the pending entry is still there');
+
+    release();
+    await seen.until((events) => count(events, 'success') === 500);
+    // And the subscription trims on its own (every statsIntervalMs, 200 ms here).
+    for (const deadline = Date.now() + 15_000; (await len()) > 100 && Date.now() < deadline;) await sleep(100);
+    assert.ok((await len()) <= 100, `length ${await len()} once everything was handled (one node of entries at most)`);
+    seen.stop();
     await bus.close();
   });
 
