@@ -178,7 +178,7 @@ export class Cache {
     let ok = !core.hasL2;
     const members = await core.batch(
       'tagMembers',
-      valid.map((tag) => ['smembers', core.tagKey(tag)]),
+      valid.map((tag) => ['zrange', core.tagKey(tag), 0, -1]),
     );
     if (members !== undefined) {
       const keys = members.flatMap((reply) => (Array.isArray(reply) ? (reply as string[]) : []));

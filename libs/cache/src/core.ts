@@ -15,6 +15,12 @@ import { TwoTierReader } from './reader.ts';
 import { hashKey } from './sketch.ts';
 import { cacheMetrics, intelligenceScore, newCounters, type CacheMetrics, type CacheStats } from './stats.ts';
 
+/**
+ * How long past its score a tag member is kept (ms): scores come from each instance's own
+ * clock, and a member dropped while its key still lived would let a tag invalidation miss
+ * that key. A minute covers any clock skew NTP leaves between instances.
+ */
+const TAG_CLOCK_MARGIN_MS = 60_000;
 /** At most one log line about a kind of L2 failure this often (ms); each counts those it stood for. */
 const L2_FAILURE_LOG_EVERY_MS = 10_000;
 
@@ -255,19 +261,32 @@ export class CacheCore extends EventEmitter {
     return commands;
   }
 
-  /** The L2 commands storing one entry and its tags for `lifeMs`. */
+  /**
+   * The L2 commands storing one entry and its tags for `lifeMs`. A tag is a sorted set of
+   * the keys carrying it, each scored by when it leaves L2, and each write also drops the
+   * members gone for over TAG_CLOCK_MARGIN_MS: a tag in steady use (a busy principal's)
+   * never expires as a whole, so a plain set grew by every key ever written under it (a
+   * soak: 25 members a second, over half of them dead after 200 s), and an invalidation
+   * read and deleted all of them at once.
+   */
   #l2Commands(full: string, entry: Entry, json: string, lifeMs: number): L2Command[] {
     const commands: L2Command[] = [['set', full, encodeEntry(json, entry.expiresAt, entry.graceUntil, entry.tags), 'PX', lifeMs]];
     for (const tag of entry.tags) {
       const tagKey = this.tagKey(tag);
-      commands.push(['sadd', tagKey, full], ['pexpire', tagKey, lifeMs, 'NX'], ['pexpire', tagKey, lifeMs, 'GT']);
+      commands.push(
+        ['zadd', tagKey, entry.graceUntil, full],
+        // graceUntil - lifeMs: the time lifeMs was measured from.
+        ['zremrangebyscore', tagKey, '-inf', `(${entry.graceUntil - lifeMs - TAG_CLOCK_MARGIN_MS}`],
+        ['pexpire', tagKey, lifeMs, 'NX'],
+        ['pexpire', tagKey, lifeMs, 'GT'],
+      );
     }
     return commands;
   }
 
-  /** The Redis set listing the keys that carry `tag`. */
+  /** The Redis sorted set of the keys that carry `tag`, scored by when each leaves L2 (ms). */
   tagKey(tag: string): string {
-    return `${this.#o.prefix}t:${tag}`;
+    return `${this.#o.prefix}tz:${tag}`;
   }
 
   /** The Redis sorted set recording the hottest keys, for warm starts. */

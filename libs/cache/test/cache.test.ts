@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, mock, test } from 'node:test';
 import { useRedisServer } from '@portcullis/testing';
 import { Redis } from 'ioredis';
 import { flakyCache, registry } from './support/setup.ts';
@@ -182,6 +182,27 @@ describe('two-level cache on a real redis-server', () => {
       assert.deepEqual(await cache.getMany(['p1', 'p2', 'p3']), [undefined, undefined, 3]);
       assert.equal(await admin.exists(`pc:${cache.name}:k:p2`), 0);
     } finally {
+      await close();
+    }
+  });
+
+  test('a tag in steady use keeps its live keys only (plus a minute of gone ones); invalidating it still drops every live one', async () => {
+    mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    const { cache, close } = await flakyCache(server.url, { types: { brief: { ttlMs: 1000, graceMs: 0 } } });
+    const tagKey = `pc:${cache.name}:tz:principal:busy`;
+    try {
+      for (let i = 0; i < 100; i += 1) await cache.set(`old${i}`, i, { tags: ['principal:busy'], type: 'brief' });
+      assert.equal(await admin.zcard(tagKey), 100);
+      // Two minutes on (this process's clock): those 100 left L2 over a minute ago.
+      mock.timers.tick(120_000);
+      for (let i = 0; i < 10; i += 1) await cache.set(`new${i}`, i, { tags: ['principal:busy'], type: 'brief' });
+      assert.equal(await admin.zcard(tagKey), 10, 'each write drops the members gone for over a minute');
+      assert.ok((await admin.pttl(tagKey)) > 0, 'the tag key still expires with its last key');
+      assert.equal(await cache.invalidateTags(['principal:busy']), true);
+      for (let i = 0; i < 10; i += 1) assert.equal(await admin.exists(`pc:${cache.name}:k:new${i}`), 0, `new${i} dropped from L2`);
+      assert.equal(await admin.exists(tagKey), 0);
+    } finally {
+      mock.timers.reset();
       await close();
     }
   });
