@@ -118,6 +118,7 @@ export async function startPolicyService(config: PolicyServiceConfig): Promise<P
     context,
     port: config.POLICY_PORT,
     host: config.POLICY_HOST,
+    limits: { maxSessionAgeMs: config.POLICY_H2_SESSION_MAX_AGE_MS },
     warmUp,
     openapi: { title: 'Portcullis policy-service', version: '0.1.0', description: 'Cedar policy evaluation' },
   });

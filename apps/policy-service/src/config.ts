@@ -16,6 +16,12 @@ export function readConfig(source: NodeJS.ProcessEnv = process.env) {
       POLICY_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
       POLICY_MAX_BATCH: env.positiveInt(1000),
       POLICY_MAX_BODY_BYTES: env.positiveInt(1024 * 1024),
+      /**
+       * Longest an h2c session (the auth-service's) is kept, ±10 %: then GOAWAY, and the
+       * client reconnects, which spreads clients over pods a scale-out added (kube-proxy
+       * balances connections, not requests).
+       */
+      POLICY_H2_SESSION_MAX_AGE_MS: env.positiveInt(300_000),
       POLICY_DECISION_CACHE_SIZE: z.coerce.number().int().min(0).default(10_000),
       /** Recent decisions kept for `POST /policies/impact` (one capped stream shared by every instance). */
       POLICY_AUDIT_RECENT_MAX: env.positiveInt(100_000),

@@ -82,7 +82,13 @@ export async function listenDual(options: DualServerOptions): Promise<DualServer
   });
   http2.on('session', (session) => {
     sessions.add(session);
-    session.once('close', () => sessions.delete(session));
+    // GOAWAY at the session's age limit (see maxSessionAgeMs); close() lets its streams finish.
+    const aged = setTimeout(() => session.close(), limits.maxSessionAgeMs * (0.9 + Math.random() * 0.2));
+    aged.unref();
+    session.once('close', () => {
+      clearTimeout(aged);
+      sessions.delete(session);
+    });
   });
 
   const net = createNetServer((socket) => {

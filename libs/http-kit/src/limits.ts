@@ -17,6 +17,14 @@ export interface ServerLimits {
   requestTimeoutMs?: number;
   /** Open connections; one more is closed as soon as it is accepted, the open ones stay served. */
   maxConnections?: number;
+  /**
+   * Longest an HTTP/2 session is kept (ms, ±10 % so sessions opened together do not all end
+   * together): then it gets GOAWAY, its streams finish, and the client opens a new one. A
+   * client keeps one session for every request, and a load balancer of connections
+   * (kube-proxy) picks a pod per connection, so without an end to sessions a pod added by
+   * the autoscaler would get no traffic from clients already connected.
+   */
+  maxSessionAgeMs?: number;
 }
 
 /** The limits with every default filled in, plus how often timeouts are checked. */
@@ -31,6 +39,7 @@ export const DEFAULT_SERVER_LIMITS: Readonly<Required<ServerLimits>> = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   maxConnections: 10_000,
+  maxSessionAgeMs: 300_000,
 };
 
 /** Fills in defaults and checks every limit: a bad one is a RangeError naming it. */
@@ -47,6 +56,7 @@ export function resolveLimits(limits: ServerLimits = {}): ResolvedLimits {
     headersTimeoutMs,
     requestTimeoutMs,
     maxConnections: optionInt('maxConnections', limits.maxConnections, d.maxConnections, 1),
+    maxSessionAgeMs: optionInt('maxSessionAgeMs', limits.maxSessionAgeMs, d.maxSessionAgeMs, 1),
     // node:http checks every 30 s by default, which would let a 10 s timeout run to 40 s;
     // a quarter of the shorter timeout, at most a second, keeps it close at little cost
     // (the check walks only connections with a request in progress).

@@ -257,6 +257,35 @@ test('maxConnections: connection N+1 is closed at once while the first N stay se
   }
 });
 
+test('maxSessionAgeMs: an HTTP/2 session past its age gets GOAWAY, and a request under way on it still gets its answer', async () => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const handlers = handlersOf();
+  const server = await listenDual({
+    port: 0,
+    host: '127.0.0.1',
+    ...handlers,
+    http2: (req, res) => void held.then(() => handlers.http2(req, res)),
+    limits: { maxSessionAgeMs: 100 },
+  });
+  const session = h2Connect(server.port);
+  try {
+    const goaway = once(session, 'goaway');
+    const answer = h2Request(session, 'GET', '/ping');
+    const [code] = (await goaway) as [number];
+    assert.equal(code, h2.NGHTTP2_NO_ERROR, 'a graceful GOAWAY');
+    release();
+    const { status, body } = await answer;
+    assert.equal(status, 200);
+    assert.deepEqual(JSON.parse(body), { ok: true });
+  } finally {
+    session.destroy();
+    await server.close(1000);
+  }
+});
+
 test('bad limits are a RangeError naming the option', async () => {
   const listen = (limits: ServerLimits) => listenDual({ port: 0, host: '127.0.0.1', ...handlersOf(), limits });
   await assert.rejects(listen({ maxConnections: 0 }), {
@@ -268,6 +297,7 @@ test('bad limits are a RangeError naming the option', async () => {
     message: /option headersTimeoutMs must be at most requestTimeoutMs \(1000\), received 5000/,
   });
   await assert.rejects(listen({ maxHeaderBytes: 10 }), { name: 'RangeError', message: /maxHeaderBytes/ });
+  await assert.rejects(listen({ maxSessionAgeMs: 0 }), { name: 'RangeError', message: /maxSessionAgeMs/ });
 });
 
 /** Minimal handlers for listenDual itself: every request is a 200 `{"ok":true}`. */
