@@ -198,6 +198,13 @@ export class MessageBus {
       await closeRedis(blocking);
       throw error;
     }
+    if (this.#closed) {
+      // close() ran while the groups were being created (a subscribe retried in the
+      // background): it did not see this subscription, so nothing else would stop it.
+      await subscription.close(Date.now());
+      await closeRedis(blocking);
+      throw new BusClosedError('the bus closed while subscribing');
+    }
     this.#subscriptions.add(subscription as unknown as Subscription<never>);
     return subscription;
   }

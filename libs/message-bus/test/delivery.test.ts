@@ -4,6 +4,7 @@ import { uniqueId, useRedisServer } from '@portcullis/testing';
 import { Redis } from 'ioredis';
 import { PRIORITIES, ShutdownTimeoutError, streamKey, type Priority } from '../src/index.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { closeRedis, openRedis } from '@portcullis/redis';
 import { trimConsumed } from '../src/trim-consumed.ts';
 import { count, outcomes, testBus } from './helpers.ts';
 
@@ -86,11 +87,12 @@ describe('priorities, ordering, trimming, shutdown', () => {
   test('what every group has handled is trimmed; what any group still needs, or no group has read, stays', async () => {
     const topic = uniqueId('handled');
     const stream = streamKey(topic, 'normal');
+    const client = openRedis(redis.url);
     const len = async (): Promise<number> => Number(await raw.call('XLEN', stream));
     const bus = testBus(redis.url);
     // No group yet: a work group created later reads from the start, so nothing goes.
     await bus.publishBatch(Array.from({ length: 500 }, (_, n) => ({ topic, payload: { n } })));
-    assert.equal(await trimConsumed(raw, stream), 0);
+    assert.equal(await trimConsumed(client, stream), 0);
     assert.equal(await len(), 500);
 
     // A group that handles everything but the 300th message, which it holds (pending).
@@ -103,10 +105,10 @@ describe('priorities, ordering, trimming, shutdown', () => {
     await seen.until((events) => count(events, 'success') === 499);
     // A second group that has read nothing holds the whole stream.
     await raw.call('XGROUP', 'CREATE', stream, 'b', '0');
-    assert.equal(await trimConsumed(raw, stream), 0);
+    assert.equal(await trimConsumed(client, stream), 0);
     await raw.call('XGROUP', 'DESTROY', stream, 'b');
     // Now only group a counts: everything below its pending entry may go, nothing from it on.
-    await trimConsumed(raw, stream);
+    await trimConsumed(client, stream);
     const first = ((await raw.call('XRANGE', stream, '-', '+', 'COUNT', 1)) as [string, string[]][])[0]!;
     assert.ok(
       (await len()) >= 201 && (await len()) <= 301,
@@ -121,6 +123,7 @@ describe('priorities, ordering, trimming, shutdown', () => {
     assert.ok((await len()) <= 100, `length ${await len()} once everything was handled (one node of entries at most)`);
     seen.stop();
     await bus.close();
+    await closeRedis(client);
   });
 
   test('close() never hangs on a stuck handler and hands its message to another instance', async () => {
