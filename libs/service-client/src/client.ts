@@ -295,7 +295,12 @@ export class PolicyClient {
     this.#trialTimer = setTimeout(() => {
       const request = this.#lastRequest;
       if (this.#closed || request === undefined || this.#breaker.state !== 'half-open' || this.#breaker.refusing) return;
-      this.evaluate(request).catch(() => undefined);
+      // A trial that gave no verdict (a whole-batch 4xx) leaves the breaker half-open: try again.
+      void this.evaluate(request)
+        .catch(() => undefined)
+        .then(() => {
+          if (this.#breaker.state === 'half-open') this.#scheduleTrial();
+        });
     }, TRIAL_AFTER_MS);
     this.#trialTimer.unref();
   }

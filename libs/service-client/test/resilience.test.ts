@@ -263,6 +263,18 @@ describe('circuit breaker', () => {
     await c.close();
   });
 
+  test('a trial of its own that gets no verdict (a whole-batch 4xx) is made again, until one closes the breaker', async () => {
+    // The call that opens it, then a 400 for the first trial, then answers.
+    server.script([behaviours.status(503), behaviours.status(400)]);
+    const { client: c } = client({ retries: 0, breaker: { consecutiveFailures: 1, resetTimeoutMs: 100, firstResetTimeoutMs: 100 } });
+    const opened = nextState(c, 'open');
+    await assert.rejects(c.evaluate(req('last')), { code: 'E_POLICY_UNAVAILABLE' });
+    await opened;
+    await nextState(c, 'closed');
+    assert.equal(server.received.length, 3, 'the opening call, the trial refused with a 400, the trial that closed it');
+    await c.close();
+  });
+
   test('timeouts open it by their rate, not by a few in a row', async () => {
     server.reset(behaviours.hang);
     const { client: c } = client({ timeoutMs: 30, retries: 0, breaker: { consecutiveFailures: 1, volumeThreshold: 1000 } });
