@@ -191,19 +191,18 @@ export class MessageBus {
     );
     try {
       await subscription.start();
+      // close() ran while the groups were being created (a subscribe retried in the
+      // background): it did not see this subscription, so nothing else would stop it.
+      if (this.#closed) {
+        await subscription.close(Date.now());
+        throw new BusClosedError('the bus closed while subscribing');
+      }
     } catch (error) {
-      // Nothing reads on it yet: close it, or every failed try (Redis not there) would
-      // leave a connection behind that keeps reconnecting.
+      // Its connection reads for nobody: close it, or every failed try (Redis not there)
+      // would leave one behind that keeps reconnecting.
       this.#blocking.delete(blocking);
       await closeRedis(blocking);
       throw error;
-    }
-    if (this.#closed) {
-      // close() ran while the groups were being created (a subscribe retried in the
-      // background): it did not see this subscription, so nothing else would stop it.
-      await subscription.close(Date.now());
-      await closeRedis(blocking);
-      throw new BusClosedError('the bus closed while subscribing');
     }
     this.#subscriptions.add(subscription as unknown as Subscription<never>);
     return subscription;

@@ -3,6 +3,7 @@ export { Subscription } from './subscription.ts';
 export { DeadLetters, type DeadLetter } from './dead-letters.ts';
 export { processedChannel } from './processor.ts';
 export { PRIORITIES, type Priority, streamKey, deadLetterKey } from './keys.ts';
+export { entryIdBefore } from './trim-consumed.ts';
 export { DEFAULT_WEIGHTS, PriorityScheduler } from './scheduler.ts';
 export { decodeEntry, type Envelope } from './envelope.ts';
 export type { BusOptions, SubscribeOptions, TrimPolicy } from './options.ts';

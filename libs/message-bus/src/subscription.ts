@@ -8,7 +8,7 @@ import { attemptsKey, PRIORITIES, streamKey, streamKeys, type Priority } from '.
 import type { ResolvedBusOptions, ResolvedSubscribeOptions } from './options.ts';
 import { Processor } from './processor.ts';
 import { PriorityScheduler } from './scheduler.ts';
-import { trimConsumed } from './trim-consumed.ts';
+import { readGroups, trimConsumed } from './trim-consumed.ts';
 import type { BatchHandler } from './types.ts';
 
 /** What a subscription needs from its bus. */
@@ -22,10 +22,10 @@ export interface SubscriptionContext {
 
 /**
  * One topic consumed by one group: a read loop (XREADGROUP over the five priority
- * streams), a priority dispatcher with a concurrency limit, and four timers: reclaim
+ * streams), a priority dispatcher with a concurrency limit, and three timers: reclaim
  * (XAUTOCLAIM of dead consumers' entries), heartbeat (keeps this consumer's own
- * entries from looking idle), stats (pending and length gauges) and trimming what every
- * group has handled.
+ * entries from looking idle), and stats (pending and length gauges) with the trimming of
+ * what every group has handled.
  */
 export class Subscription<T = unknown> {
   readonly topic: string;
@@ -76,8 +76,7 @@ export class Subscription<T = unknown> {
     this.#readLoop = this.#read();
     this.#every(this.#options.reclaimIntervalMs, () => this.#reclaim());
     this.#every(Math.max(1, Math.floor(this.#options.reclaimIdleMs / 3)), () => this.#processor.heartbeat());
-    this.#every(this.#ctx.bus.statsIntervalMs, () => this.#stats());
-    this.#every(this.#ctx.bus.statsIntervalMs, () => this.#trimHandled());
+    this.#every(this.#ctx.bus.statsIntervalMs, () => this.#statsAndTrim());
   }
 
   /** Messages buffered, running, waiting for a retry or for their ack to be stored. */
@@ -254,21 +253,18 @@ export class Subscription<T = unknown> {
     }
   }
 
-  /** Drops what every group has handled (see {@link trimConsumed}). */
-  async #trimHandled(): Promise<void> {
-    await Promise.all(streamKeys(this.topic).map((stream) => trimConsumed(this.#ctx.client, stream)));
-  }
-
-  async #stats(): Promise<void> {
+  /**
+   * Per stream, one read of its groups serves both: this group's pending gauge, and the
+   * trim of what every group has handled (see {@link trimConsumed}).
+   */
+  async #statsAndTrim(): Promise<void> {
     const { client, metrics } = this.#ctx;
     await Promise.all(
       streamKeys(this.topic).map(async (stream) => {
-        const [length, pending] = await Promise.all([
-          client.call('XLEN', stream),
-          client.call('XPENDING', stream, this.group).catch(() => [0]),
-        ]);
+        const [length, groups] = await Promise.all([client.call('XLEN', stream), readGroups(client, stream)]);
         metrics.busStreamLength.set({ stream }, Number(length));
-        metrics.busPending.set({ stream, group: this.group }, Number(Array.isArray(pending) ? pending[0] : 0));
+        metrics.busPending.set({ stream, group: this.group }, groups.find((group) => group.name === this.group)?.pending ?? 0);
+        await trimConsumed(client, stream, groups);
       }),
     );
   }

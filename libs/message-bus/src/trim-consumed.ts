@@ -1,18 +1,22 @@
 import type { RedisClient } from '@portcullis/redis';
 
-/** A stream entry id as `[ms, seq]`, for ordering (`1700000000000-3`). */
-const parts = (id: string): [bigint, bigint] => {
-  const [ms = '0', seq = '0'] = id.split('-');
-  return [BigInt(ms), BigInt(seq)];
-};
-const before = (a: string, b: string): boolean => {
-  const [am, as] = parts(a);
-  const [bm, bs] = parts(b);
+/** Whether stream entry id `a` (`1700000000000-3`) comes before `b`: ids order by (ms, seq). */
+export function entryIdBefore(a: string, b: string): boolean {
+  const [am = 0n, as = 0n] = a.split('-').map(BigInt);
+  const [bm = 0n, bs = 0n] = b.split('-').map(BigInt);
   return am < bm || (am === bm && as < bs);
-};
+}
 
-/** XINFO GROUPS's reply in RESP2: one flat `[name, value, ...]` array per group. */
-function groupsOf(reply: unknown): { name: string; pending: number; lastDelivered: string }[] {
+/** One consumer group of a stream, as XINFO GROUPS tells it. */
+export interface GroupInfo {
+  name: string;
+  pending: number;
+  lastDelivered: string;
+}
+
+/** XINFO GROUPS of `stream` (RESP2: one flat `[name, value, ...]` array per group); none for a stream that is gone. */
+export async function readGroups(client: RedisClient, stream: string): Promise<GroupInfo[]> {
+  const reply: unknown = await client.call('XINFO', 'GROUPS', stream).catch(() => []);
   if (!Array.isArray(reply)) return [];
   return reply.map((flat: unknown[]) => {
     const info = new Map<string, unknown>();
@@ -22,7 +26,7 @@ function groupsOf(reply: unknown): { name: string; pending: number; lastDelivere
 }
 
 /**
- * Trims `stream` below the oldest entry some consumer group still needs: its oldest
+ * Trims `stream` below the oldest entry one of its `groups` still needs: its oldest
  * pending entry, or past its last delivered one when nothing is pending (entries are
  * delivered in order, so every entry below that was acknowledged). Returns the entries
  * trimmed. A stream is a queue here, not a log: without this, every stream stayed at its
@@ -33,9 +37,7 @@ function groupsOf(reply: unknown): { name: string; pending: number; lastDelivere
  * holds the floor where it stopped; `MAXLEN` still bounds the stream then. Approximate
  * (`~`): Redis trims whole nodes of entries, so up to about a hundred handled ones stay.
  */
-export async function trimConsumed(client: RedisClient, stream: string): Promise<number> {
-  const groups = groupsOf(await client.call('XINFO', 'GROUPS', stream));
-  if (groups.length === 0) return 0;
+export async function trimConsumed(client: RedisClient, stream: string, groups: readonly GroupInfo[]): Promise<number> {
   let floor: string | undefined;
   for (const group of groups) {
     let oldest = group.lastDelivered;
@@ -43,7 +45,7 @@ export async function trimConsumed(client: RedisClient, stream: string): Promise
       const summary = (await client.call('XPENDING', stream, group.name)) as [number, string | null, string | null, unknown];
       if (typeof summary[1] === 'string') oldest = summary[1];
     }
-    if (floor === undefined || before(oldest, floor)) floor = oldest;
+    if (floor === undefined || entryIdBefore(oldest, floor)) floor = oldest;
   }
   if (floor === undefined || floor === '0-0') return 0;
   return Number(await client.call('XTRIM', stream, 'MINID', '~', floor));

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { Registry } from '@portcullis/observability';
 import { uniqueId, useRedisServer } from '@portcullis/testing';
 import { Redis } from 'ioredis';
 import { PRIORITIES, ShutdownTimeoutError, streamKey, type Priority } from '../src/index.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeRedis, openRedis } from '@portcullis/redis';
-import { trimConsumed } from '../src/trim-consumed.ts';
+import { readGroups, trimConsumed } from '../src/trim-consumed.ts';
 import { count, outcomes, testBus } from './helpers.ts';
 
 describe('priorities, ordering, trimming, shutdown', () => {
@@ -89,10 +90,22 @@ describe('priorities, ordering, trimming, shutdown', () => {
     const stream = streamKey(topic, 'normal');
     const client = openRedis(redis.url);
     const len = async (): Promise<number> => Number(await raw.call('XLEN', stream));
-    const bus = testBus(redis.url);
+    const registry = new Registry();
+    const bus = testBus(redis.url, { registry });
+    /** The value of a bus gauge for this stream (and group `a`), as the subscription last set it. */
+    const gauge = async (name: string): Promise<number | undefined> =>
+      (await registry.getSingleMetric(name)?.get())?.values.find((v) => v.labels['stream'] === stream && (v.labels['group'] ?? 'a') === 'a')
+        ?.value;
+    const gaugeReaches = async (name: string, wanted: (value: number) => boolean): Promise<number | undefined> => {
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(100)) {
+        const value = await gauge(name);
+        if (value !== undefined && wanted(value)) return value;
+      }
+      return gauge(name);
+    };
     // No group yet: a work group created later reads from the start, so nothing goes.
     await bus.publishBatch(Array.from({ length: 500 }, (_, n) => ({ topic, payload: { n } })));
-    assert.equal(await trimConsumed(client, stream), 0);
+    assert.equal(await trimConsumed(client, stream, await readGroups(client, stream)), 0);
     assert.equal(await len(), 500);
 
     // A group that handles everything but the 300th message, which it holds (pending).
@@ -105,10 +118,10 @@ describe('priorities, ordering, trimming, shutdown', () => {
     await seen.until((events) => count(events, 'success') === 499);
     // A second group that has read nothing holds the whole stream.
     await raw.call('XGROUP', 'CREATE', stream, 'b', '0');
-    assert.equal(await trimConsumed(client, stream), 0);
+    assert.equal(await trimConsumed(client, stream, await readGroups(client, stream)), 0);
     await raw.call('XGROUP', 'DESTROY', stream, 'b');
     // Now only group a counts: everything below its pending entry may go, nothing from it on.
-    await trimConsumed(client, stream);
+    await trimConsumed(client, stream, await readGroups(client, stream));
     const first = ((await raw.call('XRANGE', stream, '-', '+', 'COUNT', 1)) as [string, string[]][])[0]!;
     assert.ok(
       (await len()) >= 201 && (await len()) <= 301,
@@ -116,11 +129,19 @@ describe('priorities, ordering, trimming, shutdown', () => {
     );
     assert.ok(JSON.parse(first[1][1]!).payload.n <= 299, 'the pending entry is still there');
 
+    // The stats read the same XINFO GROUPS: group a's one pending message shows in its gauge.
+    assert.equal(await gaugeReaches('portcullis_bus_pending', (value) => value === 1), 1);
+
     release();
     await seen.until((events) => count(events, 'success') === 500);
     // And the subscription trims on its own (every statsIntervalMs, 200 ms here).
     for (const deadline = Date.now() + 15_000; (await len()) > 100 && Date.now() < deadline;) await sleep(100);
     assert.ok((await len()) <= 100, `length ${await len()} once everything was handled (one node of entries at most)`);
+    assert.equal(await gaugeReaches('portcullis_bus_pending', (value) => value === 0), 0);
+    assert.ok(
+      ((await gaugeReaches('portcullis_bus_stream_length', (value) => value <= 100)) ?? Infinity) <= 100,
+      'the length gauge follows',
+    );
     seen.stop();
     await bus.close();
     await closeRedis(client);

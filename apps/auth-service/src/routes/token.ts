@@ -97,13 +97,15 @@ export function tokenRoutes(options: {
   trustProxy: TrustProxy;
 }): Route[] {
   const { issuer, clients, verifier, revocations, store, cache, bus, trustProxy } = options;
+  /** Where an attempt comes from: lockouts count per client id and this address. */
+  const sourceOf = (headers: IncomingHttpHeaders, peerAddress: string | undefined) => clientAddress(headers, peerAddress, trustProxy);
   const authenticateClient = async (
     headers: IncomingHttpHeaders,
     peerAddress: string | undefined,
     body: { client_id?: string | undefined; client_secret?: string | undefined },
   ): Promise<string> => {
     const { clientId, clientSecret } = credentials(headers, body);
-    await clients.authenticate(clientId, clientSecret, clientAddress(headers, peerAddress, trustProxy)).catch((error: unknown) => {
+    await clients.authenticate(clientId, clientSecret, sourceOf(headers, peerAddress)).catch((error: unknown) => {
       throw refusal(error);
     });
     return clientId;
@@ -129,8 +131,7 @@ export function tokenRoutes(options: {
           throw oauthError(400, 'unsupported_grant_type', 'only the client_credentials grant is supported');
         const { clientId, clientSecret } = credentials(headers, body);
         try {
-          const source = clientAddress(headers, peerAddress, trustProxy);
-          return { json: await issuer.issue({ clientId, clientSecret, source }), headers: NO_STORE };
+          return { json: await issuer.issue({ clientId, clientSecret, source: sourceOf(headers, peerAddress) }), headers: NO_STORE };
         } catch (error) {
           throw refusal(error);
         }

@@ -5,7 +5,7 @@
 // consumers stopped reading), acked without a record (a consumer bug), or not in the
 // stream at all (never published: still in a journal or dropped; or trimmed).
 import { TOPICS } from '@portcullis/contracts';
-import { deadLetterKey, PRIORITIES, streamKey } from '@portcullis/message-bus';
+import { deadLetterKey, entryIdBefore, PRIORITIES, streamKey } from '@portcullis/message-bus';
 import { closeRedis, openRedis, type RedisClient } from '@portcullis/redis';
 
 /** The group the policy-services consume `auth.decision` in (apps/policy-service/src/audit.ts). */
@@ -24,13 +24,6 @@ export interface LostWhere {
 /** Request ids named in a stream entry's fields (a bus message carries a batch of decisions, an audit record entry one). */
 export function requestIds(fields: string[]): string[] {
   return fields.flatMap((field) => [...field.matchAll(/"requestId":"([^"]+)"/g)].map((match) => match[1] as string));
-}
-
-/** Stream ids compare as (milliseconds, sequence). */
-function after(id: string, than: string): boolean {
-  const [ms, seq] = id.split('-').map(BigInt) as [bigint, bigint];
-  const [thanMs, thanSeq] = than.split('-').map(BigInt) as [bigint, bigint];
-  return ms > thanMs || (ms === thanMs && seq > thanSeq);
 }
 
 /** Every entry of `key` from `start` on (`(id` for after one), a page at a time. */
@@ -69,7 +62,7 @@ export async function whereLost(redisUrl: string, lost: ReadonlySet<string>): Pr
         ((group === undefined ? [] : await redis.xpending(key, AUDIT_GROUP, '-', '+', 1_000_000)) as [string][]).map(([id]) => id),
       );
       for await (const [id, fields] of streamEntries(redis, key))
-        place(requestIds(fields), pending.has(id) ? 'pending' : after(id, lastDelivered) ? 'undelivered' : 'ackedWithoutRecord');
+        place(requestIds(fields), pending.has(id) ? 'pending' : entryIdBefore(lastDelivered, id) ? 'undelivered' : 'ackedWithoutRecord');
     }
   } finally {
     await closeRedis(redis);
